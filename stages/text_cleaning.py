@@ -1,0 +1,117 @@
+"""Row-level cleaning rules, and the de-duplication / leakage guard across splits.
+
+Each rejected row keeps its text and gets a reason, so counts reconcile: in = kept + rejected.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
+
+import ftfy
+
+from stages.params import CleanParams
+
+URL = re.compile(r"(https?://|www\.)\S+", re.IGNORECASE)
+MENTION = re.compile(r"(?<!\w)@\w+")
+SPACE = re.compile(r"\s+")
+NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+# Evaluation splits claim their texts first, so a duplicate is dropped from training, never from test.
+SPLIT_PRIORITY = ("test", "validation", "train", "unlabeled")
+
+
+def normalize_text(text: str, params: CleanParams) -> str:
+    if params.fix_unicode:
+        text = ftfy.fix_text(text)
+    text = html.unescape(text)  # ftfy leaves entities alone when the text also has '<'
+    if params.mask_urls:
+        text = URL.sub("http", text)
+    if params.mask_mentions:
+        text = MENTION.sub("@user", text)
+    return SPACE.sub(" ", text).strip()
+
+
+def dedup_key(text: str, mode: str) -> str:
+    """Key under which two texts count as the same: exact, or case/punctuation/accents folded."""
+    if mode == "exact":
+        return text
+    folded = unicodedata.normalize("NFKD", text.casefold())
+    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    return NON_WORD.sub(" ", folded).strip()
+
+
+def reject_reason(row: dict, labels: set[str], params: CleanParams) -> str | None:
+    text = row["text"]
+    if not text:
+        return "empty_text"
+    if row["split"] != "unlabeled":
+        if row["label"] is None:
+            return "missing_label"
+        if row["label"] not in labels:
+            return "unknown_label"
+    if len(text) < params.min_chars:
+        return "too_short"
+    if len(text) > params.max_chars:
+        return "too_long"
+    return None
+
+
+def clean_domains(domains: dict[str, dict[str, list[dict]]], labels: Iterable[str],
+                  params: CleanParams) -> tuple[dict[str, dict[str, list[dict]]], dict[str, list[dict]]]:
+    """Clean every split of every domain; returns (kept rows, rejected rows per domain)."""
+    labels = set(labels)
+    kept: dict[str, dict[str, list[dict]]] = {}
+    rejected: dict[str, list[dict]] = {}
+
+    # Texts of the target's evaluation splits: no training data of either domain may contain them.
+    target_eval: dict[str, str] = {}
+    if params.leakage_guard and "target" in domains:
+        for split in ("test", "validation"):
+            for row in domains["target"].get(split, []):
+                if row["text"]:
+                    key = dedup_key(normalize_text(row["text"], params), "normalized")
+                    target_eval.setdefault(key, row["id"])
+
+    for domain, splits in domains.items():
+        seen: dict[str, str] = {}
+        kept[domain] = {split: [] for split in splits}
+        rejected[domain] = []
+        for split in sorted(splits, key=lambda s: SPLIT_PRIORITY.index(s) if s in SPLIT_PRIORITY else 99):
+            for row in splits[split]:
+                row = {**row, "text": normalize_text(row["text"], params) if row["text"] else row["text"]}
+                reason, detail = reject_reason(row, labels, params), None
+                if reason is None:
+                    is_training = split in ("train", "unlabeled") or domain == "source"
+                    leak_key = dedup_key(row["text"], "normalized")
+                    key = dedup_key(row["text"], params.dedup) if params.dedup != "none" else None
+                    if is_training and leak_key in target_eval:
+                        reason, detail = "leaks_target_eval", target_eval[leak_key]
+                    elif key is not None and key in seen:
+                        reason, detail = "duplicate", seen[key]
+                    elif key is not None:
+                        seen[key] = row["id"]
+                if reason is None:
+                    kept[domain][split].append(row)
+                else:
+                    rejected[domain].append({**row, "reason": reason, "detail": detail})
+    return kept, rejected
+
+
+def clean_report(raw: dict[str, dict[str, list[dict]]], kept: dict[str, dict[str, list[dict]]],
+                 rejected: dict[str, list[dict]]) -> dict:
+    """Counts per domain and split; `in == kept + rejected` is asserted, not hoped for."""
+    report: dict = {}
+    for domain, splits in raw.items():
+        report[domain] = {}
+        for split, rows in splits.items():
+            reasons = Counter(r["reason"] for r in rejected[domain] if r["split"] == split)
+            entry = {"in": len(rows), "kept": len(kept[domain][split]), "rejected": sum(reasons.values()),
+                     "reasons": dict(sorted(reasons.items()))}
+            if entry["in"] != entry["kept"] + entry["rejected"]:
+                raise AssertionError(f"clean lost rows in {domain}/{split}: {entry}")
+            report[domain][split] = entry
+    return report

@@ -121,9 +121,9 @@ class PretrainParams(Strict):
 
 class FinetuneParams(Strict):
     strategy: Literal["target_only", "sequential"] = "sequential"
-    learning_rate: float = Field(5e-5, gt=0)
+    learning_rate: float = Field(1.5e-4, gt=0)
     batch_size: int = Field(16, ge=1)
-    target_epochs: float = Field(6.0, gt=0)
+    target_epochs: float = Field(8.0, gt=0)
     source_epochs: float = Field(1.0, gt=0)
     source_learning_rate: float = Field(5e-5, gt=0)
     weight_decay: float = Field(0.01, ge=0)
@@ -155,8 +155,13 @@ class ParamsError(SystemExit):
     """Exits with a readable message instead of a pydantic traceback."""
 
 
+CORPUS_KINDS = {"packaged", "files", "hub"}
+
+
 def _describe(error: dict) -> str:
-    key = ".".join(str(part) for part in error["loc"] if not str(part).startswith(("function-after", "tagged")))
+    # pydantic puts the union tag (`packaged`, ...) and validator names in the location: drop them.
+    key = ".".join(str(part) for part in error["loc"]
+                   if str(part) not in CORPUS_KINDS and not str(part).startswith("function-"))
     message = error["msg"]
     if error["type"] == "extra_forbidden":
         message = "unknown key (typo?)"

@@ -1,0 +1,116 @@
+"""Shared fixtures: a tiny config-built BERT with the real tokenizer, small corpora, and a DVC project
+in a temporary git repository that runs the real dvc.yaml on them in seconds."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.tiny_model import build_tiny_bert
+
+ROOT = Path(__file__).resolve().parents[1]
+
+WORDS = {
+    "positive": ["great", "wonderful", "love", "excellent", "happy", "fantastic", "best", "helped"],
+    "negative": ["awful", "terrible", "hate", "worst", "horrible", "pain", "useless", "sick"],
+    "neutral": ["okay", "average", "some", "normal", "usual", "plain", "maybe", "moderate"],
+}
+
+
+def synthetic_rows(domain: str, n: int, seed: int) -> list[dict]:
+    """Sentences whose label is told by a few sentiment words, in a domain-specific frame."""
+    rng = random.Random(seed)
+    frame = {"source": "the flight was {} and {} #travel", "target": "this medication was {} , side effects {} ."}
+    rows = []
+    for i in range(n):
+        label = ("negative", "neutral", "positive")[i % 3]
+        text = frame[domain].format(*rng.sample(WORDS[label], 2)) + f" ({domain} {i})"
+        rows.append({"id": f"{domain}{i}", "text": text, "label": label})
+    return rows
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+def write_corpora(folder: Path) -> dict:
+    """Source as one CSV (split with the seed), target as given train/validation/test files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(synthetic_rows("source", 90, 1)).rename(columns={"text": "tweet", "label": "sentiment"}).to_csv(
+        folder / "source.csv", index=False)
+    target = synthetic_rows("target", 120, 2)
+    target[0] = {"id": "short", "text": "Awful.", "label": "negative"}  # removed by clean.min_chars: 7
+    pd.DataFrame(target[:60]).to_json(folder / "target_train.jsonl", orient="records", lines=True)
+    pd.DataFrame(target[60:84]).to_csv(folder / "target_validation.tsv", sep="\t", index=False)
+    pd.DataFrame(target[84:]).to_parquet(folder / "target_test.parquet")
+    return {
+        "source": {"kind": "files", "path": str(folder / "source.csv"), "text_column": "tweet",
+                   "label_column": "sentiment"},
+        "target": {"kind": "files", "train": str(folder / "target_train.jsonl"),
+                   "validation": str(folder / "target_validation.tsv"), "test": str(folder / "target_test.parquet")},
+    }
+
+
+def tiny_params(model: Path, corpora: dict) -> dict:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["model"]["name"] = str(model)
+    params["data"].update(corpora, source_train_max=0, target_train_labeled=30)
+    params["tokenize"]["max_length"] = 32
+    params["pretrain_domain"].update(max_length=32, epochs=1.0, head_warmup_epochs=1.0, batch_size=8)
+    params["finetune"].update(target_epochs=4, source_epochs=1, batch_size=8, learning_rate=3e-3,
+                              source_learning_rate=3e-3)
+    return params
+
+
+class DvcProject:
+    """A copy of the pipeline in a fresh git + DVC repository."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               "DVC_NO_ANALYTICS": "1", "TOKENIZERS_PARALLELISM": "false"}
+        result = subprocess.run(args, cwd=self.root, env=env, capture_output=True, text=True)
+        if check and result.returncode != 0:
+            raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def repro(self) -> list[str]:
+        """Run `dvc repro`; returns the stages that actually ran."""
+        out = self.run("dvc", "repro").stdout
+        return [line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")]
+
+    @property
+    def params(self) -> dict:
+        return yaml.safe_load((self.root / "params.yaml").read_text())
+
+    def set_params(self, params: dict) -> None:
+        (self.root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def make_project(root: Path, params: dict) -> DvcProject:
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(ROOT / "stages", root / "stages", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "dvc.yaml", root / "dvc.yaml")
+    project = DvcProject(root)
+    project.set_params(params)
+    project.run("git", "init", "-q")
+    project.run("dvc", "init", "-q")
+    project.run("dvc", "config", "core.analytics", "false")
+    return project
+
+
+@pytest.fixture
+def dvc_project(tmp_path, tiny_model) -> DvcProject:
+    corpora = write_corpora(tmp_path / "corpora")
+    return make_project(tmp_path / "project", tiny_params(tiny_model, corpora))

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+from stages.augmentation import augment_rows, eda, rebalance
+from stages.params import AugmentParams
+
+ROWS = [{"id": f"r{i}", "text": f"word{i} alpha beta gamma delta epsilon", "label": "pos" if i < 6 else "neg"}
+        for i in range(8)]
+
+
+def test_eda_edits_keep_the_words_and_the_label():
+    rng = random.Random(0)
+    text = "one two three four five six seven eight nine ten"
+    swapped = eda(text, "swap", 0.2, rng)
+    assert sorted(swapped.split()) == sorted(text.split()) and swapped != text
+    assert len(eda(text, "delete", 0.2, rng).split()) == 8
+    inserted = eda(text, "insert", 0.2, rng).split()
+    assert len(inserted) == 12 and set(inserted) == set(text.split())
+
+
+def test_augmented_rows_trace_back_to_their_origin_and_are_seeded():
+    out = augment_rows(ROWS, AugmentParams(n_aug=2), seed=3)
+    assert len(out) == 24
+    new = [r for r in out if "origin_id" in r]
+    by_id = {r["id"]: r for r in ROWS}
+    assert all(r["label"] == by_id[r["origin_id"]]["label"] for r in new)
+    assert out == augment_rows(ROWS, AugmentParams(n_aug=2), seed=3)
+
+
+def test_rebalance_over_and_under_sampling():
+    over, left_out = rebalance(ROWS, "oversample", seed=0)
+    assert Counter(r["label"] for r in over) == {"pos": 6, "neg": 6} and left_out == []
+    under, left_out = rebalance(ROWS, "undersample", seed=0)
+    assert Counter(r["label"] for r in under) == {"pos": 2, "neg": 2}
+    assert len(under) + len(left_out) == len(ROWS)  # nothing silently dropped
+    assert rebalance(ROWS, "class_weights", seed=0) == (ROWS, [])

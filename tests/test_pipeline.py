@@ -1,0 +1,50 @@
+"""The whole DAG through `dvc repro` on the tiny model, and DVC re-running exactly what changed."""
+
+from __future__ import annotations
+
+import json
+
+STAGES = ["ingest", "clean", "augment", "tokenize", "pretrain_domain", "finetune_baseline", "finetune_target",
+          "evaluate"]
+
+
+def test_dag_runs_end_to_end_and_reruns_only_what_changed(dvc_project):
+    assert sorted(dvc_project.repro()) == sorted(STAGES)
+
+    report = json.loads((dvc_project.root / "metrics/eval.json").read_text())
+    assert report["strategy"] == "sequential"
+    assert report["test_examples"] == 36
+    for model in ("target", "baseline"):
+        assert 0.0 <= report[model]["macro_f1"] <= 1.0
+        assert set(report[model]["per_class"]) == {"negative", "neutral", "positive"}
+        assert sum(map(sum, report[model]["confusion_matrix"])) == 36
+    expected_gain = 100 * (report["target"]["macro_f1"] - report["baseline"]["macro_f1"])
+    assert abs(report["gain_macro_f1_points"] - round(expected_gain, 2)) < 1e-9
+    pretrain = json.loads((dvc_project.root / "metrics/pretrain.json").read_text())
+    assert pretrain["enabled"] and {"random_head", "before", "after"} <= set(pretrain)
+
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(dvc_project.root / "models/target")
+    assert model.config.id2label == {0: "negative", 1: "neutral", 2: "positive"}
+
+    # Nothing changed: nothing runs.
+    assert dvc_project.repro() == []
+
+    # An evaluate-only param: every upstream stage stays cached.
+    params = dvc_project.params
+    params["evaluate"]["batch_size"] = 7
+    dvc_project.set_params(params)
+    assert dvc_project.repro() == ["evaluate"]
+
+    # A clean param that changes the cleaned target data: clean and everything downstream re-run.
+    params["clean"]["min_chars"] = 7
+    dvc_project.set_params(params)
+    assert sorted(dvc_project.repro()) == sorted(STAGES[1:])
+    clean = json.loads((dvc_project.root / "metrics/clean.json").read_text())
+    assert clean["target"]["train"]["reasons"] == {"too_short": 1}
+
+    # The strategy only concerns the chosen model: the baseline and the data stay cached.
+    params["finetune"]["strategy"] = "target_only"
+    dvc_project.set_params(params)
+    assert sorted(dvc_project.repro()) == ["evaluate", "finetune_target"]

@@ -1,0 +1,85 @@
+"""Training-stage pieces on the tiny model: exact masked-only MLM loss, the pooler kept through TAPT,
+classifier training that learns, and predictions that stay attached to their examples."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from stages.finetune_target import train_phase
+from stages.params import parse_params
+from stages.pretrain_domain import MaskedPositionsMLM, load_masked_lm
+from stages.tokenize import tokenize_rows
+from tests.conftest import ROOT, synthetic_rows, tiny_params
+
+LABELS = ["negative", "neutral", "positive"]
+
+
+@pytest.fixture(scope="module")
+def params(tiny_model):
+    raw = tiny_params(tiny_model, {})
+    return parse_params(raw)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_model):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_model)
+
+
+def test_masked_positions_mlm_gives_the_full_models_loss(tiny_model, params, tokenizer):
+    from transformers import DataCollatorForLanguageModeling
+
+    mlm = load_masked_lm(str(tiny_model), params).eval()
+    texts = [r["text"] for r in synthetic_rows("target", 8, 0)]
+    batch = DataCollatorForLanguageModeling(tokenizer, seed=0)([tokenizer(t) for t in texts])
+    with torch.no_grad():
+        full = mlm(**batch).loss
+        fast = MaskedPositionsMLM(mlm)(**batch)["loss"]
+    assert torch.allclose(full, fast, atol=1e-5)
+
+
+def test_domain_model_keeps_the_base_pooler(tiny_model, params, tmp_path):
+    from transformers import AutoModel, AutoModelForSequenceClassification
+
+    load_masked_lm(str(tiny_model), params).save_pretrained(tmp_path)
+    base = AutoModel.from_pretrained(tiny_model)
+    classifier = AutoModelForSequenceClassification.from_pretrained(tmp_path, num_labels=3)
+    assert torch.equal(classifier.bert.pooler.dense.weight, base.pooler.dense.weight)
+
+
+def test_classifier_training_lowers_the_loss(tiny_model, params, tokenizer, tmp_path):
+    from stages.modeling import load_classifier
+
+    train = tokenize_rows(synthetic_rows("target", 60, 0), tokenizer, LABELS, 32)
+    model = load_classifier(str(tiny_model), params)
+    trainer = train_phase(model, tokenizer, train, None, params=params, epochs=12, learning_rate=3e-3,
+                          scratch=tmp_path)
+    losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+    assert losses[-1] < losses[0] - 0.3
+
+
+def test_predictions_stay_attached_to_their_examples(tiny_model, params, tokenizer, tmp_path):
+    """Length-sorted inference must give each example the prediction it gets in any other order."""
+    from stages.evaluate import predict
+    from stages.modeling import load_classifier
+
+    load_classifier(str(tiny_model), params).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    rows = synthetic_rows("target", 30, 5)
+    for i, r in enumerate(rows):
+        r["text"] += " extra words" * (i % 7)  # varied lengths, so sorting reorders
+    test = tokenize_rows(rows, tokenizer, LABELS, 64)
+    by_id = {}
+    for order in (test, test.sort("length"), test.shuffle(seed=1)):
+        labels, predictions = predict(tmp_path, order, params)
+        assert np.array_equal(labels, np.asarray(order["label"]))
+        for example_id, p in zip(order["id"], predictions, strict=True):
+            assert by_id.setdefault(example_id, p) == p
+
+
+def test_default_params_file_is_what_tests_start_from():
+    assert yaml.safe_load((ROOT / "params.yaml").read_text())["task"] == "classification"

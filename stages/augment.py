@@ -1,25 +1,43 @@
 """augment: EDA augmentation and rebalancing of the scarce labeled target train set.
 
 Copies every other split unchanged to data/augmented so tokenize reads one folder; writes
-metrics/augment.json (class counts before/after) and plots/class_counts.csv.
+metrics/augment.json (class counts before/after) and the class-count and text-length plots.
 """
 
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from pathlib import Path
 
 from stages.artifacts import atomic_path, read_jsonl, write_csv, write_json, write_jsonl
-from stages.augmentation import augment_rows, label_counts, rebalance
-from stages.params import load_params
+from stages.augmentation import Synonyms, augment_rows, embedding_synonyms, label_counts, rebalance
+from stages.params import Params, load_params
 
-CLEAN, AUGMENTED = Path("data/clean"), Path("data/augmented")
+CLEAN, AUGMENTED, PLOTS = Path("data/clean"), Path("data/augmented"), Path("metrics/plots")
+LENGTH_BIN = 10  # words
+
+
+def load_synonyms(params: Params, texts: list[str]) -> Synonyms:
+    """Neighbour table for the words of `texts`, only when an operation needs it."""
+    config = params.augment
+    if config.n_aug == 0 or not {"synonym", "insert"} & set(config.operations):
+        return {}
+    from transformers import AutoModel
+
+    from stages.modeling import load_kwargs, load_tokenizer, resolve_model
+
+    path = resolve_model(params.model.name)
+    embeddings = AutoModel.from_pretrained(path, **load_kwargs(params)).get_input_embeddings().weight
+    vocab = load_tokenizer(path, params).get_vocab()
+    return embedding_synonyms(texts, embeddings, vocab, config.synonym_min_similarity, config.synonym_top_k)
 
 
 def main() -> None:
     params = load_params()
     train = read_jsonl(CLEAN / "target" / "train.jsonl")
-    augmented = augment_rows(train, params.augment, params.seed)
+    synonyms = load_synonyms(params, [r["text"] for r in train])
+    augmented = augment_rows(train, params.augment, params.seed, synonyms)
     balanced, left_out = rebalance(augmented, params.augment.rebalance, params.seed)
 
     with atomic_path(AUGMENTED) as out:
@@ -27,14 +45,22 @@ def main() -> None:
         write_jsonl(out / "target" / "train.jsonl", balanced)
         if left_out:
             write_jsonl(out / "target" / "left_out_by_undersampling.jsonl", left_out)
+        splits = {(p.parent.name, p.stem): read_jsonl(p) for p in sorted(out.glob("*/*.jsonl"))}
 
-    report = {"target_train": {"before": label_counts(train), "after_augmentation": label_counts(augmented),
-                               "after_rebalance": label_counts(balanced), "left_out_by_undersampling": len(left_out),
-                               "rows_before": len(train), "rows_after": len(balanced)}}
+    report = {"target_train": {
+        "rows_before": len(train), "rows_after": len(balanced), "before": label_counts(train),
+        "after_augmentation": label_counts(augmented), "after_rebalance": label_counts(balanced),
+        "left_out_by_undersampling": len(left_out), "words_with_synonyms": len(synonyms)}}
     write_json("metrics/augment.json", report)
-    write_csv("metrics/plots/class_counts.csv",
-              [{"stage": stage, "label": label, "count": n}
-               for stage in ("before", "after_rebalance") for label, n in report["target_train"][stage].items()])
+    write_csv(PLOTS / "class_counts.csv",
+              [{"group": f"{domain}/{split}: {label}", "count": n}
+               for (domain, split), rows in splits.items() if split != "unlabeled"
+               for label, n in label_counts(rows).items()])
+    for domain in ("source", "target"):
+        lengths = Counter(len(r["text"].split()) // LENGTH_BIN * LENGTH_BIN
+                          for (d, _), rows in splits.items() if d == domain for r in rows)
+        write_csv(PLOTS / f"text_lengths_{domain}.csv",
+                  [{"words": b, "texts": lengths[b]} for b in range(0, max(lengths) + 1, LENGTH_BIN)])
     print(f"augment: target train {len(train)} -> {len(balanced)} rows; {report['target_train']['after_rebalance']}")
 
 

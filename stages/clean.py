@@ -27,10 +27,14 @@ def main() -> None:
     for domain, splits in REQUIRED.items():
         for split in splits:
             if not kept[domain][split]:
-                reasons = report[domain][split]["reasons"]
-                raise DataError(f"clean: nothing left in {domain}/{split} ({report[domain][split]['in']} rows in, "
-                                f"rejected: {reasons}); see data/rejected/{domain}.jsonl — check data.labels "
-                                f"and the clean.* bounds in params.yaml")
+                entry = report[domain][split]
+                examples = "; ".join(f"{r['id']}: {r['reason']}"
+                                     for r in [r for r in rejected[domain] if r["split"] == split][:3])
+                raise DataError(f"clean: nothing left in {domain}/{split} ({entry['in']} rows in, rejected: "
+                                f"{entry['reasons']}; e.g. {examples}); check data.labels and the clean.* "
+                                f"bounds in params.yaml. Nothing was written.")
+
+    check_label_sets(kept)
 
     with atomic_path(CLEAN) as out:
         for domain, splits in kept.items():
@@ -42,6 +46,18 @@ def main() -> None:
     write_json("metrics/clean.json", report)
     for domain, splits in report.items():
         print(f"clean {domain}: " + ", ".join(f"{s} {e['kept']}/{e['in']}" for s, e in splits.items()))
+
+
+def check_label_sets(kept: dict[str, dict[str, list[dict]]]) -> None:
+    """Both domains must know the same labels: a class seen on one side only cannot transfer."""
+    present = {domain: {r["label"] for split in ("train", "validation", "test") for r in splits.get(split, [])}
+               for domain, splits in kept.items()}
+    for domain, other in (("source", "target"), ("target", "source")):
+        missing = sorted(present[domain] - present[other])
+        if missing:
+            raise DataError(f"clean: label(s) {missing} occur in the {domain} domain (data/raw/{domain}/*.jsonl) but "
+                            f"never in the {other} domain; remove them from data.labels (their rows are then rejected "
+                            f"as unknown_label) or give the {other} domain examples of them")
 
 
 if __name__ == "__main__":

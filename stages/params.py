@@ -97,7 +97,11 @@ class AugmentParams(Strict):
     n_aug: int = Field(0, ge=0, le=16)
     # Fraction of words an EDA operation touches.
     alpha: float = Field(0.1, gt=0, le=0.5)
-    operations: list[Literal["swap", "delete", "insert"]] = ["swap", "delete", "insert"]
+    operations: list[Literal["synonym", "swap", "delete", "insert"]] = Field(
+        default=["synonym", "swap", "delete", "insert"], min_length=1)
+    # Synonyms are nearest neighbours in the base model's input embeddings above this cosine.
+    synonym_min_similarity: float = Field(0.55, ge=0, le=1)
+    synonym_top_k: int = Field(5, ge=1)
     rebalance: Literal["none", "oversample", "undersample", "class_weights"] = "none"
 
 

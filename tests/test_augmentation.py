@@ -3,7 +3,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from stages.augmentation import augment_rows, eda, rebalance
+from stages.augmentation import augment_rows, eda, embedding_synonyms, rebalance
 from stages.params import AugmentParams
 
 ROWS = [{"id": f"r{i}", "text": f"word{i} alpha beta gamma delta epsilon", "label": "pos" if i < 6 else "neg"}
@@ -36,3 +36,16 @@ def test_rebalance_over_and_under_sampling():
     assert Counter(r["label"] for r in under) == {"pos": 2, "neg": 2}
     assert len(under) + len(left_out) == len(ROWS)  # nothing silently dropped
     assert rebalance(ROWS, "class_weights", seed=0) == (ROWS, [])
+
+
+def test_embedding_synonyms_respect_the_similarity_floor():
+    import torch
+
+    vocab = {"good": 0, "great": 1, "bad": 2, "pill": 3, "##s": 4}
+    embeddings = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.6, 0.8], [0.0, -1.0], [1.0, 0.0]])
+    table = embedding_synonyms(["Good pill!", "bad"], embeddings, vocab, min_similarity=0.7, top_k=3)
+    assert table["good"] == ["great"]  # "bad" (cos 0.6) is below the floor; "##s" is no whole word
+    assert "pill" not in table  # no neighbour is close enough
+    rng = random.Random(0)
+    assert eda("Good pill!", "synonym", 0.5, rng, table) == "Great pill!"
+    assert eda("a good b", "insert", 0.3, random.Random(1), {"good": ["great"]}).split().count("great") <= 1

@@ -47,3 +47,17 @@ def test_dedup_and_guard_can_be_switched_off():
                           "test": [row("c", "same text", "positive", "test")]}}
     kept, rejected = clean_domains(domains, ["positive"], CleanParams(dedup="none", leakage_guard=False))
     assert sum(len(v) for v in kept["target"].values()) == 3 and rejected["target"] == []
+
+
+def test_a_label_seen_in_one_domain_only_stops_clean():
+    import pytest
+
+    from stages.clean import check_label_sets
+    from stages.corpora import DataError
+
+    kept = {"source": {"train": [row("a", "x", "positive", "train"), row("b", "y", "neutral", "train")]},
+            "target": {"train": [row("c", "z", "positive", "train")], "test": [row("d", "w", "positive", "test")]}}
+    with pytest.raises(DataError, match=r"\['neutral'\] occur in the source domain .* never in the target"):
+        check_label_sets(kept)
+    kept["target"]["test"].append(row("e", "v", "neutral", "test"))
+    check_label_sets(kept)

@@ -48,3 +48,14 @@ def test_dag_runs_end_to_end_and_reruns_only_what_changed(dvc_project):
     params["finetune"]["strategy"] = "target_only"
     dvc_project.set_params(params)
     assert sorted(dvc_project.repro()) == ["evaluate", "finetune_target"]
+
+
+def test_dvc_exp_run_compares_a_setting(dvc_project):
+    """The README's workflow: commit, `dvc exp run -S`, `dvc exp show`."""
+    dvc_project.repro()
+    dvc_project.run("git", "add", "-A")
+    dvc_project.run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline run")
+    out = dvc_project.run("dvc", "exp", "run", "-S", "evaluate.negative_transfer_margin=99").stdout
+    assert [line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")] == ["evaluate"]
+    table = dvc_project.run("dvc", "exp", "show", "--csv").stdout
+    assert "evaluate.negative_transfer_margin" in table.splitlines()[0] and ",99" in table

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import datasets
@@ -28,6 +29,17 @@ from stages.modeling import (
     write_curves,
 )
 from stages.params import Params, load_params
+from stages.strategies import (
+    SOURCE,
+    TARGET,
+    DomainAdversarialModel,
+    DomainCollator,
+    JointTrainer,
+    ReversalSchedule,
+    apply_lora,
+    merge_lora,
+    with_domain,
+)
 
 TOKENIZED, DOMAIN = Path("data/tokenized"), Path("models/domain")
 
@@ -45,7 +57,8 @@ def class_weight_loss(train: datasets.Dataset, n_labels: int):
 
 
 def train_phase(model, tokenizer, train: datasets.Dataset, evaluation: datasets.Dataset | None, *, params: Params,
-                epochs: float, learning_rate: float, scratch: Path, loss=None):
+                epochs: float, learning_rate: float, scratch: Path, trainer_class=None, data_collator=None,
+                **trainer_kwargs):
     """One Trainer run; with an evaluation set, keeps the epoch with the best macro-F1."""
     from transformers import DataCollatorWithPadding, Trainer
 
@@ -53,34 +66,58 @@ def train_phase(model, tokenizer, train: datasets.Dataset, evaluation: datasets.
     select_best = evaluation is not None and config.select_best
     args = training_arguments(scratch, seed=params.seed, epochs=epochs, learning_rate=learning_rate,
                               batch_size=config.batch_size, eval_each_epoch=select_best,
-                              weight_decay=config.weight_decay, warmup_ratio=config.warmup_ratio)
-    trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation if select_best else None,
-                      data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
-                      compute_metrics=compute_trainer_metrics, compute_loss_func=loss)
+                              weight_decay=config.weight_decay, warmup_ratio=config.warmup_ratio,
+                              remove_unused_columns=data_collator is None)
+    trainer = (trainer_class or Trainer)(
+        model=model, args=args, train_dataset=train, eval_dataset=evaluation if select_best else None,
+        data_collator=data_collator or DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
+        compute_metrics=compute_trainer_metrics, **trainer_kwargs)
     trainer.train()
     return trainer
 
 
 def finetune(params: Params, strategy: str, init: str, out: Path, curves: Path) -> None:
+    config = params.finetune
     source = datasets.load_from_disk(str(TOKENIZED / "source"))
     target = datasets.load_from_disk(str(TOKENIZED / "target"))
     set_seed(params.seed)
     tokenizer = load_tokenizer(init, params)
     model = load_classifier(init, params)
-    loss = (class_weight_loss(target["train"], len(params.data.labels))
-            if params.augment.rebalance == "class_weights" else None)
+    if config.peft == "lora":
+        model = apply_lora(model, config.lora.r, config.lora.alpha, config.lora.dropout, config.lora.target_modules)
+    run = partial(train_phase, tokenizer=tokenizer, params=params)
+    source_phase = partial(run, train=source["train"], evaluation=None, epochs=config.source_epochs,
+                           learning_rate=config.source_learning_rate)
+    target_phase = partial(run, train=target["train"], evaluation=target["validation"], epochs=config.target_epochs,
+                           learning_rate=config.learning_rate)
+    mixed_validation = with_domain(target["validation"], TARGET)
     phases = {}
     with tempfile.TemporaryDirectory(prefix="finetune-") as scratch:
-        if strategy == "sequential":
-            phases["source"] = train_phase(model, tokenizer, source["train"], None, params=params,
-                                           epochs=params.finetune.source_epochs,
-                                           learning_rate=params.finetune.source_learning_rate,
-                                           scratch=Path(scratch) / "source")
-        phases["target"] = train_phase(model, tokenizer, target["train"], target["validation"], params=params,
-                                       epochs=params.finetune.target_epochs,
-                                       learning_rate=params.finetune.learning_rate,
-                                       scratch=Path(scratch) / "target", loss=loss)
+        scratch = Path(scratch)
+        if strategy in ("source_only", "sequential"):
+            phases["source"] = source_phase(model, scratch=scratch / "source")
+        if strategy in ("target_only", "sequential"):
+            loss = (class_weight_loss(target["train"], len(params.data.labels))
+                    if params.augment.rebalance == "class_weights" else None)
+            phases["target"] = target_phase(model, scratch=scratch / "target", compute_loss_func=loss)
+        if strategy == "joint":
+            mixed = datasets.concatenate_datasets([with_domain(source["train"], SOURCE),
+                                                   with_domain(target["train"], TARGET)])
+            phases["joint"] = run(model, train=mixed, evaluation=mixed_validation, epochs=config.source_epochs,
+                                  learning_rate=config.learning_rate, scratch=scratch / "joint",
+                                  trainer_class=JointTrainer, data_collator=DomainCollator(tokenizer),
+                                  source_weight=config.joint.source_weight, target_weight=config.joint.target_weight)
+        if strategy == "dann":
+            adversarial = DomainAdversarialModel(model, config.dann.domain_weight)
+            mixed = datasets.concatenate_datasets([with_domain(source["train"], SOURCE),
+                                                   with_domain(target["train"], TARGET),
+                                                   with_domain(target["unlabeled"], TARGET)])
+            phases["dann"] = run(adversarial, train=mixed, evaluation=mixed_validation, epochs=config.source_epochs,
+                                 learning_rate=config.learning_rate, scratch=scratch / "dann",
+                                 data_collator=DomainCollator(tokenizer),
+                                 callbacks=[ReversalSchedule(adversarial, config.dann.gamma)])
     write_curves(curves, phases)
+    model = merge_lora(model)
     model.config.transfer_strategy = strategy
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)

@@ -123,8 +123,31 @@ class PretrainParams(Strict):
     heldout_fraction: float = Field(0.15, gt=0, lt=0.5)
 
 
+class JointParams(Strict):
+    source_weight: float = Field(1.0, ge=0)
+    target_weight: float = Field(1.0, ge=0)
+
+
+class DannParams(Strict):
+    gamma: float = Field(10.0, gt=0)          # steepness of the reversal-strength schedule
+    domain_weight: float = Field(1.0, ge=0)   # weight of the domain-classification loss
+
+
+class LoraParams(Strict):
+    r: int = Field(8, ge=1)
+    alpha: int = Field(16, ge=1)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    target_modules: list[str] = ["query", "value"]
+
+
+STRATEGIES = ("target_only", "source_only", "sequential", "joint", "dann")
+
+
 class FinetuneParams(Strict):
-    strategy: Literal["target_only", "sequential"] = "sequential"
+    # target_only: target labels alone; source_only: source labels alone (zero-shot on the target);
+    # sequential: source, then target; joint: both in the same batches; dann: joint + domain-adversarial.
+    strategy: Literal[STRATEGIES] = "sequential"
+    peft: Literal["none", "lora"] = "none"
     learning_rate: float = Field(1.5e-4, gt=0)
     batch_size: int = Field(16, ge=1)
     target_epochs: float = Field(8.0, gt=0)
@@ -134,6 +157,9 @@ class FinetuneParams(Strict):
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
     # Pick the epoch with the best target-validation macro-F1.
     select_best: bool = True
+    joint: JointParams = JointParams()
+    dann: DannParams = DannParams()
+    lora: LoraParams = LoraParams()
 
 
 class EvaluateParams(Strict):
@@ -153,6 +179,13 @@ class Params(Strict):
     pretrain_domain: PretrainParams = PretrainParams()
     finetune: FinetuneParams = FinetuneParams()
     evaluate: EvaluateParams = EvaluateParams()
+
+    @model_validator(mode="after")
+    def class_weights_need_a_target_phase(self) -> Params:
+        if self.augment.rebalance == "class_weights" and self.finetune.strategy in ("joint", "dann", "source_only"):
+            raise ValueError(f"augment.rebalance: class_weights applies to the target phase of target_only and "
+                             f"sequential, not to finetune.strategy {self.finetune.strategy}; use oversample")
+        return self
 
 
 class ParamsError(SystemExit):

@@ -2,7 +2,7 @@
 
 No padding here: batches are padded dynamically, and the `length` column lets Trainer group
 similar lengths (padding everything to max_length wastes ~3/4 of the compute on tweets).
-Labels become class ids of a ClassLabel feature, so the names travel with the data.
+Labels become class ids of a ClassLabel feature, so the names travel with the data (-1: unlabeled).
 """
 
 from __future__ import annotations
@@ -16,15 +16,16 @@ from stages.modeling import load_tokenizer, resolve_model
 from stages.params import load_params
 
 AUGMENTED, TOKENIZED = Path("data/augmented"), Path("data/tokenized")
-LABELED_SPLITS = ("train", "validation", "test")
+# Unlabeled target text (label -1) feeds the domain classifier of DANN.
+SPLITS = ("train", "validation", "test", "unlabeled")
 
 
 def tokenize_rows(rows: list[dict], tokenizer, label_names: list[str], max_length: int) -> datasets.Dataset:
     features = datasets.Features({"id": datasets.Value("string"), "text": datasets.Value("string"),
                                   "label": datasets.ClassLabel(names=label_names)})
+    label_ids = [-1 if r["label"] is None else label_names.index(r["label"]) for r in rows]
     dataset = datasets.Dataset.from_dict(
-        {"id": [r["id"] for r in rows], "text": [r["text"] for r in rows], "label": [r["label"] for r in rows]},
-        features=features)
+        {"id": [r["id"] for r in rows], "text": [r["text"] for r in rows], "label": label_ids}, features=features)
 
     def encode(batch: dict) -> dict:
         encoded = tokenizer(batch["text"], truncation=True, max_length=max_length)
@@ -41,7 +42,7 @@ def main() -> None:
         for domain in ("source", "target"):
             splits = {split: tokenize_rows(read_jsonl(AUGMENTED / domain / f"{split}.jsonl"), tokenizer,
                                            params.data.labels, params.tokenize.max_length)
-                      for split in LABELED_SPLITS if (AUGMENTED / domain / f"{split}.jsonl").exists()}
+                      for split in SPLITS if (AUGMENTED / domain / f"{split}.jsonl").exists()}
             datasets.DatasetDict(splits).save_to_disk(str(out / domain))
             truncated = {s: sum(n >= params.tokenize.max_length for n in d["length"]) for s, d in splits.items()}
             print(f"tokenize {domain}: " + ", ".join(f"{s}={len(d)} ({truncated[s]} truncated)"

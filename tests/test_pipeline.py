@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 STAGES = ["ingest", "clean", "augment", "tokenize", "pretrain_domain", "finetune_baseline", "finetune_target",
-          "evaluate"]
+          "evaluate", "compare_train@source_only-42", "compare"]
 
 
 def test_dag_runs_end_to_end_and_reruns_only_what_changed(dvc_project):
@@ -20,6 +20,12 @@ def test_dag_runs_end_to_end_and_reruns_only_what_changed(dvc_project):
         assert sum(map(sum, report[model]["confusion_matrix"])) == 36
     expected_gain = 100 * (report["target"]["macro_f1"] - report["baseline"]["macro_f1"])
     assert abs(report["gain_macro_f1_points"] - round(expected_gain, 2)) < 1e-9
+    compare = json.loads((dvc_project.root / "metrics/compare.json").read_text())
+    assert set(compare) == {"baseline", "chosen:sequential", "source_only"}
+    assert compare["baseline"]["gain_macro_f1_points"] == 0
+    assert compare["chosen:sequential"]["macro_f1"] == report["target"]["macro_f1"]
+    timing = json.loads((dvc_project.root / "metrics/timing.json").read_text())
+    assert set(timing) == {"baseline", "chosen:sequential", "source_only@42"} and min(timing.values()) > 0
     pretrain = json.loads((dvc_project.root / "metrics/pretrain.json").read_text())
     assert pretrain["enabled"] and {"random_head", "before", "after"} <= set(pretrain)
 
@@ -47,12 +53,13 @@ def test_dag_runs_end_to_end_and_reruns_only_what_changed(dvc_project):
     # The strategy only concerns the chosen model: the baseline and the data stay cached.
     params["finetune"]["strategy"] = "target_only"
     dvc_project.set_params(params)
-    assert sorted(dvc_project.repro()) == ["evaluate", "finetune_target"]
+    assert sorted(dvc_project.repro()) == ["compare", "evaluate", "finetune_target"]
 
     # target_only without domain pretraining is the baseline's recipe: same seed, same model, zero gain.
     params["pretrain_domain"]["enabled"] = False
     dvc_project.set_params(params)
-    assert sorted(dvc_project.repro()) == ["evaluate", "finetune_target", "pretrain_domain"]
+    assert sorted(dvc_project.repro()) == ["compare", "compare_train@source_only-42", "evaluate", "finetune_target",
+                                           "pretrain_domain"]
     report = json.loads((dvc_project.root / "metrics/eval.json").read_text())
     assert report["target"] == report["baseline"] and report["gain_macro_f1_points"] == 0
 
@@ -63,6 +70,7 @@ def test_dvc_exp_run_compares_a_setting(dvc_project):
     dvc_project.run("git", "add", "-A")
     dvc_project.run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline run")
     out = dvc_project.run("dvc", "exp", "run", "-S", "evaluate.negative_transfer_margin=99").stdout
-    assert [line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")] == ["evaluate"]
+    ran = [line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")]
+    assert ran == ["evaluate", "compare"]
     table = dvc_project.run("dvc", "exp", "show", "--csv").stdout
     assert "evaluate.negative_transfer_margin" in table.splitlines()[0] and ",99" in table

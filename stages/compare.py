@@ -41,7 +41,7 @@ def main() -> None:
     test = datasets.load_from_disk("data/tokenized/target")["test"].sort("length")
     for model_dir in sorted(p for p in COMPARE.iterdir() if p.is_dir()):
         report = read_json(model_dir / TRAINING_REPORT)
-        label_ids, predictions = predict(model_dir, test, params)
+        label_ids, predictions, _ = predict(model_dir, test, params)
         macro_f1 = classification_metrics(label_ids, predictions, params.data.labels)["macro_f1"]
         name = label(report)
         scores[name].append(macro_f1)

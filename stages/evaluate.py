@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 import datasets
 import numpy as np
@@ -21,11 +22,17 @@ TOKENIZED = Path("data/tokenized")
 MODELS = {"target": Path("models/target"), "baseline": Path("models/baseline")}
 
 
-def predict(model_dir: Path, test: datasets.Dataset, params: Params) -> tuple[np.ndarray, np.ndarray]:
-    """(label_ids, predicted ids) in the order of `test`.
+class Predictions(NamedTuple):
+    label_ids: np.ndarray
+    predicted: np.ndarray
+    samples_per_second: float  # inference alone, as Trainer.predict measured it
 
-    Batches are sorted by length for speed; Trainer returns label_ids in the order it ran, so we
-    check them against the dataset before trusting that predictions line up with example ids.
+
+def predict(model_dir: Path, test: datasets.Dataset, params: Params) -> Predictions:
+    """Predictions in the order of `test` (callers sort it by length: batches then carry little padding).
+
+    Trainer returns label_ids in the order it ran, so we check them against the dataset before
+    trusting that predictions line up with example ids.
     """
     from transformers import DataCollatorWithPadding, Trainer
 
@@ -40,7 +47,8 @@ def predict(model_dir: Path, test: datasets.Dataset, params: Params) -> tuple[np
     label_ids = np.asarray(output.label_ids)
     if not np.array_equal(label_ids, np.asarray(test["label"])):
         raise RuntimeError("evaluate: Trainer returned predictions in a different order than the test set")
-    return label_ids, np.asarray(output.predictions).argmax(-1)
+    return Predictions(label_ids, np.asarray(output.predictions).argmax(-1),
+                       float(output.metrics["test_samples_per_second"]))
 
 
 def main() -> None:
@@ -50,7 +58,7 @@ def main() -> None:
     test = test.sort("length")
     results = {}
     for name, model_dir in MODELS.items():
-        label_ids, predictions = predict(model_dir, test, params)
+        label_ids, predictions, _ = predict(model_dir, test, params)
         results[name] = classification_metrics(label_ids, predictions, labels)
         write_csv(Path("metrics/plots") / f"predictions_{name}.csv",
                   [{"id": i, "actual": labels[a], "predicted": labels[p]}

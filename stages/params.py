@@ -162,6 +162,14 @@ class FinetuneParams(Strict):
     lora: LoraParams = LoraParams()
 
 
+class DistillParams(Strict):
+    keep_every: int = Field(2, ge=2)          # student keeps layers 0, k, 2k, ... of the teacher
+    temperature: float = Field(2.0, gt=0)
+    alpha: float = Field(0.5, ge=0, le=1)     # weight of the soft (teacher) loss; 1 - alpha on hard labels
+    epochs: float = Field(6.0, gt=0)
+    learning_rate: float = Field(1.5e-4, gt=0)
+
+
 class CompareParams(Strict):
     # Each strategy x seed is trained from models/domain and scored on the target test split.
     strategies: list[Literal[STRATEGIES]] = Field(default=["source_only"], min_length=1)
@@ -186,6 +194,7 @@ class Params(Strict):
     finetune: FinetuneParams = FinetuneParams()
     evaluate: EvaluateParams = EvaluateParams()
     compare: CompareParams = CompareParams()
+    distill: DistillParams = DistillParams()
 
     @model_validator(mode="after")
     def class_weights_need_a_target_phase(self) -> Params:

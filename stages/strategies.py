@@ -6,11 +6,15 @@
   strength follows lambda(p) = 2 / (1 + exp(-gamma * p)) - 1 over training progress p.
 - lora: low-rank adapters (peft) on any strategy, merged back so the output loads with
   `from_pretrained` like any other model.
+- distillation: a student with every other layer of the teacher, trained on the teacher's soft
+  labels (labeled and unlabeled target text) plus the hard labels.
 """
 
 from __future__ import annotations
 
+import copy
 import math
+import re
 from typing import Any
 
 import datasets
@@ -127,3 +131,64 @@ def apply_lora(model, r: int, alpha: int, dropout: float, target_modules: list[s
 def merge_lora(model):
     """Fold the adapters into the weights: the saved model needs no peft to load."""
     return model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
+
+
+# --- knowledge distillation ---------------------------------------------------------------------
+
+LAYER_INDEX = re.compile(r"\.layer\.(\d+)\.")
+
+
+def make_student(teacher, keep_every: int = 2):
+    """A shallower copy of `teacher` initialised from every `keep_every`-th layer (DistilBERT-style).
+
+    Works for encoders whose layers are named `...layer.<i>...` (BERT, RoBERTa, ELECTRA, MiniLM...).
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    n_layers = teacher.config.num_hidden_layers
+    kept = list(range(0, n_layers, keep_every))
+    config = copy.deepcopy(teacher.config)
+    config.num_hidden_layers = len(kept)
+    student = AutoModelForSequenceClassification.from_config(config)
+    new_index = {old: new for new, old in enumerate(kept)}
+    state = {}
+    for key, value in teacher.state_dict().items():
+        match = LAYER_INDEX.search(key)
+        if match is None:
+            state[key] = value
+        elif int(match.group(1)) in new_index:
+            state[LAYER_INDEX.sub(f".layer.{new_index[int(match.group(1))]}.", key, count=1)] = value
+    missing, unexpected = student.load_state_dict(state, strict=False)
+    if missing or unexpected or not any(LAYER_INDEX.search(k) for k in state):
+        raise SystemExit(f"distill: cannot map the teacher's layers onto a student (missing {missing[:3]}, "
+                         f"unexpected {unexpected[:3]}); distillation supports BERT-like encoders")
+    return student
+
+
+def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
+                      temperature: float, alpha: float) -> torch.Tensor:
+    """alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * CE on the labeled rows (Hinton et al. 2015).
+
+    Unlabeled rows (label -100) contribute through the teacher term alone.
+    """
+    soft = nn.functional.kl_div(nn.functional.log_softmax(student_logits / temperature, dim=-1),
+                                nn.functional.softmax(teacher_logits / temperature, dim=-1),
+                                reduction="batchmean") * temperature**2
+    hard = _masked_mean_ce(student_logits, labels, torch.ones_like(labels, dtype=torch.bool))
+    return alpha * soft + (1 - alpha) * hard
+
+
+class DistillTrainer(Trainer):
+    def __init__(self, *args, teacher, temperature: float, alpha: float, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.teacher = teacher.eval()
+        self.temperature, self.alpha = temperature, alpha
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        labels = inputs.pop("labels")
+        inputs.pop("domain", None)
+        outputs = model(**inputs)
+        with torch.no_grad():
+            teacher_logits = self.teacher.to(outputs.logits.device)(**inputs).logits
+        loss = distillation_loss(outputs.logits, teacher_logits, labels, self.temperature, self.alpha)
+        return (loss, outputs) if return_outputs else loss

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
+from transformers import AutoModelForSequenceClassification
+
 STAGES = ["ingest", "clean", "augment", "tokenize", "pretrain_domain", "finetune_baseline", "finetune_target",
-          "evaluate", "compare_train@source_only-42", "compare"]
+          "evaluate", "compare_train@source_only-42", "compare", "distill"]
+SCORING = ["compare", "distill", "evaluate"]  # the stages that run inference with evaluate.batch_size
 
 
-def test_dag_runs_end_to_end_and_reruns_only_what_changed(dvc_project):
+def test_dag_runs_end_to_end_reruns_only_what_changed_and_compares_experiments(dvc_project):
     assert sorted(dvc_project.repro()) == sorted(STAGES)
 
     report = json.loads((dvc_project.root / "metrics/eval.json").read_text())
@@ -24,12 +27,15 @@ def test_dag_runs_end_to_end_and_reruns_only_what_changed(dvc_project):
     assert set(compare) == {"baseline", "chosen:sequential", "source_only"}
     assert compare["baseline"]["gain_macro_f1_points"] == 0
     assert compare["chosen:sequential"]["macro_f1"] == report["target"]["macro_f1"]
+    distill = json.loads((dvc_project.root / "metrics/distill.json").read_text())
+    assert (distill["teacher"]["layers"], distill["student"]["layers"]) == (2, 1)
+    assert distill["size_ratio"] < 1 and distill["teacher"]["macro_f1"] == report["target"]["macro_f1"]
+    student = AutoModelForSequenceClassification.from_pretrained(dvc_project.root / "models/student")
+    assert student.config.num_hidden_layers == 1
     timing = json.loads((dvc_project.root / "metrics/timing.json").read_text())
     assert set(timing) == {"baseline", "chosen:sequential", "source_only@42"} and min(timing.values()) > 0
     pretrain = json.loads((dvc_project.root / "metrics/pretrain.json").read_text())
     assert pretrain["enabled"] and {"random_head", "before", "after"} <= set(pretrain)
-
-    from transformers import AutoModelForSequenceClassification
 
     model = AutoModelForSequenceClassification.from_pretrained(dvc_project.root / "models/target")
     assert model.config.id2label == {0: "negative", 1: "neutral", 2: "positive"}
@@ -37,11 +43,11 @@ def test_dag_runs_end_to_end_and_reruns_only_what_changed(dvc_project):
     # Nothing changed: nothing runs.
     assert dvc_project.repro() == []
 
-    # An evaluate-only param: every upstream stage stays cached.
+    # An evaluation param: every training and data stage stays cached.
     params = dvc_project.params
     params["evaluate"]["batch_size"] = 7
     dvc_project.set_params(params)
-    assert dvc_project.repro() == ["evaluate"]
+    assert sorted(dvc_project.repro()) == SCORING
 
     # A clean param that changes the cleaned target data: clean and everything downstream re-run.
     params["clean"]["min_chars"] = 7
@@ -53,24 +59,21 @@ def test_dag_runs_end_to_end_and_reruns_only_what_changed(dvc_project):
     # The strategy only concerns the chosen model: the baseline and the data stay cached.
     params["finetune"]["strategy"] = "target_only"
     dvc_project.set_params(params)
-    assert sorted(dvc_project.repro()) == ["compare", "evaluate", "finetune_target"]
+    assert sorted(dvc_project.repro()) == ["compare", "distill", "evaluate", "finetune_target"]
 
     # target_only without domain pretraining is the baseline's recipe: same seed, same model, zero gain.
     params["pretrain_domain"]["enabled"] = False
     dvc_project.set_params(params)
-    assert sorted(dvc_project.repro()) == ["compare", "compare_train@source_only-42", "evaluate", "finetune_target",
-                                           "pretrain_domain"]
+    assert sorted(dvc_project.repro()) == ["compare", "compare_train@source_only-42", "distill", "evaluate",
+                                           "finetune_target", "pretrain_domain"]
     report = json.loads((dvc_project.root / "metrics/eval.json").read_text())
     assert report["target"] == report["baseline"] and report["gain_macro_f1_points"] == 0
 
-
-def test_dvc_exp_run_compares_a_setting(dvc_project):
-    """The README's workflow: commit, `dvc exp run -S`, `dvc exp show`."""
-    dvc_project.repro()
+    # The README's workflow: commit, `dvc exp run -S`, `dvc exp show`.
     dvc_project.run("git", "add", "-A")
-    dvc_project.run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "baseline run")
+    dvc_project.run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "a run")
     out = dvc_project.run("dvc", "exp", "run", "-S", "evaluate.negative_transfer_margin=99").stdout
-    ran = [line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")]
-    assert ran == ["evaluate", "compare"]
+    ran = sorted(line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage"))
+    assert ran == ["compare", "evaluate"]
     table = dvc_project.run("dvc", "exp", "show", "--csv").stdout
     assert "evaluate.negative_transfer_margin" in table.splitlines()[0] and ",99" in table

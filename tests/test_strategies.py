@@ -90,3 +90,34 @@ def test_each_strategy_trains_and_saves_a_loadable_model(strategy, peft, tiny_mo
     with torch.no_grad():
         loss = torch.nn.functional.cross_entropy(model.eval()(**batch).logits, torch.tensor(train["label"]))
     assert loss < 0.9, float(loss)
+
+
+def test_student_keeps_every_other_teacher_layer():
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from stages.strategies import make_student
+
+    torch.manual_seed(0)
+    teacher = BertForSequenceClassification(BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=4,
+                                                       num_attention_heads=2, intermediate_size=32, num_labels=3))
+    student = make_student(teacher, keep_every=2)
+    assert student.config.num_hidden_layers == 2 and student.num_parameters() < teacher.num_parameters()
+    for new, old in ((0, 0), (1, 2)):  # layers 0 and 2 of the teacher become the student's 0 and 1
+        assert torch.equal(student.bert.encoder.layer[new].output.dense.weight,
+                           teacher.bert.encoder.layer[old].output.dense.weight)
+    assert torch.equal(student.classifier.weight, teacher.classifier.weight)
+    assert torch.equal(student.bert.embeddings.word_embeddings.weight, teacher.bert.embeddings.word_embeddings.weight)
+
+
+def test_distillation_loss_terms():
+    from stages.strategies import distillation_loss
+
+    teacher = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.2, 0.1]])
+    labels = torch.tensor([0, -100])  # the second row is unlabeled: teacher term only
+    assert distillation_loss(teacher.clone(), teacher, labels, temperature=2.0, alpha=1.0).abs() < 1e-6
+    hard = torch.nn.functional.cross_entropy(teacher[:1], labels[:1])
+    assert torch.allclose(distillation_loss(teacher.clone(), teacher, labels, 2.0, 0.0), hard)
+    student = torch.zeros(2, 3)
+    soft_t1 = distillation_loss(student, teacher, labels, 1.0, 1.0)
+    soft_t4 = distillation_loss(student, teacher, labels, 4.0, 1.0)
+    assert soft_t1 > 0 and soft_t4 > 0  # T^2 keeps the soft term's scale comparable across temperatures

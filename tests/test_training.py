@@ -75,7 +75,7 @@ def test_predictions_stay_attached_to_their_examples(tiny_model, params, tokeniz
     test = tokenize_rows(rows, tokenizer, LABELS, 64)
     by_id = {}
     for order in (test, test.sort("length"), test.shuffle(seed=1)):
-        labels, predictions = predict(tmp_path, order, params)
+        labels, predictions, _ = predict(tmp_path, order, params)
         assert np.array_equal(labels, np.asarray(order["label"]))
         for example_id, p in zip(order["id"], predictions, strict=True):
             assert by_id.setdefault(example_id, p) == p

@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml requirements-data.txt
 repro: $(STAMP)
 	test -d .dvc || $(VENV)/bin/dvc init -q
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
-	$(VENV)/bin/dvc metrics show
+	$(PY) -m stages.report
 
 test: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest

@@ -14,6 +14,8 @@ SCORING = ["compare", "distill", "evaluate"]  # the stages that run inference wi
 def test_dag_runs_end_to_end_reruns_only_what_changed_and_compares_experiments(dvc_project):
     assert sorted(dvc_project.repro()) == sorted(STAGES)
 
+    summary = dvc_project.run("python", "-m", "stages.report").stdout
+    assert "chosen:sequential" in summary and "source_only" in summary and "Distilled student" in summary
     report = json.loads((dvc_project.root / "metrics/eval.json").read_text())
     assert report["strategy"] == "sequential"
     assert report["test_examples"] == 36

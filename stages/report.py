@@ -1,0 +1,39 @@
+"""Print the run's headline numbers as a short table (what `make repro` ends with).
+
+`dvc metrics show` puts every metrics file into one very wide table; this reads the few numbers
+a user looks at first. Not a stage: it only reads metrics/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stages.artifacts import read_json
+
+METRICS = Path("metrics")
+
+
+def main() -> None:
+    if not (METRICS / "eval.json").exists():
+        raise SystemExit("no metrics/eval.json yet: run `dvc repro` first")
+    evaluation = read_json(METRICS / "eval.json")
+    print(f"\nTarget test split: {evaluation['test_examples']} examples; chosen strategy: {evaluation['strategy']}"
+          f" (domain pretraining {'on' if evaluation['pretrain_domain'] else 'off'})\n")
+    print(f"{'model':<24}{'macro-F1':>10}{'gain (pts)':>12}  negative transfer")
+    rows = read_json(METRICS / "compare.json") if (METRICS / "compare.json").exists() else {}
+    for name, row in rows.items():
+        spread = f" ± {row['macro_f1_std']:.3f}" if row["seeds"] > 1 else ""
+        flag = "YES" if row["negative_transfer"] else ""
+        print(f"{name:<24}{row['macro_f1']:>10.3f}{row['gain_macro_f1_points']:>+12.2f}  {flag}{spread}")
+    pretrain = read_json(METRICS / "pretrain.json")
+    if pretrain.get("enabled"):
+        print(f"\nTAPT held-out MLM loss: {pretrain['before']['loss']:.3f} -> {pretrain['after']['loss']:.3f}")
+    if (METRICS / "distill.json").exists():
+        distill = read_json(METRICS / "distill.json")
+        print(f"Distilled student: {distill['student']['layers']} layers, {distill['size_ratio']:.0%} of the "
+              f"parameters, macro-F1 {distill['student']['macro_f1']:.3f} ({distill['quality_retained']:.0%} kept)")
+    print("\nMore: dvc metrics show metrics/eval.json | dvc plots show | README 'What you get'")
+
+
+if __name__ == "__main__":
+    main()

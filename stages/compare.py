@@ -39,7 +39,8 @@ def main() -> None:
         timing[name] = report["wall_time_s"]
 
     test = datasets.load_from_disk("data/tokenized/target")["test"].sort("length")
-    for model_dir in sorted(p for p in COMPARE.iterdir() if p.is_dir()):
+    # Only the matrix that params declare now: DVC leaves the folders of removed entries in place.
+    for model_dir in [COMPARE / f"{s}-{seed}" for s in params.compare.strategies for seed in params.compare.seeds]:
         report = read_json(model_dir / TRAINING_REPORT)
         label_ids, predictions, _ = predict(model_dir, test, params)
         macro_f1 = classification_metrics(label_ids, predictions, params.data.labels)["macro_f1"]

@@ -39,7 +39,7 @@ def load_kwargs(params: Params) -> dict[str, Any]:
 def load_tokenizer(name_or_path: str, params: Params):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(name_or_path, **{**load_kwargs(params), "use_safetensors": None})
+    return AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=params.model.trust_remote_code)
 
 
 def load_classifier(name_or_path: str, params: Params):

@@ -6,13 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from stages.finetune_target import train_phase
 from stages.params import parse_params
 from stages.pretrain_domain import MaskedPositionsMLM, load_masked_lm
 from stages.tokenize import tokenize_rows
-from tests.conftest import ROOT, synthetic_rows, tiny_params
+from tests.conftest import synthetic_rows, tiny_params
 
 LABELS = ["negative", "neutral", "positive"]
 
@@ -79,7 +78,3 @@ def test_predictions_stay_attached_to_their_examples(tiny_model, params, tokeniz
         assert np.array_equal(labels, np.asarray(order["label"]))
         for example_id, p in zip(order["id"], predictions, strict=True):
             assert by_id.setdefault(example_id, p) == p
-
-
-def test_default_params_file_is_what_tests_start_from():
-    assert yaml.safe_load((ROOT / "params.yaml").read_text())["task"] == "classification"

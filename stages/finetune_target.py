@@ -2,6 +2,7 @@
 
     python -m stages.finetune_target             # finetune.strategy, from models/domain -> models/target
     python -m stages.finetune_target --baseline  # target_only from the base model     -> models/baseline
+    python -m stages.finetune_target --labels 50 --out models/budget/...  # a point of the label-budget curve
 
 The baseline is what the transfer is measured against: plain fine-tuning of the base model on
 the scarce target labels, without source data and without domain-adaptive pretraining.
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 
 from stages.artifacts import atomic_path, write_json
+from stages.label_budget import budget_subset
 from stages.modeling import (
     TRAINING_REPORT,
     compute_trainer_metrics,
@@ -78,10 +80,12 @@ def train_phase(model, tokenizer, train: datasets.Dataset, evaluation: datasets.
     return trainer
 
 
-def finetune(params: Params, strategy: str, init: str, out: Path, curves: Path) -> None:
+def finetune(params: Params, strategy: str, init: str, out: Path, curves: Path, labels: int | None = None) -> None:
     config = params.finetune
     source = datasets.load_from_disk(str(TOKENIZED / "source"))
     target = datasets.load_from_disk(str(TOKENIZED / "target"))
+    if labels is not None:
+        target["train"] = budget_subset(target["train"], labels, params.seed)
     set_seed(params.seed)
     tokenizer = load_tokenizer(init, params)
     model = load_classifier(init, params)
@@ -131,6 +135,7 @@ def main() -> None:
     parser.add_argument("--strategy", choices=STRATEGIES, help="override finetune.strategy (compare stages)")
     parser.add_argument("--seed", type=int, help="override seed (compare stages)")
     parser.add_argument("--out", type=Path, help="output folder (default models/target or models/baseline)")
+    parser.add_argument("--labels", type=int, help="train on this many labeled target examples (label_budget stages)")
     cli = parser.parse_args()
     params = load_params()
     if cli.seed is not None:
@@ -141,12 +146,14 @@ def main() -> None:
         strategy, init, out = cli.strategy or params.finetune.strategy, str(DOMAIN), cli.out or Path("models/target")
     # Plot curves of the two headline models; compare runs keep theirs beside the model.
     curves = Path("metrics/curves") / f"{out.name}.csv" if cli.out is None else None
-    print(f"finetune_target: strategy={strategy} seed={params.seed} from {init} -> {out}")
+    budget = "" if cli.labels is None else f" labels={cli.labels}"
+    print(f"finetune_target: strategy={strategy} seed={params.seed}{budget} from {init} -> {out}")
     started = time.perf_counter()
     with atomic_path(out) as tmp:
-        finetune(params, strategy, init, tmp, curves or tmp / "curves.csv")
+        finetune(params, strategy, init, tmp, curves or tmp / "curves.csv", cli.labels)
         # Wall time is a measurement, not a result: kept apart so quality metrics stay identical run to run.
         write_json(tmp / TRAINING_REPORT, {"strategy": strategy, "seed": params.seed, "peft": params.finetune.peft,
+                                           "labels": cli.labels,
                                            "wall_time_s": round(time.perf_counter() - started, 1)})
 
 

@@ -176,6 +176,22 @@ class CompareParams(Strict):
     seeds: list[int] = Field(default=[42], min_length=1)
 
 
+class LabelBudgetParams(Strict):
+    # Labeled target examples per point of the label-budget curve, each below data.target_train_labeled
+    # (that budget's point is the headline pair of models); nested subsets, stratified by label.
+    sizes: list[Annotated[int, Field(ge=1)]] = Field(default=[25, 50, 100], min_length=1)
+    seeds: list[int] = Field(default=[42], min_length=1)
+
+
+class DomainShiftParams(Strict):
+    # Texts per domain (sampled with the seed) embedded at each checkpoint: base, domain, target.
+    sample_size: int = Field(500, ge=20)
+    # Share of the sample held out to measure the domain classifier's error (proxy A-distance).
+    heldout_fraction: float = Field(0.3, gt=0, lt=1)
+    vocab_top_k: int = Field(1000, ge=10)
+    projection: Literal["pca", "tsne"] = "pca"
+
+
 class EvaluateParams(Strict):
     batch_size: int = Field(64, ge=1)
     # Gain (macro-F1 points) below -margin is flagged as negative transfer.
@@ -194,7 +210,9 @@ class Params(Strict):
     finetune: FinetuneParams = FinetuneParams()
     evaluate: EvaluateParams = EvaluateParams()
     compare: CompareParams = CompareParams()
+    label_budget: LabelBudgetParams = LabelBudgetParams()
     distill: DistillParams = DistillParams()
+    domain_shift: DomainShiftParams = DomainShiftParams()
 
     @model_validator(mode="after")
     def class_weights_need_a_target_phase(self) -> Params:
@@ -203,6 +221,17 @@ class Params(Strict):
             raise ValueError(f"augment.rebalance: class_weights applies to the target phase of target_only and "
                              f"sequential, not to {', '.join(unweighted)} (finetune.strategy / compare.strategies); "
                              f"use oversample")
+        return self
+
+    @model_validator(mode="after")
+    def budgets_below_the_labeled_set(self) -> Params:
+        full = self.data.target_train_labeled
+        too_big = [size for size in self.label_budget.sizes if full and size >= full]
+        if too_big:
+            raise ValueError(f"label_budget.sizes: {too_big} not below data.target_train_labeled ({full}); the "
+                             f"full budget is already the headline models' point of the curve")
+        if len(set(self.label_budget.sizes)) != len(self.label_budget.sizes):
+            raise ValueError("label_budget.sizes: each size once")
         return self
 
 

@@ -25,6 +25,17 @@ def main() -> None:
         spread = f" ± {row['macro_f1_std']:.3f}" if row["seeds"] > 1 else ""
         flag = "YES" if row["negative_transfer"] else ""
         print(f"{name:<24}{row['macro_f1']:>10.3f}{row['gain_macro_f1_points']:>+12.2f}  {flag}{spread}")
+    if (METRICS / "label_budget.json").exists():
+        budget = read_json(METRICS / "label_budget.json")
+        curve = "  ".join(f"{n}: {budget['curve']['target_only'][n]:.3f} / {budget['curve']['transfer'][n]:.3f}"
+                          for n in sorted(budget["curve"]["target_only"], key=int))
+        print(f"\nLabel budget (labels: target_only / {budget['strategy']} macro-F1)  {curve}")
+        if budget["labels_saved"] is None:
+            print(f"  {budget['note']}")
+        else:
+            bound = " at least" if budget["labels_saved_is_lower_bound"] else ""
+            print(f"  {budget['strategy']} matches target_only's {budget['full_budget']}-label macro-F1 with "
+                  f"{budget['transfer_labels_needed']:.0f} labels:{bound} {budget['labels_saved']:.0f} labels saved")
     pretrain = read_json(METRICS / "pretrain.json")
     if pretrain.get("enabled"):
         print(f"\nTAPT held-out MLM loss: {pretrain['before']['loss']:.3f} -> {pretrain['after']['loss']:.3f}")
@@ -32,6 +43,14 @@ def main() -> None:
         distill = read_json(METRICS / "distill.json")
         print(f"Distilled student: {distill['student']['layers']} layers, {distill['size_ratio']:.0%} of the "
               f"parameters, macro-F1 {distill['student']['macro_f1']:.3f} ({distill['quality_retained']:.0%} kept)")
+    if (METRICS / "domain.json").exists():
+        domain = read_json(METRICS / "domain.json")
+        shift = "  ".join(f"{name}: PAD {e['proxy_a_distance']:.2f} MMD² {e['mmd2']:.3f}"
+                          for name, e in domain["embeddings"].items())
+        print(f"Domain shift ({domain['sample_per_domain']} held-out texts a domain)  {shift}")
+        print(f"  vocabulary overlap {domain['text']['vocabulary_overlap']:.2f}, JS divergence "
+              f"{domain['text']['js_divergence']:.2f}, target words split by the tokenizer "
+              f"{domain['tokenizer']['target']['split_word_rate']:.0%}")
     print("\nMore: dvc metrics show metrics/eval.json | dvc plots show | README 'What you get'")
 
 

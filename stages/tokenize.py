@@ -2,7 +2,8 @@
 
 No padding here: batches are padded dynamically, and the `length` column lets Trainer group
 similar lengths (padding everything to max_length wastes ~3/4 of the compute on tweets).
-Labels become class ids of a ClassLabel feature, so the names travel with the data (-1: unlabeled).
+Labels become class ids of a ClassLabel feature, so the names travel with the data (-1: unlabeled);
+`origin_id` names the original row of an augmented copy (label budgets keep copies with their origin).
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ SPLITS = ("train", "validation", "test", "unlabeled")
 
 
 def tokenize_rows(rows: list[dict], tokenizer, label_names: list[str], max_length: int) -> datasets.Dataset:
-    features = datasets.Features({"id": datasets.Value("string"), "text": datasets.Value("string"),
-                                  "label": datasets.ClassLabel(names=label_names)})
+    features = datasets.Features({"id": datasets.Value("string"), "origin_id": datasets.Value("string"),
+                                  "text": datasets.Value("string"), "label": datasets.ClassLabel(names=label_names)})
     label_ids = [-1 if r["label"] is None else label_names.index(r["label"]) for r in rows]
     dataset = datasets.Dataset.from_dict(
-        {"id": [r["id"] for r in rows], "text": [r["text"] for r in rows], "label": label_ids}, features=features)
+        {"id": [r["id"] for r in rows], "origin_id": [r.get("origin_id") or r["id"] for r in rows],
+         "text": [r["text"] for r in rows], "label": label_ids}, features=features)
 
     def encode(batch: dict) -> dict:
         encoded = tokenizer(batch["text"], truncation=True, max_length=max_length)

@@ -68,6 +68,8 @@ def tiny_params(model: Path, corpora: dict) -> dict:
     params["pretrain_domain"].update(max_length=32, epochs=1.0, head_warmup_epochs=1.0, batch_size=8)
     params["finetune"].update(target_epochs=4, source_epochs=1, batch_size=8, learning_rate=3e-3,
                               source_learning_rate=3e-3)
+    params["label_budget"] = {"sizes": [12], "seeds": [42]}
+    params["domain_shift"].update(sample_size=40)
     return params
 
 
@@ -107,6 +109,7 @@ def make_project(root: Path, params: dict) -> DvcProject:
     project.run("git", "init", "-q")
     project.run("dvc", "init", "-q")
     project.run("dvc", "config", "core.analytics", "false")
+    shutil.copytree(ROOT / ".dvc" / "plots", root / ".dvc" / "plots")  # custom plot templates
     return project
 
 

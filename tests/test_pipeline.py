@@ -7,8 +7,10 @@ import json
 from transformers import AutoModelForSequenceClassification
 
 STAGES = ["ingest", "clean", "augment", "tokenize", "pretrain_domain", "finetune_baseline", "finetune_target",
-          "evaluate", "compare_train@source_only-42", "compare", "distill"]
-SCORING = ["compare", "distill", "evaluate"]  # the stages that run inference with evaluate.batch_size
+          "evaluate", "compare_train@source_only-42", "compare", "budget_baseline@12-42", "budget_target@12-42",
+          "label_budget", "distill", "domain_shift"]
+# The stages that run inference with evaluate.batch_size.
+SCORING = ["compare", "distill", "domain_shift", "evaluate", "label_budget"]
 
 
 def test_dag_runs_end_to_end_reruns_only_what_changed_and_compares_experiments(dvc_project):
@@ -36,6 +38,15 @@ def test_dag_runs_end_to_end_reruns_only_what_changed_and_compares_experiments(d
     assert student.config.num_hidden_layers == 1
     timing = json.loads((dvc_project.root / "metrics/timing.json").read_text())
     assert set(timing) == {"baseline", "chosen:sequential", "source_only@42"} and min(timing.values()) > 0
+    budget = json.loads((dvc_project.root / "metrics/label_budget.json").read_text())
+    assert budget["full_budget"] == 30 and set(budget["curve"]["target_only"]) == {"12", "30"}
+    assert budget["curve"]["transfer"]["30"] == round(report["target"]["macro_f1"], 4)
+    assert "labels_saved" in budget and "Label budget" in summary
+    domain = json.loads((dvc_project.root / "metrics/domain.json").read_text())
+    assert set(domain["embeddings"]) == {"base", "domain", "target"} and domain["sample_per_domain"] > 0
+    assert 0 <= domain["text"]["js_divergence"] <= 1 and "Domain shift" in summary
+    dvc_project.run("dvc", "plots", "show", "-o", "plots-html")  # every plot in dvc.yaml renders
+    assert (dvc_project.root / "plots-html" / "index.html").exists()
     pretrain = json.loads((dvc_project.root / "metrics/pretrain.json").read_text())
     assert pretrain["enabled"] and {"random_head", "before", "after"} <= set(pretrain)
 
@@ -61,15 +72,19 @@ def test_dag_runs_end_to_end_reruns_only_what_changed_and_compares_experiments(d
     # The strategy only concerns the chosen model: the baseline and the data stay cached.
     params["finetune"]["strategy"] = "target_only"
     dvc_project.set_params(params)
-    assert sorted(dvc_project.repro()) == ["compare", "distill", "evaluate", "finetune_target"]
+    assert sorted(dvc_project.repro()) == ["budget_target@12-42", "compare", "distill", "domain_shift",
+                                           "evaluate", "finetune_target", "label_budget"]
 
     # target_only without domain pretraining is the baseline's recipe: same seed, same model, zero gain.
     params["pretrain_domain"]["enabled"] = False
     dvc_project.set_params(params)
-    assert sorted(dvc_project.repro()) == ["compare", "compare_train@source_only-42", "distill", "evaluate",
-                                           "finetune_target", "pretrain_domain"]
+    assert sorted(dvc_project.repro()) == ["budget_target@12-42", "compare", "compare_train@source_only-42",
+                                           "distill", "domain_shift", "evaluate", "finetune_target",
+                                           "label_budget", "pretrain_domain"]
     report = json.loads((dvc_project.root / "metrics/eval.json").read_text())
     assert report["target"] == report["baseline"] and report["gain_macro_f1_points"] == 0
+    budget = json.loads((dvc_project.root / "metrics/label_budget.json").read_text())
+    assert budget["curve"]["transfer"] == budget["curve"]["target_only"]
 
     # The README's workflow: commit, `dvc exp run -S`, `dvc exp show`.
     dvc_project.run("git", "add", "-A")

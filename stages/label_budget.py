@@ -1,0 +1,131 @@
+"""label_budget: target test macro-F1 against the number of labeled target examples.
+
+The `budget_baseline` / `budget_target` matrices in dvc.yaml train target_only and the chosen
+strategy on nested, label-stratified subsets of the labeled target train set
+(`finetune_target --labels N`); the full budget is the headline pair (models/baseline,
+models/target), already scored in metrics/eval.json. This stage scores the rest and answers the
+practitioner's question: how many target labels does the transfer save?
+
+    labels_saved = N - n'   where target_only reaches macro-F1 q with all N labels,
+                            and the transfer reaches q with n' labels (interpolated in log n).
+
+That is the same quantity as "target_only needs N labels to match the transfer with n'"; it is
+measured at target_only's full-budget quality because that is the only level both curves reach
+without labels the scenario does not have (the gain at N would need target_only beyond N).
+Writes metrics/label_budget.json and metrics/plots/label_budget.csv (the DVC plot).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from pathlib import Path
+
+import datasets
+import numpy as np
+
+from stages.artifacts import read_json, write_csv, write_json
+from stages.evaluate import predict
+from stages.modeling import classification_metrics
+from stages.params import load_params
+
+BUDGET = Path("models/budget")
+CURVES = ("target_only", "transfer")  # the baseline recipe, and finetune.strategy from models/domain
+
+
+def budget_subset(train: datasets.Dataset, labels: int, seed: int) -> datasets.Dataset:
+    """The first `labels` original examples of a seeded, label-stratified order, with their augmented copies.
+
+    Interleaving the classes (each shuffled, ranked by position / class size) makes every prefix
+    stratified, so the budgets are nested: the 50-label set contains the 25-label set.
+    """
+    originals = [i for i, (row_id, origin) in enumerate(zip(train["id"], train["origin_id"], strict=True))
+                 if row_id == origin]
+    if labels > len(originals):
+        raise SystemExit(f"finetune_target --labels {labels}: the target train set has only {len(originals)} "
+                         f"labeled examples; lower label_budget.sizes")
+    rng = np.random.default_rng(seed)
+    class_of = np.asarray(train["label"])[originals]
+    order_key = np.empty(len(originals))
+    for label in np.unique(class_of):
+        members = np.flatnonzero(class_of == label)
+        rng.shuffle(members)
+        order_key[members] = (np.arange(len(members)) + 0.5) / len(members)
+    chosen_ids = {train["id"][originals[i]] for i in np.argsort(order_key, kind="stable")[:labels]}
+    # select, not filter: filter would write a cache file into data/tokenized, a DVC-tracked output.
+    return train.select([i for i, origin in enumerate(train["origin_id"]) if origin in chosen_ids])
+
+
+def labels_to_reach(curve: dict[int, float], quality: float) -> tuple[float | None, bool]:
+    """Labels at which `curve` first reaches `quality`, linear in log(labels) between points.
+
+    Returns (labels, at_most): at_most when the smallest budget already reaches it (the true
+    figure may be lower); (None, False) when no budget reaches it.
+    """
+    points = sorted(curve.items())
+    if points[0][1] >= quality:
+        return float(points[0][0]), True
+    for (n0, f0), (n1, f1) in zip(points, points[1:], strict=False):
+        if f0 < quality <= f1:
+            share = (quality - f0) / (f1 - f0)
+            return math.exp(math.log(n0) + share * (math.log(n1) - math.log(n0))), False
+    return None, False
+
+
+def labels_saved(target_only: dict[int, float], transfer: dict[int, float], full_budget: int) -> dict:
+    quality = target_only[full_budget]
+    needed, at_most = labels_to_reach(transfer, quality)
+    if needed is None:
+        return {"quality_macro_f1": quality, "transfer_labels_needed": None, "labels_saved": None,
+                "note": "the transfer does not reach target_only's full-budget macro-F1 at any budget: no labels saved"}
+    return {"quality_macro_f1": quality, "transfer_labels_needed": round(needed, 1),
+            "labels_saved": round(full_budget - needed, 1), "labels_saved_is_lower_bound": at_most,
+            "label_efficiency": round(full_budget / needed, 2)}
+
+
+def main() -> None:
+    params = load_params()
+    config = params.label_budget
+    headline = read_json("metrics/eval.json")
+    target = datasets.load_from_disk("data/tokenized/target")
+    full_budget = sum(row_id == origin for row_id, origin in zip(target["train"]["id"], target["train"]["origin_id"],
+                                                                  strict=True))
+    test = target["test"].sort("length")
+
+    scores: dict[str, dict[int, list[float]]] = {"target_only": {full_budget: [headline["baseline"]["macro_f1"]]},
+                                                 "transfer": {full_budget: [headline["target"]["macro_f1"]]}}
+    for curve, prefix in (("target_only", "baseline"), ("transfer", "chosen")):
+        for size in config.sizes:
+            scores[curve][size] = []
+            for seed in config.seeds:
+                model_dir = BUDGET / f"{prefix}-{size}-{seed}"
+                label_ids, predictions, _ = predict(model_dir, test, params)
+                scores[curve][size].append(
+                    classification_metrics(label_ids, predictions, params.data.labels)["macro_f1"])
+                print(f"label_budget: {curve} with {size} labels (seed {seed}): macro-F1 {scores[curve][size][-1]:.4f}")
+
+    means = {curve: {n: statistics.mean(v) for n, v in points.items()} for curve, points in scores.items()}
+    spreads = {curve: {n: statistics.stdev(v) if len(v) > 1 else 0.0 for n, v in points.items()}
+               for curve, points in scores.items()}
+    saved = labels_saved(means["target_only"], means["transfer"], full_budget)
+    report = {"strategy": headline["strategy"], "pretrain_domain": headline["pretrain_domain"],
+              "full_budget": full_budget, "seeds": len(config.seeds),
+              "curve": {curve: {str(n): round(f, 4) for n, f in sorted(points.items())}
+                        for curve, points in means.items()},
+              **saved}
+    write_json("metrics/label_budget.json", report)
+    write_csv("metrics/plots/label_budget.csv",
+              [{"labels": n, **{curve: round(means[curve][n], 4) for curve in CURVES},
+                **{f"{curve}_std": round(spreads[curve][n], 4) for curve in CURVES}}
+               for n in sorted(means["target_only"])])
+    if saved["labels_saved"] is None:
+        print(f"label_budget: {saved['note']}")
+    else:
+        print(f"label_budget: target_only needs {full_budget} labels for macro-F1 {saved['quality_macro_f1']:.4f}; "
+              f"{headline['strategy']} reaches it with {saved['transfer_labels_needed']:.0f}"
+              f"{' or fewer' if saved['labels_saved_is_lower_bound'] else ''}: "
+              f"{saved['labels_saved']:.0f} labels saved")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""The label-budget subsets and the labels-saved interpolation."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import datasets
+import pytest
+
+from stages.label_budget import budget_subset, labels_saved, labels_to_reach
+from stages.params import ParamsError, parse_params
+from tests.test_params import default_params
+
+
+def train_set(n_per_class: dict[int, int], copies: int = 0) -> datasets.Dataset:
+    rows = [{"id": f"{label}-{i}", "origin_id": f"{label}-{i}", "label": label}
+            for label, n in n_per_class.items() for i in range(n)]
+    rows += [{**row, "id": f"{row['id']}-aug{k}"} for row in rows for k in range(copies)]
+    return datasets.Dataset.from_list(rows)
+
+
+def test_budgets_are_nested_stratified_and_keep_augmented_copies_with_their_origin():
+    train = train_set({0: 60, 1: 30, 2: 10}, copies=2)
+    small, large = budget_subset(train, 20, seed=3), budget_subset(train, 50, seed=3)
+    originals = [r for r in small if r["id"] == r["origin_id"]]
+    assert len(originals) == 20 and len(small) == 60  # each original with its two copies
+    assert Counter(r["label"] for r in originals) == {0: 12, 1: 6, 2: 2}
+    assert {r["origin_id"] for r in small} < {r["origin_id"] for r in large}
+    assert budget_subset(train, 20, seed=4)["id"] != small["id"]
+
+
+def test_a_budget_above_the_labeled_set_is_refused():
+    with pytest.raises(SystemExit, match="only 100 labeled examples"):
+        budget_subset(train_set({0: 50, 1: 50}), 101, seed=0)
+
+
+def test_labels_to_reach_interpolates_in_log_labels():
+    curve = {25: 0.30, 100: 0.50, 200: 0.60}
+    needed, at_most = labels_to_reach(curve, 0.40)
+    assert needed == pytest.approx(50.0) and not at_most  # halfway between log 25 and log 100
+    assert labels_to_reach(curve, 0.25) == (25.0, True)
+    assert labels_to_reach(curve, 0.61) == (None, False)
+    # The first crossing counts when the curve is not monotone.
+    assert labels_to_reach({10: 0.2, 20: 0.5, 40: 0.3, 80: 0.6}, 0.45)[0] == pytest.approx(10 * 2 ** (5 / 6))
+
+
+def test_labels_saved_against_target_only_full_budget_quality():
+    target_only = {25: 0.20, 50: 0.30, 100: 0.40, 200: 0.42}
+    transfer = {25: 0.35, 50: 0.42, 100: 0.45, 200: 0.47}
+    saved = labels_saved(target_only, transfer, 200)
+    assert saved["transfer_labels_needed"] == 50 and saved["labels_saved"] == 150
+    assert saved["label_efficiency"] == 4.0 and not saved["labels_saved_is_lower_bound"]
+    worse = labels_saved(target_only, {n: f - 0.1 for n, f in target_only.items()}, 200)
+    assert worse["labels_saved"] is None and "no labels saved" in worse["note"]
+    assert math.isclose(labels_saved(target_only, target_only, 200)["labels_saved"], 0.0, abs_tol=0.1)
+
+
+def test_budget_sizes_must_stay_below_the_labeled_set():
+    params = default_params()
+    params["label_budget"] = {"sizes": [50, 200], "seeds": [1]}
+    with pytest.raises(ParamsError, match=r"label_budget.sizes: \[200\] not below"):
+        parse_params(params)

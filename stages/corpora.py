@@ -106,8 +106,16 @@ def _canonical(df: pd.DataFrame, text_column: str, label_column: str, origin: st
             raise DataError(f"{origin}: no {role} column `{column}` (columns: {', '.join(map(str, df.columns))}); "
                             f"set `{role}_column` for this corpus in params.yaml")
     ids = df["id"].astype(str) if "id" in df.columns else pd.Series(range(len(df)), index=df.index).astype(str)
-    label = df[label_column].map(lambda v: None if pd.isna(v) else str(v))
-    text = df[text_column].map(lambda v: None if pd.isna(v) else str(v))
+    repeated = ids[ids.duplicated(keep=False)]
+    if len(repeated):
+        first = repeated.iloc[0]
+        rows = [int(i) + 1 for i in repeated.index[repeated == first]]
+        raise DataError(f"{origin}: {repeated.nunique()} id(s) occur more than once, e.g. `{first}` on data rows "
+                        f"{rows}; ids must be unique (predictions and rejected rows are reported by id): fix the "
+                        f"file, or drop its `id` column and ingest numbers the rows")
+    # Missing cells become None, not NaN (Series.map would turn None back into NaN): clean rejects them by reason.
+    text, label = (pd.Series([None if pd.isna(v) else str(v) for v in df[column]], index=df.index, dtype=object)
+                   for column in (text_column, label_column))
     return pd.DataFrame({"id": id_prefix + ids, "text": text, "label": label})
 
 

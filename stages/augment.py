@@ -28,7 +28,7 @@ def load_synonyms(params: Params, texts: list[str]) -> Synonyms:
     from stages.modeling import load_kwargs, load_tokenizer, resolve_model
 
     path = resolve_model(params.model.name)
-    embeddings = AutoModel.from_pretrained(path, **load_kwargs(params)).get_input_embeddings().weight
+    embeddings = AutoModel.from_pretrained(path, **load_kwargs(params, path)).get_input_embeddings().weight
     vocab = load_tokenizer(path, params).get_vocab()
     return embedding_synonyms(texts, embeddings, vocab, config.synonym_min_similarity, config.synonym_top_k)
 

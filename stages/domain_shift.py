@@ -79,7 +79,7 @@ def main() -> None:
     }
     projection = []
     for name, path in checkpoints(params).items():
-        encoder = AutoModel.from_pretrained(path, **load_kwargs(params))
+        encoder = AutoModel.from_pretrained(path, **load_kwargs(params, path))
         encoder_tokenizer = load_tokenizer(path, params)
         embedded = {d: mean_pooled_embeddings(encoder, encoder_tokenizer, t, max_length=params.tokenize.max_length,
                                               batch_size=params.evaluate.batch_size) for d, t in texts.items()}

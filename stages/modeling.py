@@ -31,8 +31,24 @@ def resolve_model(name: str) -> str:
     return name
 
 
-def load_kwargs(params: Params) -> dict[str, Any]:
-    """Loading is offline unless the name is a hub id; remote code only when params allow it."""
+PICKLED_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
+
+
+def load_kwargs(params: Params, name_or_path: str | Path) -> dict[str, Any]:
+    """from_pretrained keywords: safetensors only, remote code only when params allow it.
+
+    Unpickling a checkpoint can run arbitrary code, so a local folder that holds only pickled
+    weights is refused here with what to do, rather than by a bare "file not found" from transformers.
+    """
+    folder = Path(name_or_path)
+    if folder.is_dir() and not any(folder.glob("*.safetensors")):
+        pickled = sorted(p.name for pattern in PICKLED_WEIGHTS for p in folder.glob(pattern))
+        if pickled:
+            raise SystemExit(
+                f"{folder}: weights only in pickle format ({', '.join(pickled)}); the pipeline loads safetensors only, "
+                f"because unpickling can run arbitrary code. If you trust the file, convert it once: python -c "
+                f"\"from transformers import AutoModel; AutoModel.from_pretrained('{folder}', use_safetensors=False)"
+                f".save_pretrained('{folder}')\"")
     return {"trust_remote_code": params.model.trust_remote_code, "use_safetensors": True}
 
 
@@ -49,7 +65,7 @@ def load_classifier(name_or_path: str, params: Params):
     labels = params.data.labels
     return AutoModelForSequenceClassification.from_pretrained(
         name_or_path, num_labels=len(labels), id2label=dict(enumerate(labels)),
-        label2id={label: i for i, label in enumerate(labels)}, **load_kwargs(params))
+        label2id={label: i for i, label in enumerate(labels)}, **load_kwargs(params, name_or_path))
 
 
 def set_seed(seed: int) -> None:

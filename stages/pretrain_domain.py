@@ -41,8 +41,8 @@ def load_masked_lm(base: str, params: Params):
     """
     from transformers import AutoModel, AutoModelForMaskedLM
 
-    mlm = AutoModelForMaskedLM.from_pretrained(base, **load_kwargs(params))
-    encoder = AutoModel.from_pretrained(base, **load_kwargs(params))
+    mlm = AutoModelForMaskedLM.from_pretrained(base, **load_kwargs(params, base))
+    encoder = AutoModel.from_pretrained(base, **load_kwargs(params, base))
     setattr(mlm, mlm.base_model_prefix, encoder)
     mlm.tie_weights()
     for name, parameter in encoder.named_parameters():
@@ -168,7 +168,7 @@ def main() -> None:
         else:
             from transformers import AutoModel
 
-            AutoModel.from_pretrained(base, **load_kwargs(params)).save_pretrained(out)
+            AutoModel.from_pretrained(base, **load_kwargs(params, base)).save_pretrained(out)
             load_tokenizer(base, params).save_pretrained(out)
             metrics = {"enabled": False}
             write_curves(CURVES, {})

@@ -15,10 +15,25 @@ from pathlib import Path
 from typing import Any
 
 
+def is_main_process() -> bool:
+    """False on every worker but global rank 0 under torchrun / accelerate launch (they set RANK)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 @contextmanager
 def atomic_path(final: str | Path) -> Iterator[Path]:
-    """Yield a temporary sibling path; on success it replaces `final` (file or directory)."""
+    """Yield a temporary sibling path; on success it replaces `final` (file or directory).
+
+    Under a distributed launch only rank 0 publishes: the other ranks run the same code (the
+    Trainer needs them all) and write into a scratch folder that is thrown away.
+    """
     final = Path(final)
+    if not is_main_process():
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix=f"rank{os.environ['RANK']}-") as scratch:
+            yield Path(scratch) / final.name
+        return
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     _remove(tmp)

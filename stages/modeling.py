@@ -93,6 +93,8 @@ def training_arguments(output_dir: str | Path, *, seed: int, epochs: float, lear
         bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
         train_sampling_strategy="group_by_length" if group_by_length else "random",
         length_column_name="length", dataloader_num_workers=0, dataloader_pin_memory=torch.cuda.is_available(),
+        # Several CPU processes (torchrun without GPUs) only become DDP over gloo when told they are CPU.
+        use_cpu=int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available(),
         disable_tqdm=not os.isatty(2) and os.environ.get("CI") == "true",
     )
     args.update(overrides)

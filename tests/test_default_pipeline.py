@@ -1,4 +1,4 @@
-"""The full default pipeline on the real model and corpora (about 15 minutes on 2 cores).
+"""The full default pipeline on the real model and corpora (about 31 minutes on 2 cores).
 
 Not part of `make test`; run it with `pytest -m slow`.
 """
@@ -20,8 +20,10 @@ def test_default_pipeline_transfers_to_drug_reviews(tmp_path):
     shutil.copytree(ROOT / "stages", project.root / "stages", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("dvc.yaml", "params.yaml"):
         shutil.copy(ROOT / name, project.root / name)
+
     project.run("git", "init", "-q")
     project.run("dvc", "init", "-q")
+    shutil.copytree(ROOT / ".dvc" / "plots", project.root / ".dvc" / "plots")
     project.repro()
     report = json.loads((project.root / "metrics/eval.json").read_text())
     assert report["test_examples"] == 379
@@ -30,3 +32,11 @@ def test_default_pipeline_transfers_to_drug_reviews(tmp_path):
     assert report["target"]["macro_f1"] > 0.35
     pretrain = json.loads((project.root / "metrics/pretrain.json").read_text())
     assert pretrain["after"]["loss"] < pretrain["before"]["loss"] < pretrain["random_head"]["loss"]
+    # Fewer labels must hurt the target-only baseline: 25 labels well below 200.
+    budget = json.loads((project.root / "metrics/label_budget.json").read_text())
+    assert budget["curve"]["target_only"]["25"] < budget["curve"]["target_only"]["200"] - 0.05
+    # Tweets and drug reviews are far apart: a linear probe separates them, few content words are shared.
+    domain = json.loads((project.root / "metrics/domain.json").read_text())
+    assert domain["embeddings"]["base"]["proxy_a_distance"] > 1.5
+    assert domain["text"]["vocabulary_overlap"] < 0.5
+    assert domain["length_tokens"]["target"]["median"] > 2 * domain["length_tokens"]["source"]["median"]

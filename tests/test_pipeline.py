@@ -6,6 +6,8 @@ import json
 
 from transformers import AutoModelForSequenceClassification
 
+from tests.conftest import DvcProject
+
 STAGES = ["ingest", "clean", "augment", "tokenize", "pretrain_domain", "finetune_baseline", "finetune_target",
           "evaluate", "compare_train@source_only-42", "compare", "budget_baseline@12-42", "budget_target@12-42",
           "label_budget", "distill", "domain_shift"]
@@ -56,6 +58,16 @@ def test_dag_runs_end_to_end_reruns_only_what_changed_and_compares_experiments(d
     # Nothing changed: nothing runs.
     assert dvc_project.repro() == []
 
+    # Determinism: every stage re-run with the same seed writes byte-identical metrics and plots
+    # (wall times and samples/s live in timing.json and distill_speed.json, apart on purpose).
+    measured = {"timing.json", "distill_speed.json"}
+    def snapshot() -> dict[str, bytes]:
+        return {str(f): f.read_bytes() for f in sorted((dvc_project.root / "metrics").rglob("*"))
+                if f.is_file() and f.name not in measured}
+    first = snapshot()
+    dvc_project.run("dvc", "repro", "--force")
+    assert snapshot() == first and len(first) > 15
+
     # An evaluation param: every training and data stage stays cached.
     params = dvc_project.params
     params["evaluate"]["batch_size"] = 7
@@ -89,6 +101,18 @@ def test_dag_runs_end_to_end_reruns_only_what_changed_and_compares_experiments(d
     # The README's workflow: commit, `dvc exp run -S`, `dvc exp show`.
     dvc_project.run("git", "add", "-A")
     dvc_project.run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "a run")
+
+    # The CI workflow: push to a remote cache; a fresh clone pulls and has nothing to run.
+    dvc_project.run("dvc", "remote", "add", "-d", "shared", str(dvc_project.root.parent / "remote"))
+    dvc_project.run("dvc", "push", "-q")
+    dvc_project.run("git", "add", ".dvc/config")
+    dvc_project.run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "remote")
+    clone = DvcProject(dvc_project.root.parent / "clone")
+    dvc_project.run("git", "clone", "-q", str(dvc_project.root), str(clone.root))
+    clone.run("dvc", "pull", "-q")
+    assert clone.repro() == [] and "up to date" in clone.run("dvc", "status").stdout
+    assert (clone.root / "models/target/model.safetensors").read_bytes() == (
+        dvc_project.root / "models/target/model.safetensors").read_bytes()
     out = dvc_project.run("dvc", "exp", "run", "-S", "evaluate.negative_transfer_margin=99").stdout
     ran = sorted(line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage"))
     assert ran == ["compare", "evaluate"]

@@ -26,7 +26,11 @@ test: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check stages tests
+	$(VENV)/bin/ruff check stages tests bench
+
+# Throughput against HF-example-style baselines (bench/results.json); needs `make repro` first. Not in CI.
+bench: $(STAMP)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) bench/run.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -39,7 +39,7 @@ from transformers import (
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stages.artifacts import read_jsonl  # noqa: E402
+from stages.artifacts import load_dataset_output, read_jsonl  # noqa: E402
 from stages.modeling import load_tokenizer, resolve_model, training_arguments  # noqa: E402
 from stages.params import load_params  # noqa: E402
 from stages.pretrain_domain import MaskedPositionsMLM  # noqa: E402
@@ -125,7 +125,7 @@ def padded(texts: list[str], tokenizer, max_length: int, labels: list[int] | Non
 
 
 def bench_finetune(params, base: str, tokenizer, steps: int, warmup: int, peak: float) -> dict:
-    train = datasets.load_from_disk(str(ROOT / "data/tokenized/target"))["train"]
+    train = load_dataset_output(ROOT / "data/tokenized/target")["train"]
     texts = [r["text"] for r in read_jsonl(ROOT / "data/augmented/target/train.jsonl")]
     labels = [params.data.labels.index(r["label"]) for r in read_jsonl(ROOT / "data/augmented/target/train.jsonl")]
     batch = params.finetune.batch_size
@@ -187,7 +187,7 @@ def bench_inference(params, base: str, tokenizer, peak: float) -> dict:
     """samples/s as Trainer.predict measures them (model loading excluded), as evaluate reports them."""
     from stages.evaluate import predict
 
-    test = datasets.load_from_disk(str(ROOT / "data/tokenized/target"))["test"]
+    test = load_dataset_output(ROOT / "data/tokenized/target")["test"]
     texts = [r["text"] for r in read_jsonl(ROOT / "data/clean/target/test.jsonl")]
     model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=len(params.data.labels))
     with tempfile.TemporaryDirectory() as scratch:

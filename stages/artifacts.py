@@ -81,3 +81,15 @@ def write_csv(path: str | Path, rows: list[dict], fieldnames: Sequence[str] | No
         writer = csv.DictWriter(f, fieldnames=list(fieldnames or (rows[0] if rows else [])))
         writer.writeheader()
         writer.writerows(rows)
+
+
+def load_dataset_output(path: str | Path):
+    """A saved datasets.Dataset(Dict) stage output, loaded into memory.
+
+    Loaded the default way, a dataset keeps its folder as a cache: sort/select/filter then write
+    cache-*.arrow files into it, i.e. into another stage's DVC output, which DVC sees as modified
+    (and every consumer as changed) on the next run. In memory, nothing is ever written back.
+    """
+    import datasets
+
+    return datasets.load_from_disk(str(path), keep_in_memory=True)

@@ -13,9 +13,7 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-import datasets
-
-from stages.artifacts import read_json, write_csv, write_json
+from stages.artifacts import load_dataset_output, read_json, write_csv, write_json
 from stages.evaluate import predict
 from stages.modeling import TRAINING_REPORT, classification_metrics
 from stages.params import load_params
@@ -38,7 +36,7 @@ def main() -> None:
         scores[name].append(headline[key]["macro_f1"])
         timing[name] = report["wall_time_s"]
 
-    test = datasets.load_from_disk("data/tokenized/target")["test"].sort("length")
+    test = load_dataset_output("data/tokenized/target")["test"].sort("length")
     # Only the matrix that params declare now: DVC leaves the folders of removed entries in place.
     for model_dir in [COMPARE / f"{s}-{seed}" for s in params.compare.strategies for seed in params.compare.seeds]:
         report = read_json(model_dir / TRAINING_REPORT)

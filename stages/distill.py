@@ -13,7 +13,7 @@ from pathlib import Path
 
 import datasets
 
-from stages.artifacts import atomic_path, write_json
+from stages.artifacts import atomic_path, load_dataset_output, write_json
 from stages.evaluate import predict
 from stages.finetune_target import train_phase
 from stages.modeling import classification_metrics, load_classifier, load_tokenizer, set_seed
@@ -26,7 +26,7 @@ TEACHER, STUDENT, TOKENIZED = Path("models/target"), Path("models/student"), Pat
 def main() -> None:
     params = load_params()
     config = params.distill
-    target = datasets.load_from_disk(str(TOKENIZED))
+    target = load_dataset_output(TOKENIZED)
     set_seed(params.seed)
     tokenizer = load_tokenizer(str(TEACHER), params)
     teacher = load_classifier(str(TEACHER), params)

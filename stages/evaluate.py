@@ -14,7 +14,7 @@ from typing import NamedTuple
 import datasets
 import numpy as np
 
-from stages.artifacts import write_csv, write_json
+from stages.artifacts import load_dataset_output, write_csv, write_json
 from stages.modeling import classification_metrics, load_classifier, load_tokenizer, training_arguments
 from stages.params import Params, load_params
 
@@ -54,7 +54,7 @@ def predict(model_dir: Path, test: datasets.Dataset, params: Params) -> Predicti
 def main() -> None:
     params = load_params()
     labels = params.data.labels
-    test = datasets.load_from_disk(str(TOKENIZED / "target"))["test"]
+    test = load_dataset_output(TOKENIZED / "target")["test"]
     test = test.sort("length")
     results = {}
     for name, model_dir in MODELS.items():

@@ -20,7 +20,7 @@ import datasets
 import numpy as np
 import torch
 
-from stages.artifacts import atomic_path, write_json
+from stages.artifacts import atomic_path, load_dataset_output, write_json
 from stages.label_budget import budget_subset
 from stages.modeling import (
     TRAINING_REPORT,
@@ -82,8 +82,8 @@ def train_phase(model, tokenizer, train: datasets.Dataset, evaluation: datasets.
 
 def finetune(params: Params, strategy: str, init: str, out: Path, curves: Path, labels: int | None = None) -> None:
     config = params.finetune
-    source = datasets.load_from_disk(str(TOKENIZED / "source"))
-    target = datasets.load_from_disk(str(TOKENIZED / "target"))
+    source = load_dataset_output(TOKENIZED / "source")
+    target = load_dataset_output(TOKENIZED / "target")
     if labels is not None:
         target["train"] = budget_subset(target["train"], labels, params.seed)
     set_seed(params.seed)

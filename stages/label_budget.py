@@ -24,7 +24,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 
-from stages.artifacts import read_json, write_csv, write_json
+from stages.artifacts import load_dataset_output, read_json, write_csv, write_json
 from stages.evaluate import predict
 from stages.modeling import classification_metrics
 from stages.params import load_params
@@ -87,7 +87,7 @@ def main() -> None:
     params = load_params()
     config = params.label_budget
     headline = read_json("metrics/eval.json")
-    target = datasets.load_from_disk("data/tokenized/target")
+    target = load_dataset_output("data/tokenized/target")
     full_budget = sum(row_id == origin for row_id, origin in zip(target["train"]["id"], target["train"]["origin_id"],
                                                                   strict=True))
     test = target["test"].sort("length")

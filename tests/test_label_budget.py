@@ -61,3 +61,17 @@ def test_budget_sizes_must_stay_below_the_labeled_set():
     params["label_budget"] = {"sizes": [50, 200], "seeds": [1]}
     with pytest.raises(ParamsError, match=r"label_budget.sizes: \[200\] not below"):
         parse_params(params)
+
+
+def test_reading_a_dataset_output_never_writes_into_it(tmp_path):
+    """Sorting or subsetting a loaded dataset must not add cache files to another stage's DVC output."""
+    from stages.artifacts import load_dataset_output
+
+    folder = tmp_path / "tokenized"
+    datasets.Dataset.from_dict({"length": [5, 1, 4, 2, 3], "id": list("abcde"),
+                                "origin_id": list("abcde"), "label": [0, 1, 0, 1, 0]}).save_to_disk(str(folder))
+    before = sorted(p.name for p in folder.iterdir())
+    loaded = load_dataset_output(folder)
+    assert loaded.sort("length")["length"] == [1, 2, 3, 4, 5]
+    assert len(budget_subset(loaded, 2, seed=0)) == 2
+    assert sorted(p.name for p in folder.iterdir()) == before

@@ -35,6 +35,10 @@ def atomic_path(final: str | Path) -> Iterator[Path]:
             yield Path(scratch) / final.name
         return
     final.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in final.parent.glob(f".{final.name}.tmp-*"):
+        pid = leftover.name.rsplit("-", 1)[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            _remove(leftover)  # the half output of a killed run
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     _remove(tmp)
     try:
@@ -44,6 +48,16 @@ def atomic_path(final: str | Path) -> Iterator[Path]:
         raise
     _remove(final)
     os.replace(tmp, final)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _remove(path: Path) -> None:

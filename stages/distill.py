@@ -8,12 +8,12 @@ quality retained) and metrics/distill_speed.json (inference samples/s of both, m
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import datasets
 
 from stages.artifacts import atomic_path, load_dataset_output, write_json
+from stages.checkpoints import resumable
 from stages.evaluate import predict
 from stages.finetune_target import train_phase
 from stages.modeling import classification_metrics, load_classifier, load_tokenizer, set_seed
@@ -33,14 +33,16 @@ def main() -> None:
     student = make_student(teacher, config.keep_every)
     train = datasets.concatenate_datasets([target["train"], target["unlabeled"]]) if "unlabeled" in target \
         else target["train"]
-    with atomic_path(STUDENT) as out, tempfile.TemporaryDirectory(prefix="distill-") as scratch:
+    run = resumable(params, STUDENT, {}, [TOKENIZED, TEACHER])
+    with atomic_path(STUDENT) as out:
         train_phase(student, tokenizer, train, target["validation"], params=params, epochs=config.epochs,
-                    learning_rate=config.learning_rate, scratch=Path(scratch), trainer_class=DistillTrainer,
+                    learning_rate=config.learning_rate, run=run, phase="student", trainer_class=DistillTrainer,
                     data_collator=DomainCollator(tokenizer), teacher=teacher, temperature=config.temperature,
                     alpha=config.alpha)
         student.config.transfer_strategy = f"distilled from {teacher.config.to_dict().get('transfer_strategy')}"
         student.save_pretrained(out)
         tokenizer.save_pretrained(out)
+    run.finish()
 
     test = target["test"].sort("length")
     report, speed = {}, {}

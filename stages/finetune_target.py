@@ -11,7 +11,6 @@ the scarce target labels, without source data and without domain-adaptive pretra
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from functools import partial
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 
 from stages.artifacts import atomic_path, load_dataset_output, write_json
+from stages.checkpoints import ResumableRun, checkpoint_arguments, resumable
 from stages.label_budget import budget_subset
 from stages.modeling import (
     TRAINING_REPORT,
@@ -61,26 +61,28 @@ def class_weight_loss(train: datasets.Dataset, n_labels: int):
 
 
 def train_phase(model, tokenizer, train: datasets.Dataset, evaluation: datasets.Dataset | None, *, params: Params,
-                epochs: float, learning_rate: float, scratch: Path, trainer_class=None, data_collator=None,
-                **trainer_kwargs):
-    """One Trainer run; with an evaluation set, keeps the epoch with the best macro-F1."""
+                epochs: float, learning_rate: float, run: ResumableRun, phase: str, trainer_class=None,
+                data_collator=None, **trainer_kwargs):
+    """One Trainer run, resumable; with an evaluation set, keeps the epoch with the best macro-F1."""
     from transformers import DataCollatorWithPadding, Trainer
 
     config = params.finetune
     select_best = evaluation is not None and config.select_best
-    args = training_arguments(scratch, seed=params.seed, epochs=epochs, learning_rate=learning_rate,
+    args = training_arguments(run.phase_dir(phase), seed=params.seed, epochs=epochs, learning_rate=learning_rate,
                               batch_size=config.batch_size, eval_each_epoch=select_best,
                               weight_decay=config.weight_decay, warmup_ratio=config.warmup_ratio,
-                              remove_unused_columns=data_collator is None)
+                              remove_unused_columns=data_collator is None,
+                              **checkpoint_arguments(params.checkpoint.every_steps, mid_epoch=not select_best,
+                                                     examples=len(train), batch_size=config.batch_size))
     trainer = (trainer_class or Trainer)(
         model=model, args=args, train_dataset=train, eval_dataset=evaluation if select_best else None,
         data_collator=data_collator or DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
         compute_metrics=compute_trainer_metrics, **trainer_kwargs)
-    trainer.train()
-    return trainer
+    return run.train(trainer, phase)
 
 
-def finetune(params: Params, strategy: str, init: str, out: Path, curves: Path, labels: int | None = None) -> None:
+def finetune(params: Params, strategy: str, init: str, out: Path, curves: Path, run: ResumableRun,
+             labels: int | None = None) -> None:
     config = params.finetune
     source = load_dataset_output(TOKENIZED / "source")
     target = load_dataset_output(TOKENIZED / "target")
@@ -91,37 +93,34 @@ def finetune(params: Params, strategy: str, init: str, out: Path, curves: Path, 
     model = load_classifier(init, params)
     if config.peft == "lora":
         model = apply_lora(model, config.lora.r, config.lora.alpha, config.lora.dropout, config.lora.target_modules)
-    run = partial(train_phase, tokenizer=tokenizer, params=params)
-    source_phase = partial(run, train=source["train"], evaluation=None, epochs=config.source_epochs,
-                           learning_rate=config.source_learning_rate)
-    target_phase = partial(run, train=target["train"], evaluation=target["validation"], epochs=config.target_epochs,
-                           learning_rate=config.learning_rate)
+    train = partial(train_phase, tokenizer=tokenizer, params=params, run=run)
     mixed_validation = with_domain(target["validation"], TARGET)
     phases = {}
-    with tempfile.TemporaryDirectory(prefix="finetune-") as scratch:
-        scratch = Path(scratch)
-        if strategy in ("source_only", "sequential"):
-            phases["source"] = source_phase(model, scratch=scratch / "source")
-        if strategy in ("target_only", "sequential"):
-            loss = (class_weight_loss(target["train"], len(params.data.labels))
-                    if params.augment.rebalance == "class_weights" else None)
-            phases["target"] = target_phase(model, scratch=scratch / "target", compute_loss_func=loss)
-        if strategy == "joint":
-            mixed = datasets.concatenate_datasets([with_domain(source["train"], SOURCE),
-                                                   with_domain(target["train"], TARGET)])
-            phases["joint"] = run(model, train=mixed, evaluation=mixed_validation, epochs=config.source_epochs,
-                                  learning_rate=config.learning_rate, scratch=scratch / "joint",
-                                  trainer_class=JointTrainer, data_collator=DomainCollator(tokenizer),
-                                  source_weight=config.joint.source_weight, target_weight=config.joint.target_weight)
-        if strategy == "dann":
-            adversarial = DomainAdversarialModel(model, config.dann.domain_weight)
-            mixed = datasets.concatenate_datasets([with_domain(source["train"], SOURCE),
-                                                   with_domain(target["train"], TARGET),
-                                                   with_domain(target["unlabeled"], TARGET)])
-            phases["dann"] = run(adversarial, train=mixed, evaluation=mixed_validation, epochs=config.source_epochs,
-                                 learning_rate=config.learning_rate, scratch=scratch / "dann",
-                                 data_collator=DomainCollator(tokenizer),
-                                 callbacks=[ReversalSchedule(adversarial, config.dann.gamma)])
+    if strategy in ("source_only", "sequential"):
+        phases["source"] = train(model, train=source["train"], evaluation=None, epochs=config.source_epochs,
+                                 learning_rate=config.source_learning_rate, phase="source")
+    if strategy in ("target_only", "sequential"):
+        loss = (class_weight_loss(target["train"], len(params.data.labels))
+                if params.augment.rebalance == "class_weights" else None)
+        phases["target"] = train(model, train=target["train"], evaluation=target["validation"],
+                                 epochs=config.target_epochs, learning_rate=config.learning_rate, phase="target",
+                                 compute_loss_func=loss)
+    if strategy == "joint":
+        mixed = datasets.concatenate_datasets([with_domain(source["train"], SOURCE),
+                                               with_domain(target["train"], TARGET)])
+        phases["joint"] = train(model, train=mixed, evaluation=mixed_validation, epochs=config.source_epochs,
+                                learning_rate=config.learning_rate, phase="joint", trainer_class=JointTrainer,
+                                data_collator=DomainCollator(tokenizer), source_weight=config.joint.source_weight,
+                                target_weight=config.joint.target_weight)
+    if strategy == "dann":
+        adversarial = DomainAdversarialModel(model, config.dann.domain_weight)
+        mixed = datasets.concatenate_datasets([with_domain(source["train"], SOURCE),
+                                               with_domain(target["train"], TARGET),
+                                               with_domain(target["unlabeled"], TARGET)])
+        phases["dann"] = train(adversarial, train=mixed, evaluation=mixed_validation, epochs=config.source_epochs,
+                               learning_rate=config.learning_rate, phase="dann",
+                               data_collator=DomainCollator(tokenizer),
+                               callbacks=[ReversalSchedule(adversarial, config.dann.gamma)])
     write_curves(curves, phases)
     model = merge_lora(model)
     model.config.transfer_strategy = strategy
@@ -149,12 +148,14 @@ def main() -> None:
     budget = "" if cli.labels is None else f" labels={cli.labels}"
     print(f"finetune_target: strategy={strategy} seed={params.seed}{budget} from {init} -> {out}")
     started = time.perf_counter()
+    run = resumable(params, out, {"strategy": strategy, "init": init, "labels": cli.labels}, [TOKENIZED, init])
     with atomic_path(out) as tmp:
-        finetune(params, strategy, init, tmp, curves or tmp / "curves.csv", cli.labels)
+        finetune(params, strategy, init, tmp, curves or tmp / "curves.csv", run, cli.labels)
         # Wall time is a measurement, not a result: kept apart so quality metrics stay identical run to run.
         write_json(tmp / TRAINING_REPORT, {"strategy": strategy, "seed": params.seed, "peft": params.finetune.peft,
                                            "labels": cli.labels,
                                            "wall_time_s": round(time.perf_counter() - started, 1)})
+    run.finish()
 
 
 if __name__ == "__main__":

@@ -192,6 +192,12 @@ class DomainShiftParams(Strict):
     projection: Literal["pca", "tsne"] = "pca"
 
 
+class CheckpointParams(Strict):
+    # Training phases without per-epoch evaluation save full state every this many steps (0: never);
+    # phases that keep their best epoch save every epoch. Not a DVC param: it never changes results.
+    every_steps: int = Field(100, ge=0)
+
+
 class EvaluateParams(Strict):
     batch_size: int = Field(64, ge=1)
     # Gain (macro-F1 points) below -margin is flagged as negative transfer.
@@ -213,6 +219,7 @@ class Params(Strict):
     label_budget: LabelBudgetParams = LabelBudgetParams()
     distill: DistillParams = DistillParams()
     domain_shift: DomainShiftParams = DomainShiftParams()
+    checkpoint: CheckpointParams = CheckpointParams()
 
     @model_validator(mode="after")
     def class_weights_need_a_target_phase(self) -> Params:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import math
 import random
-import tempfile
 from pathlib import Path
 
 import datasets
 import torch
 
 from stages.artifacts import atomic_path, read_jsonl, write_json
+from stages.checkpoints import ResumableRun, checkpoint_arguments, resumable
 from stages.modeling import (
     load_kwargs,
     load_tokenizer,
@@ -78,6 +78,30 @@ class MaskedPositionsMLM(torch.nn.Module):
         loss = torch.nn.functional.cross_entropy(logits, labels[masked]) if masked.any() else hidden.sum() * 0
         return {"loss": loss}
 
+    def state_dict(self, *args, **kwargs):
+        """Each tied tensor once (the decoder is the word embedding matrix).
+
+        Trainer checkpoints a wrapper that is not a PreTrainedModel with safetensors' save_file,
+        which refuses tensors that share memory; it loads them back with strict=False, and the
+        tied twin is the same tensor, so it is restored too.
+        """
+        state, seen = super().state_dict(*args, **kwargs), set()
+        for key in list(state):
+            tensor = state[key]
+            identity = (tensor.data_ptr(), tuple(tensor.shape))
+            if identity in seen:
+                del state[key]
+            seen.add(identity)
+        return state
+
+    @property
+    def _keys_to_ignore_on_save(self) -> list[str]:
+        """The twins state_dict leaves out: Trainer re-ties them after loading a checkpoint."""
+        return sorted(set(super().state_dict()) - set(self.state_dict()))
+
+    def tie_weights(self) -> None:
+        self.mlm.tie_weights()
+
 
 def mlm_datasets(texts: list[str], tokenizer, params: Params) -> tuple[datasets.Dataset, datasets.Dataset]:
     """(train, held-out) tokenized texts; held-out masks are drawn once, so every model sees the same."""
@@ -115,7 +139,7 @@ def report(loss: float) -> dict:
     return {"loss": round(loss, 4), "perplexity": round(math.exp(min(loss, 50.0)), 2)}
 
 
-def adapt(params: Params, base: str, out: Path) -> dict:
+def adapt(params: Params, base: str, out: Path, run: ResumableRun) -> dict:
     from transformers import DataCollatorForLanguageModeling, Trainer
 
     config = params.pretrain_domain
@@ -129,30 +153,30 @@ def adapt(params: Params, base: str, out: Path) -> dict:
     encoder = getattr(model, model.base_model_prefix)
     metrics: dict = {"enabled": True, "train_texts": len(train), "heldout_texts": len(fixed)}
 
-    with tempfile.TemporaryDirectory(prefix="pretrain-") as scratch:
-        def phase(name: str, epochs: float, learning_rate: float) -> Trainer:
-            args = training_arguments(Path(scratch) / name, seed=params.seed, epochs=epochs,
-                                      learning_rate=learning_rate, batch_size=config.batch_size,
-                                      eval_each_epoch=False, warmup_ratio=0.06, prediction_loss_only=True)
-            return Trainer(model=MaskedPositionsMLM(model), args=args, train_dataset=train, data_collator=collator)
+    def phase(name: str, epochs: float, learning_rate: float) -> Trainer:
+        args = training_arguments(run.phase_dir(name), seed=params.seed, epochs=epochs,
+                                  learning_rate=learning_rate, batch_size=config.batch_size,
+                                  eval_each_epoch=False, warmup_ratio=0.06, prediction_loss_only=True,
+                                  **checkpoint_arguments(params.checkpoint.every_steps, mid_epoch=False,
+                                                         examples=len(train), batch_size=config.batch_size))
+        return Trainer(model=MaskedPositionsMLM(model), args=args, train_dataset=train, data_collator=collator)
 
-        head_phase = phase("head", config.head_warmup_epochs, config.head_learning_rate)
-        metrics["random_head"] = report(heldout_loss(head_phase, fixed))
-        if config.head_warmup_epochs > 0:
-            encoder.requires_grad_(False)
-            head_phase.train()
-            encoder.requires_grad_(True)
-            for name, parameter in encoder.named_parameters():
-                parameter.requires_grad_(not name.startswith("pooler."))
-        metrics["before"] = report(heldout_loss(head_phase, fixed))
-        phases = {"head": head_phase}
-        if config.epochs > 0:
-            phases["full"] = phase("full", config.epochs, config.learning_rate)
-            phases["full"].train()
-            metrics["after"] = report(heldout_loss(phases["full"], fixed))
-        else:
-            metrics["after"] = metrics["before"]
-        write_curves(CURVES, phases)
+    head_phase = phase("head", config.head_warmup_epochs, config.head_learning_rate)
+    metrics["random_head"] = report(heldout_loss(head_phase, fixed))
+    if config.head_warmup_epochs > 0:
+        encoder.requires_grad_(False)
+        run.train(head_phase, "head")
+        encoder.requires_grad_(True)
+        for name, parameter in encoder.named_parameters():
+            parameter.requires_grad_(not name.startswith("pooler."))
+    metrics["before"] = report(heldout_loss(head_phase, fixed))
+    phases = {"head": head_phase}
+    if config.epochs > 0:
+        phases["full"] = run.train(phase("full", config.epochs, config.learning_rate), "full")
+        metrics["after"] = report(heldout_loss(phases["full"], fixed))
+    else:
+        metrics["after"] = metrics["before"]
+    write_curves(CURVES, phases)
     metrics["loss_reduction"] = round(metrics["before"]["loss"] - metrics["after"]["loss"], 4)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
@@ -164,7 +188,9 @@ def main() -> None:
     base = resolve_model(params.model.name)
     with atomic_path(DOMAIN) as out:
         if params.pretrain_domain.enabled:
-            metrics = adapt(params, base, out)
+            run = resumable(params, DOMAIN, {"base": base}, [CLEAN / "target", base])
+            metrics = adapt(params, base, out, run)
+            run.finish()
         else:
             from transformers import AutoModel
 

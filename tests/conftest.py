@@ -79,9 +79,9 @@ class DvcProject:
     def __init__(self, root: Path):
         self.root = root
 
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def run(self, *args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-               "DVC_NO_ANALYTICS": "1", "TOKENIZERS_PARALLELISM": "false"}
+               "DVC_NO_ANALYTICS": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})}
         result = subprocess.run(args, cwd=self.root, env=env, capture_output=True, text=True)
         if check and result.returncode != 0:
             raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")

@@ -48,6 +48,7 @@ def test_each_strategy_trains_and_saves_a_loadable_model(strategy, peft, tiny_mo
     import datasets
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from stages.checkpoints import ResumableRun
     from stages.finetune_target import finetune
     from stages.params import parse_params
     from stages.tokenize import tokenize_rows
@@ -76,7 +77,8 @@ def test_each_strategy_trains_and_saves_a_loadable_model(strategy, peft, tiny_mo
     datasets.DatasetDict({"train": split("target", 30, 2), "validation": split("target", 12, 3),
                           "unlabeled": split("target", 20, 4, labeled=False)}).save_to_disk("data/tokenized/target")
 
-    finetune(params, strategy, str(tiny_model), tmp_path / "model", tmp_path / "curves.csv")
+    finetune(params, strategy, str(tiny_model), tmp_path / "model", tmp_path / "curves.csv",
+             ResumableRun("models/target", {}, root=tmp_path / "checkpoints"))
 
     model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "model")
     assert model.config.transfer_strategy == strategy

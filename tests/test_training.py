@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from stages.checkpoints import ResumableRun
 from stages.finetune_target import train_phase
 from stages.params import parse_params
 from stages.pretrain_domain import MaskedPositionsMLM, load_masked_lm
@@ -55,8 +56,9 @@ def test_classifier_training_lowers_the_loss(tiny_model, params, tokenizer, tmp_
 
     train = tokenize_rows(synthetic_rows("target", 60, 0), tokenizer, LABELS, 32)
     model = load_classifier(str(tiny_model), params)
+    run = ResumableRun("models/test", {}, root=tmp_path)
     trainer = train_phase(model, tokenizer, train, None, params=params, epochs=12, learning_rate=3e-3,
-                          scratch=tmp_path)
+                          run=run, phase="train")
     losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
     assert losses[-1] < losses[0] - 0.3
 

@@ -1,0 +1,147 @@
+"""Resumable training: a training stage killed mid-run picks up from its last checkpoint on re-run.
+
+Each run (one output folder, e.g. models/target) keeps full Trainer checkpoints (weights, optimizer,
+scheduler, RNG states) under checkpoints/<output path>/<phase>/, and the weights of every finished
+phase under <phase>/final/, so sequential's target phase does not repeat the source phase. The
+folder is removed once the output is published.
+
+Why not a DVC `persist: true` output: DVC never run-caches a stage that has one, so every training
+stage would lose `dvc exp run`'s restore-from-run-cache and `dvc push --run-cache` sharing. The
+folder is git-ignored and undeclared instead. Reading it is safe because a run only resumes when
+the fingerprint of all that determines training (the code, the params, the stage's arguments and
+the bytes of its input folders) is the one the checkpoints were written under; otherwise they
+are discarded and training starts afresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from stages.artifacts import atomic_path, is_main_process, write_json
+
+CHECKPOINTS = Path("checkpoints")
+STAGES = Path(__file__).resolve().parent
+FINGERPRINT, FINAL, FINAL_STATE, WEIGHTS = "fingerprint.json", "final", "trainer_state.json", "model.safetensors"
+
+
+def fingerprint(params: Any, arguments: dict[str, Any], inputs: list[str | Path]) -> dict[str, str]:
+    """sha256 of each thing that determines a training run: the pipeline code, the params, the stage's
+    arguments and every input file. A hub model id (not a folder) enters by name."""
+    def file_digest(path: Path) -> str:
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
+    text = json.dumps({"params": params.model_dump(mode="json"), "arguments": arguments}, sort_keys=True, default=str)
+    manifest = {"params and arguments": hashlib.sha256(text.encode()).hexdigest()}
+    manifest |= {f"stages/{p.name}": file_digest(p) for p in sorted(STAGES.glob("*.py"))}
+    for item in map(Path, inputs):
+        files = sorted(p for p in item.rglob("*") if p.is_file()) if item.is_dir() else []
+        manifest |= {str(p): file_digest(p) for p in files} if files else {str(item): "not a local folder"}
+    return manifest
+
+
+class ResumableRun:
+    """The checkpoints of one training run, valid for one fingerprint (see `fingerprint`)."""
+
+    def __init__(self, output: str | Path, fingerprint: dict[str, str], root: Path = CHECKPOINTS):
+        self.root, self.folder = root, root / Path(output)
+        recorded_file = self.folder / FINGERPRINT
+        recorded = json.loads(recorded_file.read_text()) if recorded_file.exists() else fingerprint
+        changed = sorted(k for k in recorded.keys() | fingerprint.keys() if recorded.get(k) != fingerprint.get(k))
+        self.usable = not changed
+        if not is_main_process():
+            return  # rank 0 owns the folder; a stale one is ignored here and removed there
+        if changed:
+            print(f"checkpoints: {self.folder} was written for other inputs ({', '.join(changed[:5])}"
+                  f"{' ...' if len(changed) > 5 else ''} changed); starting afresh")
+            shutil.rmtree(self.folder)
+        if not recorded_file.exists():
+            write_json(recorded_file, fingerprint)
+
+    def phase_dir(self, phase: str) -> Path:
+        return self.folder / phase
+
+    def last_checkpoint(self, phase: str) -> str | None:
+        """The newest complete Trainer checkpoint (trainer_state.json is the last file Trainer writes)."""
+        folder = self.phase_dir(phase)
+        if not self.usable or not folder.is_dir():
+            return None
+        complete = [p for p in folder.glob("checkpoint-*") if (p / FINAL_STATE).exists()]
+        return str(max(complete, key=lambda p: int(p.name.split("-")[1]))) if complete else None
+
+    def train(self, trainer, phase: str):
+        """trainer.train(), resumed from this phase's last checkpoint, or skipped if the phase finished.
+
+        A finished phase restores its final weights and Trainer state (log history for the curves):
+        the next phase's Trainer re-seeds at construction, so what follows is exactly what an
+        uninterrupted run does.
+        """
+        from safetensors.torch import load_file, save_file
+        from transformers import TrainerState
+
+        final = self.phase_dir(phase) / FINAL
+        if self.usable and (final / FINAL_STATE).exists():
+            print(f"checkpoints: phase `{phase}` already finished, restoring {final}")
+            weights = load_file(final / WEIGHTS)
+            if set(weights) != set(trainer.model.state_dict()):
+                raise SystemExit(f"{final}: the saved weights do not fit the model; delete {self.folder} and re-run")
+            trainer.model.load_state_dict(weights, strict=False)  # tied twins are the same tensor
+            trainer.state = TrainerState.load_from_json(str(final / FINAL_STATE))
+            return trainer
+        checkpoint = self.last_checkpoint(phase)
+        if checkpoint:
+            print(f"checkpoints: resuming phase `{phase}` from {checkpoint}")
+        trainer.train(resume_from_checkpoint=checkpoint)
+        if is_main_process():
+            with atomic_path(final) as tmp:
+                tmp.mkdir(parents=True)
+                save_file(trainer.model.state_dict(), tmp / WEIGHTS)  # as Trainer saves its checkpoints
+                trainer.state.save_to_json(str(tmp / FINAL_STATE))
+            for old in self.phase_dir(phase).glob("checkpoint-*"):
+                shutil.rmtree(old)  # the phase's final weights supersede its checkpoints
+        return trainer
+
+    def finish(self) -> None:
+        """The output is published: the checkpoints have served."""
+        if is_main_process() and self.folder.exists():
+            shutil.rmtree(self.folder)
+            parent = self.folder.parent
+            while parent != self.root.parent and not any(parent.iterdir()):
+                parent.rmdir()  # up to checkpoints/ itself, once nothing is left in it
+                parent = parent.parent
+
+
+def checkpoint_arguments(every_steps: int, *, mid_epoch: bool, examples: int, batch_size: int,
+                         logging_steps: int = 10) -> dict[str, Any]:
+    """TrainingArguments for resumable phases: full state (weights, optimizer, RNG) in each checkpoint.
+
+    Mid-epoch checkpoints (every `every_steps`) are only exact when batches draw no random numbers:
+    resuming inside an epoch, Trainer collates the first batch before it restores the RNG state, so
+    an MLM collator would mask that batch differently from an uninterrupted run. MLM phases, and
+    phases that keep their best epoch (they evaluate each epoch anyway), checkpoint at epoch ends.
+    Logging falls on every checkpoint: Trainer does not checkpoint the loss summed since the last
+    log, and a resumed run would otherwise log a different mean loss for that window.
+    """
+    arguments: dict[str, Any] = {"save_only_model": False, "save_total_limit": 1}
+    if not mid_epoch:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        steps_per_epoch = max(1, math.ceil(math.ceil(examples / world) / batch_size))
+        return arguments | {"save_strategy": "epoch", "logging_steps": math.gcd(logging_steps, steps_per_epoch)}
+    if every_steps == 0:
+        return arguments | {"save_strategy": "no"}
+    return arguments | {"save_strategy": "steps", "save_steps": every_steps,
+                        "logging_steps": math.gcd(logging_steps, every_steps)}
+
+
+def resumable(params: Any, output: str | Path, arguments: dict[str, Any], inputs: list[str | Path]) -> ResumableRun:
+    """The checkpoints of the run that publishes `output`, given everything that determines it."""
+    return ResumableRun(output, fingerprint(params, arguments, inputs))

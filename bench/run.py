@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from stages.artifacts import load_dataset_output, read_jsonl  # noqa: E402
-from stages.modeling import load_tokenizer, resolve_model, training_arguments  # noqa: E402
+from stages.modeling import LengthSortedTrainer, load_tokenizer, resolve_model, training_arguments  # noqa: E402
 from stages.params import load_params  # noqa: E402
 from stages.pretrain_domain import MaskedPositionsMLM  # noqa: E402
 
@@ -101,13 +101,13 @@ class StepClock(TrainerCallback):
 
 
 def time_training(model, dataset, collator, *, steps: int, warmup: int, batch_size: int, group_by_length: bool,
-                  peak: float, config) -> dict:
+                  peak: float, config, trainer_class=Trainer) -> dict:
     meter, clock = BatchMeter(collator, warmup), StepClock(warmup)
     with tempfile.TemporaryDirectory() as scratch:
         args = training_arguments(scratch, seed=0, epochs=1, learning_rate=1e-5, batch_size=batch_size,
                                   eval_each_epoch=False, group_by_length=group_by_length, max_steps=steps,
                                   logging_steps=10_000, disable_tqdm=True)
-        Trainer(model=model, args=args, train_dataset=dataset, data_collator=meter, callbacks=[clock]).train()
+        trainer_class(model=model, args=args, train_dataset=dataset, data_collator=meter, callbacks=[clock]).train()
     seconds = clock.end - clock.start
     real_tokens = sum(meter.lengths)
     flops = encoder_flops(config, meter.lengths, meter.masked_tokens)
@@ -141,9 +141,12 @@ def bench_finetune(params, base: str, tokenizer, steps: int, warmup: int, peak: 
         "hf_example": time_training(model, padded(texts, tokenizer, params.tokenize.max_length, labels),
                                     default_data_collator, steps=steps, warmup=warmup, batch_size=batch,
                                     group_by_length=False, peak=peak, config=model.config),
+        "hf_group_by_length": time_training(classifier(), pipeline_data, DataCollatorWithPadding(tokenizer),
+                                            steps=steps, warmup=warmup, batch_size=batch, group_by_length=True,
+                                            peak=peak, config=model.config),
         "pipeline": time_training(classifier(), pipeline_data, DataCollatorWithPadding(tokenizer), steps=steps,
                                   warmup=warmup, batch_size=batch, group_by_length=True, peak=peak,
-                                  config=model.config),
+                                  config=model.config, trainer_class=LengthSortedTrainer),
     }
     rows["speedup_samples_per_s"] = rows["pipeline"]["samples_per_s"] / rows["hf_example"]["samples_per_s"]
     return rows

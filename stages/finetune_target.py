@@ -24,6 +24,7 @@ from stages.checkpoints import ResumableRun, checkpoint_arguments, resumable
 from stages.label_budget import budget_subset
 from stages.modeling import (
     TRAINING_REPORT,
+    LengthSortedTrainer,
     compute_trainer_metrics,
     load_classifier,
     load_tokenizer,
@@ -64,7 +65,7 @@ def train_phase(model, tokenizer, train: datasets.Dataset, evaluation: datasets.
                 epochs: float, learning_rate: float, run: ResumableRun, phase: str, trainer_class=None,
                 data_collator=None, **trainer_kwargs):
     """One Trainer run, resumable; with an evaluation set, keeps the epoch with the best macro-F1."""
-    from transformers import DataCollatorWithPadding, Trainer
+    from transformers import DataCollatorWithPadding
 
     config = params.finetune
     select_best = evaluation is not None and config.select_best
@@ -74,7 +75,7 @@ def train_phase(model, tokenizer, train: datasets.Dataset, evaluation: datasets.
                               remove_unused_columns=data_collator is None,
                               **checkpoint_arguments(params.checkpoint.every_steps, mid_epoch=not select_best,
                                                      examples=len(train), batch_size=config.batch_size))
-    trainer = (trainer_class or Trainer)(
+    trainer = (trainer_class or LengthSortedTrainer)(
         model=model, args=args, train_dataset=train, eval_dataset=evaluation if select_best else None,
         data_collator=data_collator or DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
         compute_metrics=compute_trainer_metrics, **trainer_kwargs)

@@ -6,9 +6,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+import datasets
 import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+from transformers import Trainer
 
 from stages.corpora import package_dir
 from stages.params import Params
@@ -99,6 +101,43 @@ def training_arguments(output_dir: str | Path, *, seed: int, epochs: float, lear
     )
     args.update(overrides)
     return TrainingArguments(**args)
+
+
+class LengthSortedBatches(torch.utils.data.Sampler):
+    """Indices in batches of near-equal length (a full sort), the batches in random order.
+
+    Trainer's group_by_length sorts only within random groups of up to 50 batches (48 examples for
+    200 labeled reviews at batch 16), leaving ~28% padding; a full sort leaves almost none. Ties are
+    broken at random and the batch order reshuffled every epoch from torch's global RNG, as
+    Trainer's own samplers do (it seeds and checkpoints that RNG). The short last batch goes last so
+    that Trainer's batch slicing stays aligned.
+    """
+
+    def __init__(self, lengths: list[int], batch_size: int):
+        self.lengths, self.batch_size = list(lengths), batch_size
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):
+        order = sorted(torch.randperm(len(self.lengths)).tolist(), key=self.lengths.__getitem__)
+        batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        last = batches.pop() if len(batches[-1]) < self.batch_size else None
+        shuffled = [batches[i] for i in torch.randperm(len(batches)).tolist()] + ([last] if last else [])
+        return iter([i for batch in shuffled for i in batch])
+
+
+class LengthSortedTrainer(Trainer):
+    """Trainer whose group_by_length batches come from LengthSortedBatches."""
+
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        if self.args.train_sampling_strategy == "group_by_length" and isinstance(dataset, datasets.Dataset):
+            # Trainer has already dropped columns the model does not take, `length` among them.
+            lengths = (dataset["length"] if "length" in dataset.column_names
+                       else [len(ids) for ids in dataset["input_ids"]])
+            return LengthSortedBatches(lengths, self.args.train_batch_size * self.args.gradient_accumulation_steps)
+        return super()._get_train_sampler(train_dataset)
 
 
 CURVE_FIELDS = ("phase", "step", "epoch", "loss", "learning_rate", "eval_loss", "eval_macro_f1")

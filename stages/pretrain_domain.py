@@ -19,6 +19,7 @@ import torch
 from stages.artifacts import atomic_path, read_jsonl, write_json
 from stages.checkpoints import ResumableRun, checkpoint_arguments, resumable
 from stages.modeling import (
+    LengthSortedTrainer,
     load_kwargs,
     load_tokenizer,
     resolve_model,
@@ -140,7 +141,7 @@ def report(loss: float) -> dict:
 
 
 def adapt(params: Params, base: str, out: Path, run: ResumableRun) -> dict:
-    from transformers import DataCollatorForLanguageModeling, Trainer
+    from transformers import DataCollatorForLanguageModeling
 
     config = params.pretrain_domain
     tokenizer = load_tokenizer(base, params)
@@ -153,13 +154,14 @@ def adapt(params: Params, base: str, out: Path, run: ResumableRun) -> dict:
     encoder = getattr(model, model.base_model_prefix)
     metrics: dict = {"enabled": True, "train_texts": len(train), "heldout_texts": len(fixed)}
 
-    def phase(name: str, epochs: float, learning_rate: float) -> Trainer:
+    def phase(name: str, epochs: float, learning_rate: float) -> LengthSortedTrainer:
         args = training_arguments(run.phase_dir(name), seed=params.seed, epochs=epochs,
                                   learning_rate=learning_rate, batch_size=config.batch_size,
                                   eval_each_epoch=False, warmup_ratio=0.06, prediction_loss_only=True,
                                   **checkpoint_arguments(params.checkpoint.every_steps, mid_epoch=False,
                                                          examples=len(train), batch_size=config.batch_size))
-        return Trainer(model=MaskedPositionsMLM(model), args=args, train_dataset=train, data_collator=collator)
+        return LengthSortedTrainer(model=MaskedPositionsMLM(model), args=args, train_dataset=train,
+                                   data_collator=collator)
 
     head_phase = phase("head", config.head_warmup_epochs, config.head_learning_rate)
     metrics["random_head"] = report(heldout_loss(head_phase, fixed))

@@ -20,7 +20,9 @@ from typing import Any
 import datasets
 import torch
 from torch import nn
-from transformers import DataCollatorWithPadding, Trainer, TrainerCallback
+from transformers import DataCollatorWithPadding, TrainerCallback
+
+from stages.modeling import LengthSortedTrainer
 
 SOURCE, TARGET = 0, 1
 
@@ -49,7 +51,7 @@ def _masked_mean_ce(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tens
     return nn.functional.cross_entropy(logits[mask], labels[mask])
 
 
-class JointTrainer(Trainer):
+class JointTrainer(LengthSortedTrainer):
     """Multi-task loss over mixed batches: each domain's mean loss, weighted."""
 
     def __init__(self, *args, source_weight: float, target_weight: float, **kwargs):
@@ -178,7 +180,7 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     return alpha * soft + (1 - alpha) * hard
 
 
-class DistillTrainer(Trainer):
+class DistillTrainer(LengthSortedTrainer):
     def __init__(self, *args, teacher, temperature: float, alpha: float, **kwargs):
         super().__init__(*args, **kwargs)
         self.teacher = teacher.eval()

@@ -1,0 +1,188 @@
+"""Extractive question answering: reading SQuAD-style data, windowed features, answer spans, EM/F1.
+
+The pieces follow the Hugging Face `run_qa.py` example (stride windows over long contexts, offset
+mappings to map token positions back to characters, n-best span search) so that a model trained
+here scores like one trained there. Records are `{id, question, context, answers: {text, answer_start}}`.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import re
+import string
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stages.corpora import DataError
+
+QA_COLUMNS = ("question", "context", "answer_text", "answer_start")
+
+
+def read_squad_json(path: str | Path) -> list[dict]:
+    """SQuAD v1.1/v2.0 JSON (`data[].paragraphs[].qas[]`) as flat records; unanswerable questions keep
+    an empty answer list (SQuAD 2.0 `is_impossible`)."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("data"), list):
+        raise DataError(f"{path}: expected SQuAD format, an object with a `data` list of articles")
+    rows = []
+    for a, article in enumerate(document["data"]):
+        for p, paragraph in enumerate(article.get("paragraphs", [])):
+            context = paragraph.get("context")
+            for q, qa in enumerate(paragraph.get("qas", [])):
+                where = f"{path}: data[{a}].paragraphs[{p}].qas[{q}]"
+                if not isinstance(context, str) or not isinstance(qa.get("question"), str):
+                    raise DataError(f"{where}: needs a `context` and a `question` string")
+                answers = [] if qa.get("is_impossible") else qa.get("answers", [])
+                rows.append({"id": str(qa.get("id", f"{a}-{p}-{q}")), "question": qa["question"], "context": context,
+                             "answers": {"text": [x["text"] for x in answers],
+                                         "answer_start": [int(x["answer_start"]) for x in answers]}})
+    return rows
+
+
+def read_qa_table(frame) -> list[dict]:
+    """A table with `question, context, answer_text, answer_start` (one answer per row; rows that share
+    an id, or else a question and context, are one question with several answers)."""
+    missing = [c for c in QA_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataError(f"QA table: missing column(s) {', '.join(missing)}; found {', '.join(map(str, frame.columns))}")
+    grouped: dict[Any, dict] = {}
+    for i, row in enumerate(frame.to_dict("records")):
+        key = row.get("id") if row.get("id") is not None else (row["question"], row["context"])
+        record = grouped.setdefault(key, {"id": str(row.get("id", i)), "question": row["question"],
+                                          "context": row["context"], "answers": {"text": [], "answer_start": []}})
+        if isinstance(row["answer_text"], str) and row["answer_text"]:
+            record["answers"]["text"].append(row["answer_text"])
+            record["answers"]["answer_start"].append(int(row["answer_start"]))
+    return list(grouped.values())
+
+
+def answer_problem(record: dict) -> str | None:
+    """Why a QA record cannot be trained on, or None: every answer must be where answer_start says."""
+    if not isinstance(record.get("question"), str) or not record["question"].strip():
+        return "empty_question"
+    if not isinstance(record.get("context"), str) or not record["context"].strip():
+        return "empty_context"
+    answers = record["answers"]
+    if len(answers["text"]) != len(answers["answer_start"]):
+        return "answer_count_mismatch"
+    for text, start in zip(answers["text"], answers["answer_start"], strict=True):
+        if record["context"][start:start + len(text)] != text:
+            return "answer_not_at_answer_start"
+    return None
+
+
+def prepare_train_features(examples: dict[str, list], tokenizer, max_length: int, stride: int) -> dict[str, list]:
+    """Question + context windows with the first answer's token span (CLS index when the answer lies
+    outside the window or there is none), as in run_qa.py. Batched `datasets.map` function."""
+    pad_right = tokenizer.padding_side == "right"
+    encoded = tokenizer([q.lstrip() for q in examples["question"]], examples["context"],
+                        truncation="only_second", max_length=max_length, stride=stride,
+                        return_overflowing_tokens=True, return_offsets_mapping=True)
+    sample_map = encoded.pop("overflow_to_sample_mapping")
+    offsets_all = encoded.pop("offset_mapping")
+    encoded["start_positions"], encoded["end_positions"] = [], []
+    for i, offsets in enumerate(offsets_all):
+        input_ids = encoded["input_ids"][i]
+        cls_index = input_ids.index(tokenizer.cls_token_id) if tokenizer.cls_token_id in input_ids else 0
+        sequence_ids = encoded.sequence_ids(i)
+        answers = examples["answers"][sample_map[i]]
+        if not answers["answer_start"]:
+            encoded["start_positions"].append(cls_index)
+            encoded["end_positions"].append(cls_index)
+            continue
+        start_char = answers["answer_start"][0]
+        end_char = start_char + len(answers["text"][0])
+        context_id = 1 if pad_right else 0
+        first = sequence_ids.index(context_id)
+        last = len(sequence_ids) - 1 - sequence_ids[::-1].index(context_id)
+        if offsets[first][0] > start_char or offsets[last][1] < end_char:
+            encoded["start_positions"].append(cls_index)
+            encoded["end_positions"].append(cls_index)
+            continue
+        start = first
+        while start <= last and offsets[start][0] <= start_char:
+            start += 1
+        end = last
+        while end >= first and offsets[end][1] >= end_char:
+            end -= 1
+        encoded["start_positions"].append(start - 1)
+        encoded["end_positions"].append(end + 1)
+    return encoded
+
+
+def prepare_eval_features(examples: dict[str, list], tokenizer, max_length: int, stride: int) -> dict[str, list]:
+    """Windows for prediction: each keeps its example id, and offsets only for context tokens."""
+    encoded = tokenizer([q.lstrip() for q in examples["question"]], examples["context"],
+                        truncation="only_second", max_length=max_length, stride=stride,
+                        return_overflowing_tokens=True, return_offsets_mapping=True)
+    sample_map = encoded.pop("overflow_to_sample_mapping")
+    context_id = 1 if tokenizer.padding_side == "right" else 0
+    encoded["example_id"] = [examples["id"][s] for s in sample_map]
+    encoded["offset_mapping"] = [
+        [o if encoded.sequence_ids(i)[k] == context_id else None for k, o in enumerate(offsets)]
+        for i, offsets in enumerate(encoded["offset_mapping"])]
+    return encoded
+
+
+def postprocess_predictions(examples: list[dict], features: list[dict], start_logits: np.ndarray,
+                            end_logits: np.ndarray, n_best: int = 20, max_answer_length: int = 30) -> dict[str, str]:
+    """The best-scoring span (start + end logit) over every window of each example, as text."""
+    by_example = collections.defaultdict(list)
+    for index, feature in enumerate(features):
+        by_example[feature["example_id"]].append(index)
+    predictions = {}
+    for example in examples:
+        best_text, best_score = "", -np.inf
+        for index in by_example[example["id"]]:
+            offsets = features[index]["offset_mapping"]
+            starts = np.argsort(start_logits[index])[-1:-n_best - 1:-1]
+            ends = np.argsort(end_logits[index])[-1:-n_best - 1:-1]
+            for s in starts:
+                for e in ends:
+                    if (s >= len(offsets) or e >= len(offsets) or offsets[s] is None or offsets[e] is None
+                            or e < s or e - s + 1 > max_answer_length):
+                        continue
+                    score = start_logits[index][s] + end_logits[index][e]
+                    if score > best_score:
+                        best_score, best_text = score, example["context"][offsets[s][0]:offsets[e][1]]
+        predictions[example["id"]] = best_text
+    return predictions
+
+
+def normalize_answer(text: str) -> str:
+    """The official SQuAD normalization: lower case, no punctuation, no articles, single spaces."""
+    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def token_f1(prediction: str, truth: str) -> float:
+    predicted, gold = normalize_answer(prediction).split(), normalize_answer(truth).split()
+    if not predicted or not gold:
+        return float(predicted == gold)
+    common = collections.Counter(predicted) & collections.Counter(gold)
+    overlap = sum(common.values())
+    if overlap == 0:
+        return 0.0
+    precision, recall = overlap / len(predicted), overlap / len(gold)
+    return 2 * precision * recall / (precision + recall)
+
+
+def squad_metrics(predictions: dict[str, str], examples: list[dict]) -> dict[str, float]:
+    """Exact match and token F1 in percent, each the best over an example's gold answers (SQuAD v1.1);
+    an unanswerable question counts as right only when the prediction is empty."""
+    exact, f1 = [], []
+    for example in examples:
+        golds = example["answers"]["text"] or [""]
+        prediction = predictions.get(example["id"], "")
+        exact.append(max(float(normalize_answer(prediction) == normalize_answer(g)) for g in golds))
+        f1.append(max(token_f1(prediction, g) for g in golds))
+    n = max(len(examples), 1)
+    return {"exact_match": 100 * sum(exact) / n, "f1": 100 * sum(f1) / n, "examples": len(examples)}

@@ -186,3 +186,36 @@ def squad_metrics(predictions: dict[str, str], examples: list[dict]) -> dict[str
         f1.append(max(token_f1(prediction, g) for g in golds))
     n = max(len(examples), 1)
     return {"exact_match": 100 * sum(exact) / n, "f1": 100 * sum(f1) / n, "examples": len(examples)}
+
+
+def encode_qa(examples, tokenizer, max_length: int, stride: int, for_training: bool):
+    """A `datasets.Dataset` of QA records -> its windows (train: with answer positions; eval: with
+    example ids and context offsets for post-processing). One example may give several windows."""
+    prepare = prepare_train_features if for_training else prepare_eval_features
+    features = examples.map(lambda batch: prepare(batch, tokenizer, max_length, stride), batched=True,
+                            remove_columns=examples.column_names, desc="QA windows")
+    return features.map(lambda batch: {"length": [len(ids) for ids in batch["input_ids"]]}, batched=True)
+
+
+def predict_answers(model, tokenizer, examples, features, batch_size: int = 64, n_best: int = 20,
+                    max_answer_length: int = 30) -> dict[str, str]:
+    """Answer text per example id over the eval windows of `encode_qa`.
+
+    Its own Trainer, without length grouping: with it, Trainer.predict returns windows in a shuffled
+    order, and QA windows carry no label ids to re-align them by.
+    """
+    import tempfile
+
+    from transformers import DataCollatorWithPadding, Trainer
+
+    from stages.modeling import training_arguments
+
+    model_inputs = features.remove_columns([c for c in ("example_id", "offset_mapping", "length")
+                                            if c in features.column_names])
+    with tempfile.TemporaryDirectory(prefix="qa-predict-") as scratch:
+        args = training_arguments(scratch, seed=0, epochs=1, learning_rate=1e-5, batch_size=1, eval_each_epoch=False,
+                                  group_by_length=False, per_device_eval_batch_size=batch_size)
+        output = Trainer(model=model, args=args, data_collator=DataCollatorWithPadding(tokenizer)).predict(model_inputs)
+    start_logits, end_logits = output.predictions[:2]
+    return postprocess_predictions(list(examples), list(features), np.asarray(start_logits),
+                                   np.asarray(end_logits), n_best, max_answer_length)

@@ -109,3 +109,41 @@ def test_official_squad_normalization_and_scores():
     scores = squad_metrics({"1": "Cat", "2": "dogs", "3": ""}, examples)
     assert scores["exact_match"] == pytest.approx(100 * 2 / 3)
     assert scores["f1"] == pytest.approx(100 * (1 + 2 * 1 * 0.5 / 1.5 + 1) / 3)
+
+
+DRUGS = ["ibuprofen", "aspirin", "insulin", "warfarin", "codeine", "morphine", "penicillin", "heparin"]
+
+
+def drug_questions(n: int, seed: int) -> list[dict]:
+    import random
+
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        drug = rng.choice(DRUGS)
+        context = f"{FILLER if i % 2 else ''}the patient took {drug} daily for {rng.randint(2, 9)} weeks ."
+        rows.append(record("which drug did the patient take ?", context, drug, f"q{i}"))
+    return rows
+
+
+def test_a_tiny_qa_model_learns_to_point_at_the_answer(tiny_model, tmp_path):
+    """Trainer + windows + post-processing end to end: exact match far above an untrained model's."""
+    import datasets
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding, Trainer
+
+    from stages.modeling import training_arguments
+    from stages.qa import encode_qa, predict_answers
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    train = datasets.Dataset.from_list(drug_questions(96, 0))
+    test = datasets.Dataset.from_list(drug_questions(24, 1))
+    model = AutoModelForQuestionAnswering.from_pretrained(tiny_model)
+    args = training_arguments(tmp_path, seed=0, epochs=15, learning_rate=3e-3, batch_size=16, eval_each_epoch=False)
+    trainer = Trainer(model=model, args=args, train_dataset=encode_qa(train, tokenizer, 32, 8, for_training=True),
+                      data_collator=DataCollatorWithPadding(tokenizer))
+    test_windows = encode_qa(test, tokenizer, 32, 8, for_training=False)
+    assert len(test_windows) > len(test)  # the long contexts were windowed
+    before = squad_metrics(predict_answers(model, tokenizer, test, test_windows), list(test))
+    trainer.train()
+    after = squad_metrics(predict_answers(model, tokenizer, test, test_windows), list(test))
+    assert after["exact_match"] >= 75 and after["exact_match"] > before["exact_match"] + 50

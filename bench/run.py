@@ -177,7 +177,7 @@ def bench_pretrain(params, base: str, tokenizer, steps: int, warmup: int, peak: 
     rows = {
         "hf_example_padded_full_vocab": time_training(model, padded_data, collator, group_by_length=False, **run),
         "pipeline_masked_positions": time_training(MaskedPositionsMLM(mlm()), line_by_line, collator,
-                                                   group_by_length=True, **run),
+                                                   group_by_length=True, trainer_class=LengthSortedTrainer, **run),
         "packed_masked_positions": time_training(MaskedPositionsMLM(mlm()), packed, collator,
                                                  group_by_length=False, **run),
     }

@@ -1,4 +1,4 @@
-"""The full default pipeline on the real model and corpora (about 31 minutes on 2 cores).
+"""The full default pipeline on the real model and corpora (about 25 minutes on 2 cores).
 
 Not part of `make test`; run it with `pytest -m slow`.
 """

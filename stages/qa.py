@@ -19,6 +19,8 @@ import numpy as np
 from stages.corpora import DataError
 
 QA_COLUMNS = ("question", "context", "answer_text", "answer_start")
+# The question is always the first sequence of a pair, the context the second.
+CONTEXT = 1
 
 
 def read_squad_json(path: str | Path) -> list[dict]:
@@ -40,6 +42,9 @@ def read_squad_json(path: str | Path) -> list[dict]:
                 if not isinstance(context, str) or not isinstance(qa.get("question"), str):
                     raise DataError(f"{where}: needs a `context` and a `question` string")
                 answers = [] if qa.get("is_impossible") else qa.get("answers", [])
+                if not all(isinstance(x, dict) and isinstance(x.get("text"), str)
+                           and isinstance(x.get("answer_start"), int) for x in answers):
+                    raise DataError(f"{where}: each answer needs a `text` string and an integer `answer_start`")
                 rows.append({"id": str(qa.get("id", f"{a}-{p}-{q}")), "question": qa["question"], "context": context,
                              "answers": {"text": [x["text"] for x in answers],
                                          "answer_start": [int(x["answer_start"]) for x in answers]}})
@@ -58,8 +63,13 @@ def read_qa_table(frame) -> list[dict]:
         record = grouped.setdefault(key, {"id": str(row.get("id", i)), "question": row["question"],
                                           "context": row["context"], "answers": {"text": [], "answer_start": []}})
         if isinstance(row["answer_text"], str) and row["answer_text"]:
+            try:
+                start = int(row["answer_start"])
+            except (TypeError, ValueError):
+                raise DataError(f"QA table, data row {i + 1}: answer_start `{row['answer_start']}` is not a "
+                                f"character offset (an integer)") from None
             record["answers"]["text"].append(row["answer_text"])
-            record["answers"]["answer_start"].append(int(row["answer_start"]))
+            record["answers"]["answer_start"].append(start)
     return list(grouped.values())
 
 
@@ -81,7 +91,6 @@ def answer_problem(record: dict) -> str | None:
 def prepare_train_features(examples: dict[str, list], tokenizer, max_length: int, stride: int) -> dict[str, list]:
     """Question + context windows with the first answer's token span (CLS index when the answer lies
     outside the window or there is none), as in run_qa.py. Batched `datasets.map` function."""
-    pad_right = tokenizer.padding_side == "right"
     encoded = tokenizer([q.lstrip() for q in examples["question"]], examples["context"],
                         truncation="only_second", max_length=max_length, stride=stride,
                         return_overflowing_tokens=True, return_offsets_mapping=True)
@@ -99,9 +108,8 @@ def prepare_train_features(examples: dict[str, list], tokenizer, max_length: int
             continue
         start_char = answers["answer_start"][0]
         end_char = start_char + len(answers["text"][0])
-        context_id = 1 if pad_right else 0
-        first = sequence_ids.index(context_id)
-        last = len(sequence_ids) - 1 - sequence_ids[::-1].index(context_id)
+        first = sequence_ids.index(CONTEXT)
+        last = len(sequence_ids) - 1 - sequence_ids[::-1].index(CONTEXT)
         if offsets[first][0] > start_char or offsets[last][1] < end_char:
             encoded["start_positions"].append(cls_index)
             encoded["end_positions"].append(cls_index)
@@ -123,10 +131,9 @@ def prepare_eval_features(examples: dict[str, list], tokenizer, max_length: int,
                         truncation="only_second", max_length=max_length, stride=stride,
                         return_overflowing_tokens=True, return_offsets_mapping=True)
     sample_map = encoded.pop("overflow_to_sample_mapping")
-    context_id = 1 if tokenizer.padding_side == "right" else 0
     encoded["example_id"] = [examples["id"][s] for s in sample_map]
     encoded["offset_mapping"] = [
-        [o if encoded.sequence_ids(i)[k] == context_id else None for k, o in enumerate(offsets)]
+        [o if encoded.sequence_ids(i)[k] == CONTEXT else None for k, o in enumerate(offsets)]
         for i, offsets in enumerate(encoded["offset_mapping"])]
     return encoded
 

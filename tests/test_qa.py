@@ -55,6 +55,12 @@ def test_squad_json_and_tables_become_the_same_records(tmp_path):
     assert only["answers"] == {"text": ["Ibuprofen", "Ibuprofen eased"], "answer_start": [0, 0]}
     with pytest.raises(DataError, match="missing column.*answer_start"):
         read_qa_table(table.drop(columns=["answer_start"]))
+    with pytest.raises(DataError, match="data row 2: answer_start `two`"):
+        read_qa_table(table.assign(answer_start=[0, "two"]))
+    squad["data"][0]["paragraphs"][0]["qas"][0]["answers"] = [{"text": "Ibuprofen"}]
+    (tmp_path / "no_start.json").write_text(json.dumps(squad))
+    with pytest.raises(DataError, match=r"qas\[0\]: each answer needs .* integer `answer_start`"):
+        read_squad_json(tmp_path / "no_start.json")
     (tmp_path / "bad.json").write_text('{"data": [')
     with pytest.raises(DataError, match="bad.json: not valid JSON"):
         read_squad_json(tmp_path / "bad.json")

@@ -2,6 +2,8 @@
 
 Copies every other split unchanged to data/augmented so tokenize reads one folder; writes
 metrics/augment.json (class counts before/after) and the class-count and text-length plots.
+QA and translation pass through unchanged (word edits would move answer offsets and break
+pairs; there are no classes): the plots then count rows per split.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from stages.artifacts import atomic_path, read_jsonl, write_csv, write_json, write_jsonl
 from stages.augmentation import Synonyms, augment_rows, embedding_synonyms, label_counts, rebalance
 from stages.params import Params, load_params
+from stages.tasks import domain_text
 
 CLEAN, AUGMENTED, PLOTS = Path("data/clean"), Path("data/augmented"), Path("metrics/plots")
 LENGTH_BIN = 10  # words
@@ -33,8 +36,31 @@ def load_synonyms(params: Params, texts: list[str]) -> Synonyms:
     return embedding_synonyms(texts, embeddings, vocab, config.synonym_min_similarity, config.synonym_top_k)
 
 
+def write_length_plots(splits: dict[tuple[str, str], list[dict]], task: str) -> None:
+    for domain in ("source", "target"):
+        lengths = Counter(len(domain_text(r, task).split()) // LENGTH_BIN * LENGTH_BIN
+                          for (d, _), rows in splits.items() if d == domain for r in rows)
+        write_csv(PLOTS / f"text_lengths_{domain}.csv",
+                  [{"words": b, "texts": lengths[b]} for b in range(0, max(lengths) + 1, LENGTH_BIN)])
+
+
+def pass_through(params: Params) -> None:
+    with atomic_path(AUGMENTED) as out:
+        shutil.copytree(CLEAN, out)
+    splits = {(p.parent.name, p.stem): read_jsonl(p) for p in sorted(AUGMENTED.glob("*/*.jsonl"))}
+    write_json("metrics/augment.json", {"applicable": False, "task": params.task,
+                                        "rows": {f"{d}/{s}": len(rows) for (d, s), rows in splits.items()}})
+    write_csv(PLOTS / "class_counts.csv",
+              [{"group": f"{d}/{s}", "count": len(rows)} for (d, s), rows in splits.items()])
+    write_length_plots(splits, params.task)
+    print(f"augment: task {params.task}: data passed through unchanged (no EDA, no classes to rebalance)")
+
+
 def main() -> None:
     params = load_params()
+    if params.task != "classification":
+        pass_through(params)
+        return
     train = read_jsonl(CLEAN / "target" / "train.jsonl")
     synonyms = load_synonyms(params, [r["text"] for r in train])
     augmented = augment_rows(train, params.augment, params.seed, synonyms)
@@ -56,11 +82,7 @@ def main() -> None:
               [{"group": f"{domain}/{split}: {label}", "count": n}
                for (domain, split), rows in splits.items() if split != "unlabeled"
                for label, n in label_counts(rows).items()])
-    for domain in ("source", "target"):
-        lengths = Counter(len(r["text"].split()) // LENGTH_BIN * LENGTH_BIN
-                          for (d, _), rows in splits.items() if d == domain for r in rows)
-        write_csv(PLOTS / f"text_lengths_{domain}.csv",
-                  [{"words": b, "texts": lengths[b]} for b in range(0, max(lengths) + 1, LENGTH_BIN)])
+    write_length_plots(splits, params.task)
     print(f"augment: target train {len(train)} -> {len(balanced)} rows; {report['target_train']['after_rebalance']}")
 
 

@@ -85,16 +85,14 @@ class ResumableRun:
         the next phase's Trainer re-seeds at construction, so what follows is exactly what an
         uninterrupted run does.
         """
-        from safetensors.torch import load_file, save_file
+        from safetensors.torch import save_model
         from transformers import TrainerState
 
         final = self.phase_dir(phase) / FINAL
         if self.usable and (final / FINAL_STATE).exists():
             print(f"checkpoints: phase `{phase}` already finished, restoring {final}")
-            weights = load_file(final / WEIGHTS)
-            if set(weights) != set(trainer.model.state_dict()):
+            if not load_final_weights(trainer.model, final / WEIGHTS):
                 raise SystemExit(f"{final}: the saved weights do not fit the model; delete {self.folder} and re-run")
-            trainer.model.load_state_dict(weights, strict=False)  # tied twins are the same tensor
             trainer.state = TrainerState.load_from_json(str(final / FINAL_STATE))
             return trainer
         checkpoint = self.last_checkpoint(phase)
@@ -104,7 +102,7 @@ class ResumableRun:
         if is_main_process():
             with atomic_path(final) as tmp:
                 tmp.mkdir(parents=True)
-                save_file(trainer.model.state_dict(), tmp / WEIGHTS)  # as Trainer saves its checkpoints
+                save_model(trainer.model, tmp / WEIGHTS)  # tied tensors (LM head = embeddings) once
                 trainer.state.save_to_json(str(tmp / FINAL_STATE))
             for old in self.phase_dir(phase).glob("checkpoint-*"):
                 shutil.rmtree(old)  # the phase's final weights supersede its checkpoints
@@ -118,6 +116,18 @@ class ResumableRun:
             while parent != self.root.parent and not any(parent.iterdir()):
                 parent.rmdir()  # up to checkpoints/ itself, once nothing is left in it
                 parent = parent.parent
+
+
+def load_final_weights(model, path: Path) -> bool:
+    """Load a finished phase's weights; False unless every tensor is restored, itself or via its tied twin."""
+    import torch
+    from safetensors.torch import load_file
+
+    weights = load_file(path)
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    every = torch.nn.Module.state_dict(model)  # with tied twins, which our MLM wrapper's state_dict leaves out
+    restored = {every[key].data_ptr() for key in weights if key in every}
+    return not unexpected and all(every[key].data_ptr() in restored for key in missing)
 
 
 def checkpoint_arguments(every_steps: int, *, mid_epoch: bool, examples: int, batch_size: int,

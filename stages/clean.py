@@ -21,7 +21,7 @@ def main() -> None:
     params = load_params()
     raw = {domain: {p.stem: read_jsonl(p) for p in sorted((RAW / domain).glob("*.jsonl"))}
            for domain in ("source", "target")}
-    kept, rejected = clean_domains(raw, params.data.labels, params.clean)
+    kept, rejected = clean_domains(raw, params.data.labels, params.clean, params.task)
     report = clean_report(raw, kept, rejected)
 
     for domain, splits in REQUIRED.items():
@@ -34,7 +34,8 @@ def main() -> None:
                                 f"{entry['reasons']}; e.g. {examples}); check data.labels and the clean.* "
                                 f"bounds in params.yaml. Nothing was written.")
 
-    check_label_sets(kept)
+    if params.task == "classification":
+        check_label_sets(kept)
 
     with atomic_path(CLEAN) as out:
         for domain, splits in kept.items():

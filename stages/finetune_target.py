@@ -1,11 +1,14 @@
-"""finetune_target: train the target-domain classifier with the chosen transfer strategy.
+"""finetune_target: train the target-domain model with the chosen transfer strategy.
 
     python -m stages.finetune_target             # finetune.strategy, from models/domain -> models/target
     python -m stages.finetune_target --baseline  # target_only from the base model     -> models/baseline
     python -m stages.finetune_target --labels 50 --out models/budget/...  # a point of the label-budget curve
 
-The baseline is what the transfer is measured against: plain fine-tuning of the base model on
-the scarce target labels, without source data and without domain-adaptive pretraining.
+The baseline is what the transfer is measured against: fine-tuning of the base model on the scarce
+target labels, without source data and without domain-adaptive pretraining (with the same
+finetune.peft, so that the gain measures the transfer, not full fine-tuning against adapters).
+The model is a sequence classifier, a span-extraction QA head, or a seq2seq model (task in params),
+always on the same encoder; QA and translation keep the epoch with the lowest validation loss.
 """
 
 from __future__ import annotations
@@ -64,22 +67,41 @@ def class_weight_loss(train: datasets.Dataset, n_labels: int):
 def train_phase(model, tokenizer, train: datasets.Dataset, evaluation: datasets.Dataset | None, *, params: Params,
                 epochs: float, learning_rate: float, run: ResumableRun, phase: str, trainer_class=None,
                 data_collator=None, **trainer_kwargs):
-    """One Trainer run, resumable; with an evaluation set, keeps the epoch with the best macro-F1."""
-    from transformers import DataCollatorWithPadding
+    """One Trainer run, resumable; with an evaluation set, keeps the epoch with the best macro-F1
+    (classification) or the lowest validation loss (QA, translation: their scores need decoding)."""
+    from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding
 
     config = params.finetune
     select_best = evaluation is not None and config.select_best
+    by_loss = {} if params.task == "classification" else {"metric_for_best_model": "loss", "greater_is_better": False}
     args = training_arguments(run.phase_dir(phase), seed=params.seed, epochs=epochs, learning_rate=learning_rate,
                               batch_size=config.batch_size, eval_each_epoch=select_best,
                               weight_decay=config.weight_decay, warmup_ratio=config.warmup_ratio,
-                              remove_unused_columns=data_collator is None,
+                              remove_unused_columns=data_collator is None, **(by_loss if select_best else {}),
                               **checkpoint_arguments(params.checkpoint.every_steps, mid_epoch=not select_best,
                                                      examples=len(train), batch_size=config.batch_size))
+    if data_collator is None:
+        data_collator = (DataCollatorForSeq2Seq(tokenizer, model=model) if params.task == "translation"
+                         else DataCollatorWithPadding(tokenizer))
     trainer = (trainer_class or LengthSortedTrainer)(
         model=model, args=args, train_dataset=train, eval_dataset=evaluation if select_best else None,
-        data_collator=data_collator or DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
-        compute_metrics=compute_trainer_metrics, **trainer_kwargs)
+        data_collator=data_collator, processing_class=tokenizer,
+        compute_metrics=compute_trainer_metrics if params.task == "classification" else None, **trainer_kwargs)
     return run.train(trainer, phase)
+
+
+def load_task_model(init: str, tokenizer, params: Params):
+    """The task's model on the encoder at `init` (the base model, or models/domain after adaptation)."""
+    from transformers import AutoModelForQuestionAnswering
+
+    from stages.modeling import load_kwargs
+    from stages.translation import load_seq2seq
+
+    if params.task == "qa":
+        return AutoModelForQuestionAnswering.from_pretrained(init, **load_kwargs(params, init))
+    if params.task == "translation":
+        return load_seq2seq(init, tokenizer, **load_kwargs(params, init))
+    return load_classifier(init, params)
 
 
 def finetune(params: Params, strategy: str, init: str, out: Path, curves: Path, run: ResumableRun,
@@ -91,9 +113,14 @@ def finetune(params: Params, strategy: str, init: str, out: Path, curves: Path, 
         target["train"] = budget_subset(target["train"], labels, params.seed)
     set_seed(params.seed)
     tokenizer = load_tokenizer(init, params)
-    model = load_classifier(init, params)
+    model = load_task_model(init, tokenizer, params)
+    if config.peft == "lora" and model.config.model_type == "encoder-decoder":
+        raise SystemExit("finetune.peft: lora would leave the randomly initialised cross-attention of a warm-started "
+                         "encoder-decoder frozen (only the adapters train); use a pretrained seq2seq model.name "
+                         "with lora, or finetune.peft: none")
     if config.peft == "lora":
-        model = apply_lora(model, config.lora.r, config.lora.alpha, config.lora.dropout, config.lora.target_modules)
+        model = apply_lora(model, config.lora.r, config.lora.alpha, config.lora.dropout, config.lora.target_modules,
+                           params.task)
     train = partial(train_phase, tokenizer=tokenizer, params=params, run=run)
     mixed_validation = with_domain(target["validation"], TARGET)
     phases = {}
@@ -106,7 +133,12 @@ def finetune(params: Params, strategy: str, init: str, out: Path, curves: Path, 
         phases["target"] = train(model, train=target["train"], evaluation=target["validation"],
                                  epochs=config.target_epochs, learning_rate=config.learning_rate, phase="target",
                                  compute_loss_func=loss)
-    if strategy == "joint":
+    if strategy == "joint" and params.task != "classification":
+        # QA windows / sentence pairs of both domains in one shuffled set (no per-domain loss weights).
+        mixed = datasets.concatenate_datasets([source["train"], target["train"]])
+        phases["joint"] = train(model, train=mixed, evaluation=target["validation"], epochs=config.source_epochs,
+                                learning_rate=config.learning_rate, phase="joint")
+    elif strategy == "joint":
         mixed = datasets.concatenate_datasets([with_domain(source["train"], SOURCE),
                                                with_domain(target["train"], TARGET)])
         phases["joint"] = train(model, train=mixed, evaluation=mixed_validation, epochs=config.source_epochs,

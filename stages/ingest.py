@@ -12,6 +12,7 @@ from pathlib import Path
 from stages.artifacts import atomic_path, write_json, write_jsonl
 from stages.corpora import load_corpus, stratified_take
 from stages.params import load_params
+from stages.tasks import unlabeled
 
 RAW = Path("data/raw")
 
@@ -22,16 +23,14 @@ def main() -> None:
     counts: dict[str, dict[str, int]] = {}
     with atomic_path(RAW) as out:
         for domain, spec in (("source", data.source), ("target", data.target)):
-            splits = load_corpus(spec, params.seed, data.validation_fraction, data.test_fraction)
+            splits = load_corpus(spec, params.seed, data.validation_fraction, data.test_fraction, params.task)
             cap = data.source_train_max if domain == "source" else data.target_train_labeled
             labeled, rest = _cap(splits["train"], cap, params.seed)
             splits["train"] = labeled
             if domain == "target":
-                splits["unlabeled"] = [{**row, "label": None} for row in rest]
+                splits["unlabeled"] = [unlabeled(row, params.task) for row in rest]
             for split, rows in splits.items():
-                write_jsonl(out / domain / f"{split}.jsonl",
-                            ({"id": r["id"], "text": r["text"], "label": r["label"], "domain": domain,
-                              "split": split} for r in rows))
+                write_jsonl(out / domain / f"{split}.jsonl", ({**r, "domain": domain, "split": split} for r in rows))
             counts[domain] = {split: len(rows) for split, rows in splits.items()}
             if domain == "source" and cap:
                 counts[domain]["train_dropped_by_source_train_max"] = len(rest)

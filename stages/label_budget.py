@@ -1,4 +1,6 @@
-"""label_budget: target test macro-F1 against the number of labeled target examples.
+"""label_budget: the target test score against the number of labeled target examples.
+
+The score is the task's primary one: macro-F1, QA F1 or chrF (written macro-F1 below).
 
 The `budget_baseline` / `budget_target` matrices in dvc.yaml train target_only and the chosen
 strategy on nested, label-stratified subsets of the labeled target train set
@@ -25,33 +27,46 @@ import datasets
 import numpy as np
 
 from stages.artifacts import load_dataset_output, read_json, write_csv, write_json
-from stages.evaluate import predict
-from stages.modeling import classification_metrics
+from stages.evaluate import score_model
 from stages.params import load_params
+from stages.tasks import METRIC_NAMES, primary_metric
 
 BUDGET = Path("models/budget")
 CURVES = ("target_only", "transfer")  # the baseline recipe, and finetune.strategy from models/domain
 
 
+def original_rows(train: datasets.Dataset) -> list[int]:
+    """Row index of each labeled example: not an augmented copy, and (QA) its first window only."""
+    if "id" in train.column_names and "label" in train.column_names:
+        return [i for i, (row_id, origin) in enumerate(zip(train["id"], train["origin_id"], strict=True))
+                if row_id == origin]
+    first: dict[str, int] = {}
+    for i, origin in enumerate(train["origin_id"]):
+        first.setdefault(origin, i)
+    return list(first.values())
+
+
 def budget_subset(train: datasets.Dataset, labels: int, seed: int) -> datasets.Dataset:
-    """The first `labels` original examples of a seeded, label-stratified order, with their augmented copies.
+    """The first `labels` original examples of a seeded, label-stratified order, with their augmented copies
+    (QA: with all their windows).
 
     Interleaving the classes (each shuffled, ranked by position / class size) makes every prefix
-    stratified, so the budgets are nested: the 50-label set contains the 25-label set.
+    stratified, so the budgets are nested: the 50-label set contains the 25-label set. QA and
+    translation have no classes: one stratum, a seeded random order.
     """
-    originals = [i for i, (row_id, origin) in enumerate(zip(train["id"], train["origin_id"], strict=True))
-                 if row_id == origin]
+    originals = original_rows(train)
     if labels > len(originals):
         raise SystemExit(f"finetune_target --labels {labels}: the target train set has only {len(originals)} "
                          f"labeled examples; lower label_budget.sizes")
     rng = np.random.default_rng(seed)
-    class_of = np.asarray(train["label"])[originals]
+    class_of = (np.asarray(train["label"])[originals] if "label" in train.column_names
+                else np.zeros(len(originals), dtype=int))
     order_key = np.empty(len(originals))
     for label in np.unique(class_of):
         members = np.flatnonzero(class_of == label)
         rng.shuffle(members)
         order_key[members] = (np.arange(len(members)) + 0.5) / len(members)
-    chosen_ids = {train["id"][originals[i]] for i in np.argsort(order_key, kind="stable")[:labels]}
+    chosen_ids = {train["origin_id"][originals[i]] for i in np.argsort(order_key, kind="stable")[:labels]}
     # select, not filter: filter would write a cache file into data/tokenized, a DVC-tracked output.
     return train.select([i for i, origin in enumerate(train["origin_id"]) if origin in chosen_ids])
 
@@ -72,13 +87,15 @@ def labels_to_reach(curve: dict[int, float], quality: float) -> tuple[float | No
     return None, False
 
 
-def labels_saved(target_only: dict[int, float], transfer: dict[int, float], full_budget: int) -> dict:
+def labels_saved(target_only: dict[int, float], transfer: dict[int, float], full_budget: int,
+                 metric: str = "macro_f1") -> dict:
     quality = target_only[full_budget]
     needed, at_most = labels_to_reach(transfer, quality)
     if needed is None:
-        return {"quality_macro_f1": quality, "transfer_labels_needed": None, "labels_saved": None,
-                "note": "the transfer does not reach target_only's full-budget macro-F1 at any budget: no labels saved"}
-    return {"quality_macro_f1": quality, "transfer_labels_needed": round(needed, 1),
+        return {f"quality_{metric}": quality, "transfer_labels_needed": None, "labels_saved": None,
+                "note": f"the transfer does not reach target_only's full-budget {METRIC_NAMES[metric]} at any budget: "
+                        f"no labels saved"}
+    return {f"quality_{metric}": quality, "transfer_labels_needed": round(needed, 1),
             "labels_saved": round(full_budget - needed, 1), "labels_saved_is_lower_bound": at_most,
             "label_efficiency": round(full_budget / needed, 2)}
 
@@ -86,28 +103,26 @@ def labels_saved(target_only: dict[int, float], transfer: dict[int, float], full
 def main() -> None:
     params = load_params()
     config = params.label_budget
+    metric = primary_metric(params.task)
     headline = read_json("metrics/eval.json")
     target = load_dataset_output("data/tokenized/target")
-    full_budget = sum(row_id == origin for row_id, origin in zip(target["train"]["id"], target["train"]["origin_id"],
-                                                                  strict=True))
-    test = target["test"].sort("length")
+    full_budget = len(original_rows(target["train"]))
 
-    scores: dict[str, dict[int, list[float]]] = {"target_only": {full_budget: [headline["baseline"]["macro_f1"]]},
-                                                 "transfer": {full_budget: [headline["target"]["macro_f1"]]}}
+    scores: dict[str, dict[int, list[float]]] = {"target_only": {full_budget: [headline["baseline"][metric]]},
+                                                 "transfer": {full_budget: [headline["target"][metric]]}}
     for curve, prefix in (("target_only", "baseline"), ("transfer", "chosen")):
         for size in config.sizes:
             scores[curve][size] = []
             for seed in config.seeds:
                 model_dir = BUDGET / f"{prefix}-{size}-{seed}"
-                label_ids, predictions, _ = predict(model_dir, test, params)
-                scores[curve][size].append(
-                    classification_metrics(label_ids, predictions, params.data.labels)["macro_f1"])
-                print(f"label_budget: {curve} with {size} labels (seed {seed}): macro-F1 {scores[curve][size][-1]:.4f}")
+                scores[curve][size].append(score_model(model_dir, target, params)[0][metric])
+                print(f"label_budget: {curve} with {size} labels (seed {seed}): {METRIC_NAMES[metric]} "
+                      f"{scores[curve][size][-1]:.4f}")
 
     means = {curve: {n: statistics.mean(v) for n, v in points.items()} for curve, points in scores.items()}
     spreads = {curve: {n: statistics.stdev(v) if len(v) > 1 else 0.0 for n, v in points.items()}
                for curve, points in scores.items()}
-    saved = labels_saved(means["target_only"], means["transfer"], full_budget)
+    saved = labels_saved(means["target_only"], means["transfer"], full_budget, metric)
     report = {"strategy": headline["strategy"], "pretrain_domain": headline["pretrain_domain"],
               "full_budget": full_budget, "seeds": len(config.seeds),
               "curve": {curve: {str(n): round(f, 4) for n, f in sorted(points.items())}
@@ -121,7 +136,8 @@ def main() -> None:
     if saved["labels_saved"] is None:
         print(f"label_budget: {saved['note']}")
     else:
-        print(f"label_budget: target_only needs {full_budget} labels for macro-F1 {saved['quality_macro_f1']:.4f}; "
+        print(f"label_budget: target_only needs {full_budget} labels for {METRIC_NAMES[metric]} "
+              f"{saved[f'quality_{metric}']:.4f}; "
               f"{headline['strategy']} reaches it with {saved['transfer_labels_needed']:.0f}"
               f"{' or fewer' if saved['labels_saved_is_lower_bound'] else ''}: "
               f"{saved['labels_saved']:.0f} labels saved")

@@ -31,16 +31,28 @@ class PackagedCorpus(Strict):
     name: Literal["crowdflower_tweets", "drugscom_reviews", "bbc_news"]
 
 
+# Column keys of a corpus by task: validation refuses a key that another task reads.
+TASK_COLUMNS = {"classification": ("text_column", "label_column"),
+                "translation": ("source_column", "target_column")}
+# squad: SQuAD v1.1/v2.0 JSON (QA only); aligned: two text files, one sentence per line (translation only).
+TASK_FORMATS = {"squad": "qa", "aligned": "translation"}
+
+
 class LocalFiles(Strict):
     kind: Literal["files"]
-    # Either one file that is split with the seed, or one file per split.
-    path: str | None = None
-    train: str | None = None
-    validation: str | None = None
-    test: str | None = None
-    format: Literal["auto", "csv", "tsv", "jsonl", "parquet"] = "auto"
+    # Either one file that is split with the seed, or one file per split. With format: aligned, each
+    # is a pair [source-language file, target-language file].
+    path: str | list[str] | None = None
+    train: str | list[str] | None = None
+    validation: str | list[str] | None = None
+    test: str | list[str] | None = None
+    format: Literal["auto", "csv", "tsv", "jsonl", "parquet", "squad", "aligned"] = "auto"
+    # classification
     text_column: str = "text"
     label_column: str = "label"
+    # translation: one column per language (QA tables use question, context, answer_text, answer_start)
+    source_column: str = "source"
+    target_column: str = "target"
     encoding: str = "utf-8"
 
     @model_validator(mode="after")
@@ -48,6 +60,13 @@ class LocalFiles(Strict):
         if (self.path is None) == (self.train is None):
             raise ValueError("give either `path` (one file, split with the seed) or `train` (+ optional "
                              "`validation`, `test`) files, not both and not neither")
+        for key in ("path", "train", "validation", "test"):
+            value = getattr(self, key)
+            if value is not None and isinstance(value, list) != (self.format == "aligned"):
+                raise ValueError(f"`{key}`: format aligned takes a pair [source file, target file] per split; "
+                                 f"every other format one file")
+            if isinstance(value, list) and len(value) != 2:
+                raise ValueError(f"`{key}`: a pair [source-language file, target-language file]")
         return self
 
 
@@ -63,6 +82,10 @@ class HubDataset(Strict):
     test_split: str | None = None
     text_column: str = "text"
     label_column: str = "label"
+    # translation: a column per language; "translation.en" reads key `en` of a `translation` dict column
+    # (the WMT/OPUS layout). QA datasets need SQuAD's columns: question, context, answers.
+    source_column: str = "source"
+    target_column: str = "target"
     revision: str | None = None
 
 
@@ -72,7 +95,8 @@ Corpus = Annotated[PackagedCorpus | LocalFiles | HubDataset, Field(discriminator
 class DataParams(Strict):
     source: Corpus
     target: Corpus
-    labels: list[str] = Field(min_length=2)
+    # Class names (classification only; QA and translation have no label set).
+    labels: list[str] = []
     # Fractions carved out of train for splits a corpus does not ship.
     validation_fraction: float = Field(0.1, gt=0, lt=0.5)
     test_fraction: float = Field(0.2, gt=0, lt=0.5)
@@ -192,6 +216,21 @@ class DomainShiftParams(Strict):
     projection: Literal["pca", "tsne"] = "pca"
 
 
+class QaParams(Strict):
+    # Contexts longer than tokenize.max_length are read in windows overlapping by doc_stride tokens.
+    doc_stride: int = Field(64, ge=0)
+    n_best: int = Field(20, ge=1)              # start / end candidates per window when decoding spans
+    max_answer_length: int = Field(30, ge=1)   # tokens
+
+
+class TranslationParams(Strict):
+    max_source_length: int = Field(128, ge=8)
+    max_target_length: int = Field(128, ge=8)
+    num_beams: int = Field(4, ge=1)
+    max_new_tokens: int = Field(128, ge=1)
+    length_penalty: float = 1.0
+
+
 class CheckpointParams(Strict):
     # Training phases without per-epoch evaluation save full state every this many steps (0: never);
     # phases that keep their best epoch save every epoch. Not a DVC param: it never changes results.
@@ -206,7 +245,8 @@ class EvaluateParams(Strict):
 
 class Params(Strict):
     seed: int = 42
-    task: Literal["classification"] = "classification"
+    # classification (default) | qa (extractive, SQuAD-style) | translation (seq2seq)
+    task: Literal["classification", "qa", "translation"] = "classification"
     model: ModelParams = ModelParams()
     data: DataParams
     clean: CleanParams = CleanParams()
@@ -220,6 +260,48 @@ class Params(Strict):
     distill: DistillParams = DistillParams()
     domain_shift: DomainShiftParams = DomainShiftParams()
     checkpoint: CheckpointParams = CheckpointParams()
+    qa: QaParams = QaParams()
+    translation: TranslationParams = TranslationParams()
+
+    @model_validator(mode="after")
+    def keys_of_the_task(self) -> Params:
+        """Classification-only knobs, and corpus keys of another task, are refused rather than ignored."""
+        problems = []
+        for domain in ("source", "target"):
+            corpus = getattr(self.data, domain)
+            if isinstance(corpus, PackagedCorpus) and self.task != "classification":
+                problems.append(f"data.{domain}: the packaged corpora are classification data; give `files` or "
+                                f"`hub` data for task {self.task}")
+            if isinstance(corpus, LocalFiles) and TASK_FORMATS.get(corpus.format, self.task) != self.task:
+                problems.append(f"data.{domain}.format: {corpus.format} is for task {TASK_FORMATS[corpus.format]}")
+            for task, keys in TASK_COLUMNS.items():
+                for key in sorted(set(keys) & corpus.model_fields_set):
+                    if task != self.task:
+                        problems.append(f"data.{domain}.{key}: a {task} key; task is {self.task}")
+        if self.task == "classification":
+            if len(self.data.labels) < 2:
+                problems.append("data.labels: classification needs at least 2 class names")
+        else:
+            supported = ("target_only", "source_only", "sequential", "joint")
+            strategies = sorted({self.finetune.strategy, *self.compare.strategies} - set(supported))
+            checks = [
+                (self.data.labels, "data.labels: class names are for classification; set []"),
+                (self.augment.n_aug, "augment.n_aug: EDA rewrites words, which would move QA answer offsets and "
+                                     "break translation pairs; set 0"),
+                (self.augment.rebalance != "none", "augment.rebalance: there are no classes to rebalance; set none"),
+                (strategies, f"finetune.strategy / compare.strategies: {', '.join(strategies)} need a label head "
+                             f"(classification only); {self.task} supports {', '.join(supported)}"),
+                ("joint" in {self.finetune.strategy, *self.compare.strategies} and self.finetune.joint != JointParams(),
+                 "finetune.joint weights: the source and target examples of QA / translation train as one mixed "
+                 "set, without per-domain loss weights; leave them at 1.0"),
+            ]
+            problems += [f"{message} (task: {self.task})" for failed, message in checks if failed]
+        if self.task == "qa" and self.qa.doc_stride >= self.tokenize.max_length // 2:
+            problems.append(f"qa.doc_stride: {self.qa.doc_stride} must be below half of tokenize.max_length "
+                            f"({self.tokenize.max_length}): the question and the overlap share each window")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @model_validator(mode="after")
     def class_weights_need_a_target_phase(self) -> Params:

@@ -1,5 +1,8 @@
 """pretrain_domain: continued masked-LM pretraining on unlabeled target text (TAPT).
 
+Target text is the review / context (QA, each distinct context once) / source-side sentence
+(translation) of the target train rows, labeled and unlabeled.
+
 The packaged MiniLM ships without an MLM head, so a freshly initialised head makes the "before"
 loss meaningless (~11, worse than uniform). We therefore report three numbers on the same
 held-out texts with the same masks: the random head, the head warmed up on a frozen encoder (the
@@ -28,6 +31,7 @@ from stages.modeling import (
     write_curves,
 )
 from stages.params import Params, load_params
+from stages.tasks import domain_text
 
 CLEAN, DOMAIN, CURVES = Path("data/clean"), Path("models/domain"), Path("metrics/curves/pretrain.csv")
 # Target texts whose labels the pipeline may not see, plus the labeled train texts (never val/test).
@@ -145,8 +149,10 @@ def adapt(params: Params, base: str, out: Path, run: ResumableRun) -> dict:
 
     config = params.pretrain_domain
     tokenizer = load_tokenizer(base, params)
-    texts = [r["text"] for split in ADAPTATION_SPLITS if (CLEAN / "target" / f"{split}.jsonl").exists()
-             for r in read_jsonl(CLEAN / "target" / f"{split}.jsonl")]
+    files = [CLEAN / "target" / f"{split}.jsonl" for split in ADAPTATION_SPLITS]
+    texts = [domain_text(r, params.task) for path in files if path.exists() for r in read_jsonl(path)]
+    if params.task == "qa":
+        texts = sorted(set(texts))  # SQuAD-style data asks several questions about one context
     set_seed(params.seed)
     train, fixed = mlm_datasets(texts, tokenizer, params)
     model = load_masked_lm(base, params)
@@ -186,17 +192,25 @@ def adapt(params: Params, base: str, out: Path, run: ResumableRun) -> dict:
 
 
 def main() -> None:
+    from transformers import AutoConfig
+
     params = load_params()
     base = resolve_model(params.model.name)
+    seq2seq = AutoConfig.from_pretrained(base, trust_remote_code=params.model.trust_remote_code).is_encoder_decoder
+    if seq2seq and params.pretrain_domain.enabled:
+        raise SystemExit(f"pretrain_domain: {params.model.name} is an encoder-decoder model; masked-LM adaptation "
+                         f"here is for encoders (they are then warm-started into a seq2seq model). Set "
+                         f"pretrain_domain.enabled: false, or use an encoder as model.name")
     with atomic_path(DOMAIN) as out:
         if params.pretrain_domain.enabled:
             run = resumable(params, DOMAIN, {"base": base}, [CLEAN / "target", base])
             metrics = adapt(params, base, out, run)
             run.finish()
         else:
-            from transformers import AutoModel
+            from transformers import AutoModel, AutoModelForSeq2SeqLM
 
-            AutoModel.from_pretrained(base, **load_kwargs(params, base)).save_pretrained(out)
+            copy = AutoModelForSeq2SeqLM if seq2seq else AutoModel
+            copy.from_pretrained(base, **load_kwargs(params, base)).save_pretrained(out)
             load_tokenizer(base, params).save_pretrained(out)
             metrics = {"enabled": False}
             write_curves(CURVES, {})

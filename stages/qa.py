@@ -51,12 +51,12 @@ def read_squad_json(path: str | Path) -> list[dict]:
     return rows
 
 
-def read_qa_table(frame) -> list[dict]:
+def read_qa_table(frame, origin: str = "QA table") -> list[dict]:
     """A table with `question, context, answer_text, answer_start` (one answer per row; rows that share
     an id, or else a question and context, are one question with several answers)."""
     missing = [c for c in QA_COLUMNS if c not in frame.columns]
     if missing:
-        raise DataError(f"QA table: missing column(s) {', '.join(missing)}; found {', '.join(map(str, frame.columns))}")
+        raise DataError(f"{origin}: missing column(s) {', '.join(missing)}; found {', '.join(map(str, frame.columns))}")
     grouped: dict[Any, dict] = {}
     for i, row in enumerate(frame.to_dict("records")):
         key = row.get("id") if row.get("id") is not None else (row["question"], row["context"])
@@ -66,7 +66,7 @@ def read_qa_table(frame) -> list[dict]:
             try:
                 start = int(row["answer_start"])
             except (TypeError, ValueError):
-                raise DataError(f"QA table, data row {i + 1}: answer_start `{row['answer_start']}` is not a "
+                raise DataError(f"{origin}, data row {i + 1}: answer_start `{row['answer_start']}` is not a "
                                 f"character offset (an integer)") from None
             record["answers"]["text"].append(row["answer_text"])
             record["answers"]["answer_start"].append(start)
@@ -90,12 +90,14 @@ def answer_problem(record: dict) -> str | None:
 
 def prepare_train_features(examples: dict[str, list], tokenizer, max_length: int, stride: int) -> dict[str, list]:
     """Question + context windows with the first answer's token span (CLS index when the answer lies
-    outside the window or there is none), as in run_qa.py. Batched `datasets.map` function."""
+    outside the window or there is none), as in run_qa.py, and the id of the example each came from.
+    Batched `datasets.map` function."""
     encoded = tokenizer([q.lstrip() for q in examples["question"]], examples["context"],
                         truncation="only_second", max_length=max_length, stride=stride,
                         return_overflowing_tokens=True, return_offsets_mapping=True)
     sample_map = encoded.pop("overflow_to_sample_mapping")
     offsets_all = encoded.pop("offset_mapping")
+    encoded["example_id"] = [examples["id"][s] for s in sample_map]
     encoded["start_positions"], encoded["end_positions"] = [], []
     for i, offsets in enumerate(offsets_all):
         input_ids = encoded["input_ids"][i]

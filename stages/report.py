@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from stages.artifacts import read_json
+from stages.tasks import METRIC_NAMES, primary_metric
 
 METRICS = Path("metrics")
 
@@ -17,30 +18,33 @@ def main() -> None:
     if not (METRICS / "eval.json").exists():
         raise SystemExit("no metrics/eval.json yet: run `dvc repro` first")
     evaluation = read_json(METRICS / "eval.json")
-    print(f"\nTarget test split: {evaluation['test_examples']} examples; chosen strategy: {evaluation['strategy']}"
-          f" (domain pretraining {'on' if evaluation['pretrain_domain'] else 'off'})\n")
-    print(f"{'model':<24}{'macro-F1':>10}{'gain (pts)':>12}  negative transfer")
+    task = evaluation.get("task", "classification")
+    metric = primary_metric(task)
+    name_of = METRIC_NAMES[metric]
+    print(f"\nTask {task}. Target test split: {evaluation['test_examples']} examples; chosen strategy: "
+          f"{evaluation['strategy']} (domain pretraining {'on' if evaluation['pretrain_domain'] else 'off'})\n")
+    print(f"{'model':<24}{name_of:>10}{'gain (pts)':>12}  negative transfer")
     rows = read_json(METRICS / "compare.json") if (METRICS / "compare.json").exists() else {}
     for name, row in rows.items():
-        spread = f" ± {row['macro_f1_std']:.3f}" if row["seeds"] > 1 else ""
+        spread = f" ± {row[f'{metric}_std']:.3f}" if row["seeds"] > 1 else ""
         flag = "YES" if row["negative_transfer"] else ""
-        print(f"{name:<24}{row['macro_f1']:>10.3f}{row['gain_macro_f1_points']:>+12.2f}  {flag}{spread}")
+        print(f"{name:<24}{row[metric]:>10.3f}{row[f'gain_{metric}_points']:>+12.2f}  {flag}{spread}")
     if (METRICS / "label_budget.json").exists():
         budget = read_json(METRICS / "label_budget.json")
         curve = "  ".join(f"{n}: {budget['curve']['target_only'][n]:.3f} / {budget['curve']['transfer'][n]:.3f}"
                           for n in sorted(budget["curve"]["target_only"], key=int))
-        print(f"\nLabel budget (labels: target_only / {budget['strategy']} macro-F1)  {curve}")
+        print(f"\nLabel budget (labels: target_only / {budget['strategy']} {name_of})  {curve}")
         if budget["labels_saved"] is None:
             print(f"  {budget['note']}")
         else:
             bound = " at least" if budget["labels_saved_is_lower_bound"] else ""
-            print(f"  {budget['strategy']} matches target_only's {budget['full_budget']}-label macro-F1 with "
+            print(f"  {budget['strategy']} matches target_only's {budget['full_budget']}-label {name_of} with "
                   f"{budget['transfer_labels_needed']:.0f} labels:{bound} {budget['labels_saved']:.0f} labels saved")
     pretrain = read_json(METRICS / "pretrain.json")
     if pretrain.get("enabled"):
         print(f"\nTAPT held-out MLM loss: {pretrain['before']['loss']:.3f} -> {pretrain['after']['loss']:.3f}")
-    if (METRICS / "distill.json").exists():
-        distill = read_json(METRICS / "distill.json")
+    distill = read_json(METRICS / "distill.json") if (METRICS / "distill.json").exists() else {}
+    if distill.get("applicable", True) and distill:
         print(f"Distilled student: {distill['student']['layers']} layers, {distill['size_ratio']:.0%} of the "
               f"parameters, macro-F1 {distill['student']['macro_f1']:.3f} ({distill['quality_retained']:.0%} kept)")
     if (METRICS / "domain.json").exists():

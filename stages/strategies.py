@@ -121,11 +121,13 @@ class ReversalSchedule(TrainerCallback):
         self.model.reversal_strength = dann_lambda(state.global_step / max(state.max_steps, 1), self.gamma)
 
 
-def apply_lora(model, r: int, alpha: int, dropout: float, target_modules: list[str]):
-    """Wrap a sequence classifier with LoRA adapters; the classifier head stays fully trainable."""
+def apply_lora(model, r: int, alpha: int, dropout: float, target_modules: list[str], task: str = "classification"):
+    """Wrap the task model with LoRA adapters; the task head (classifier, QA span head) stays fully trainable."""
     from peft import LoraConfig, TaskType, get_peft_model
 
-    config = LoraConfig(task_type=TaskType.SEQ_CLS, r=r, lora_alpha=alpha, lora_dropout=dropout,
+    task_type = {"classification": TaskType.SEQ_CLS, "qa": TaskType.QUESTION_ANS,
+                 "translation": TaskType.SEQ_2_SEQ_LM}[task]
+    config = LoraConfig(task_type=task_type, r=r, lora_alpha=alpha, lora_dropout=dropout,
                         target_modules=target_modules)
     return get_peft_model(model, config)
 

@@ -1,6 +1,8 @@
 """Row-level cleaning rules, and the de-duplication / leakage guard across splits.
 
 Each rejected row keeps its text and gets a reason, so counts reconcile: in = kept + rejected.
+QA contexts are never rewritten (answer_start is a character offset into them): only the question
+is normalized, and an answer that is not where answer_start says is a reject reason.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Iterable
 import ftfy
 
 from stages.params import CleanParams
+from stages.tasks import DOMAIN_TEXT
 
 URL = re.compile(r"(https?://|www\.)\S+", re.IGNORECASE)
 MENTION = re.compile(r"(?<!\w)@\w+")
@@ -44,7 +47,41 @@ def dedup_key(text: str, mode: str) -> str:
     return NON_WORD.sub(" ", folded).strip()
 
 
-def reject_reason(row: dict, labels: set[str], params: CleanParams) -> str | None:
+def normalize_row(row: dict, params: CleanParams, task: str) -> dict:
+    fields = {"classification": ("text",), "qa": ("question",), "translation": ("source_text", "target_text")}[task]
+    return {**row, **{f: normalize_text(row[f], params) for f in fields if row.get(f)}}
+
+
+def task_reject_reason(row: dict, params: CleanParams, task: str) -> str | None:
+    """QA and translation: the pair / answer checks, then the length bounds on the domain text."""
+    from stages.qa import answer_problem
+    from stages.translation import pair_problem
+
+    text = row["context"] if task == "qa" else row["source_text"]
+    if not text or not text.strip():
+        return "empty_context" if task == "qa" else "empty_source_text"
+    if row["split"] != "unlabeled":
+        problem = answer_problem(row) if task == "qa" else pair_problem(row)
+        if problem:
+            return problem
+    if len(text) < params.min_chars:
+        return "too_short"
+    if len(text) > params.max_chars:
+        return "too_long"
+    return None
+
+
+def key_text(row: dict, task: str) -> str:
+    """What makes two rows the same example (de-duplication, leakage): a QA question is only a duplicate
+    in the same context; a translation source sentence seen in training leaks its test translation."""
+    if task == "qa":
+        return f"{row['question'] or ''}\n{row['context']}"
+    return row["source_text"] if task == "translation" else row["text"]
+
+
+def reject_reason(row: dict, labels: set[str], params: CleanParams, task: str = "classification") -> str | None:
+    if task != "classification":
+        return task_reject_reason(row, params, task)
     text = row["text"]
     if not text:
         return "empty_text"
@@ -60,8 +97,8 @@ def reject_reason(row: dict, labels: set[str], params: CleanParams) -> str | Non
     return None
 
 
-def clean_domains(domains: dict[str, dict[str, list[dict]]], labels: Iterable[str],
-                  params: CleanParams) -> tuple[dict[str, dict[str, list[dict]]], dict[str, list[dict]]]:
+def clean_domains(domains: dict[str, dict[str, list[dict]]], labels: Iterable[str], params: CleanParams,
+                  task: str = "classification") -> tuple[dict[str, dict[str, list[dict]]], dict[str, list[dict]]]:
     """Clean every split of every domain; returns (kept rows, rejected rows per domain)."""
     labels = set(labels)
     kept: dict[str, dict[str, list[dict]]] = {}
@@ -72,8 +109,8 @@ def clean_domains(domains: dict[str, dict[str, list[dict]]], labels: Iterable[st
     if params.leakage_guard and "target" in domains:
         for split in ("test", "validation"):
             for row in domains["target"].get(split, []):
-                if row["text"]:
-                    key = dedup_key(normalize_text(row["text"], params), "normalized")
+                if row[DOMAIN_TEXT[task]]:
+                    key = dedup_key(key_text(normalize_row(row, params, task), task), "normalized")
                     target_eval.setdefault(key, row["id"])
 
     for domain, splits in domains.items():
@@ -82,12 +119,12 @@ def clean_domains(domains: dict[str, dict[str, list[dict]]], labels: Iterable[st
         rejected[domain] = []
         for split in sorted(splits, key=lambda s: SPLIT_PRIORITY.index(s) if s in SPLIT_PRIORITY else 99):
             for row in splits[split]:
-                row = {**row, "text": normalize_text(row["text"], params) if row["text"] else row["text"]}
-                reason, detail = reject_reason(row, labels, params), None
+                row = normalize_row(row, params, task)
+                reason, detail = reject_reason(row, labels, params, task), None
                 if reason is None:
                     is_training = split in ("train", "unlabeled") or domain == "source"
-                    leak_key = dedup_key(row["text"], "normalized")
-                    key = dedup_key(row["text"], params.dedup) if params.dedup != "none" else None
+                    leak_key = dedup_key(key_text(row, task), "normalized")
+                    key = dedup_key(key_text(row, task), params.dedup) if params.dedup != "none" else None
                     if is_training and leak_key in target_eval:
                         reason, detail = "leaks_target_eval", target_eval[leak_key]
                     elif key is not None and key in seen:

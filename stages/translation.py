@@ -51,8 +51,9 @@ def warm_started_seq2seq(encoder_name_or_path: str, tokenizer, **load_kwargs):
     """An EncoderDecoderModel with both halves initialised from one pretrained encoder (BERT2BERT)."""
     from transformers import EncoderDecoderModel
 
+    prefixed = {f"{side}_{key}": value for key, value in load_kwargs.items() for side in ("encoder", "decoder")}
     model = EncoderDecoderModel.from_encoder_decoder_pretrained(encoder_name_or_path, encoder_name_or_path,
-                                                                **load_kwargs)
+                                                                **prefixed)
     start = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
     end = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
     for config in (model.config, model.generation_config):
@@ -60,9 +61,20 @@ def warm_started_seq2seq(encoder_name_or_path: str, tokenizer, **load_kwargs):
     return model
 
 
+def load_seq2seq(name_or_path: str, tokenizer, **load_kwargs):
+    """A seq2seq checkpoint as it is (a hub translation model, or one trained here), or BERT2BERT from an encoder."""
+    from transformers import AutoConfig, AutoModelForSeq2SeqLM
+
+    config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=load_kwargs.get("trust_remote_code", False))
+    if config.is_encoder_decoder:
+        return AutoModelForSeq2SeqLM.from_pretrained(name_or_path, **load_kwargs)
+    return warm_started_seq2seq(name_or_path, tokenizer, **load_kwargs)
+
+
 def encode_pairs(batch: dict[str, list], tokenizer, max_source_length: int, max_target_length: int) -> dict:
     """Model inputs from the source side and `labels` from the target side (padding comes later)."""
     encoded = tokenizer(batch["source_text"], truncation=True, max_length=max_source_length)
+    encoded.pop("token_type_ids", None)  # encoder-decoder models take none
     encoded["labels"] = tokenizer(text_target=batch["target_text"], truncation=True,
                                   max_length=max_target_length)["input_ids"]
     return encoded

@@ -70,3 +70,18 @@ def test_mean_pooling_ignores_padding(tiny_model):
     alone = mean_pooled_embeddings(model, tokenizer, texts[:1], max_length=32, batch_size=1)
     np.testing.assert_allclose(together[0], alone[0], atol=1e-5)
     assert project_2d(np.concatenate(gaussians(2.0)), "pca", seed=0).shape == (600, 2)
+
+
+def test_the_encoder_half_of_a_seq2seq_model_embeds_text():
+    """domain_shift on translation models embeds with the encoder half (fed by a BERT tokenizer here)."""
+    from transformers import BartConfig, BartForConditionalGeneration
+
+    from stages.modeling import resolve_model
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model("embedded:all-MiniLM-L6-v2"))
+    config = BartConfig(vocab_size=tokenizer.vocab_size, d_model=16, encoder_layers=1, decoder_layers=1,
+                        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32)
+    encoder = BartForConditionalGeneration(config).get_encoder()
+    embedded = mean_pooled_embeddings(encoder, tokenizer, ["a short one", "a somewhat longer text here"],
+                                      max_length=16, batch_size=2)
+    assert embedded.shape == (2, 16) and np.isfinite(embedded).all()

@@ -67,3 +67,21 @@ def test_a_warm_started_seq2seq_model_learns_to_copy(tiny_model, tmp_path):
     hypotheses = translate(model, tokenizer, test, num_beams=2, max_new_tokens=8)
     after = translation_scores(hypotheses, test)
     assert after["chrf"] > before["chrf"] + 30, (before, after, hypotheses[:3])
+
+
+def test_a_seq2seq_checkpoint_is_used_as_it_is(tmp_path):
+    """A hub / local seq2seq model (here a tiny BART built from a config) loads as itself, not warm-started."""
+    from transformers import AutoTokenizer, BartConfig, BartForConditionalGeneration
+
+    from stages.modeling import resolve_model
+    from stages.translation import load_seq2seq
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model("embedded:all-MiniLM-L6-v2"))
+    config = BartConfig(vocab_size=tokenizer.vocab_size, d_model=16, encoder_layers=1, decoder_layers=1,
+                        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32,
+                        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.cls_token_id,
+                        eos_token_id=tokenizer.sep_token_id, decoder_start_token_id=tokenizer.cls_token_id)
+    BartForConditionalGeneration(config).save_pretrained(tmp_path / "bart")
+    model = load_seq2seq(str(tmp_path / "bart"), tokenizer, use_safetensors=True)
+    assert type(model).__name__ == "BartForConditionalGeneration"
+    assert len(translate(model, tokenizer, ["the dose", "at night today"], num_beams=2, max_new_tokens=4)) == 2

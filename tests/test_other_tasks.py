@@ -1,0 +1,215 @@
+"""QA and translation through the same dvc.yaml: user files in several formats -> every stage -> the
+task's scores, the gain over the target-only baseline, rejected rows with reasons, and params that
+refuse classification-only knobs."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pandas as pd
+import pytest
+
+from stages.params import ParamsError, parse_params
+from tests.conftest import make_project, tiny_params
+
+DRUGS = ["ibuprofen", "aspirin", "insulin", "metformin", "lisinopril", "prednisone"]
+SYMPTOMS = ["headache", "fever", "nausea", "back pain", "insomnia", "a cough"]
+CITIES = ["paris", "boston", "madrid", "tokyo", "denver", "lagos"]
+FILLER = ["the", "report", "was", "written", "later", "by", "the", "nurse", "on", "duty", "that", "week"]
+
+
+def qa_record(domain: str, i: int, rng: random.Random) -> dict:
+    """A context with one answer; some target contexts are long enough to need several windows."""
+    if domain == "source":
+        city = rng.choice(CITIES)
+        context = f"the flight {i} to {city} left late from gate {rng.randint(1, 40)} ."
+        return {"id": f"s{i}", "question": "where did the flight go ?", "context": context, "answer_text": city,
+                "answer_start": context.index(city)}
+    drug, symptom = rng.choice(DRUGS), rng.choice(SYMPTOMS)
+    filler = " ".join(rng.choices(FILLER, k=rng.choice([0, 0, 40])))
+    context = f"{filler} patient {i} took {drug} for {symptom} .".strip()
+    return {"id": f"t{i}", "question": "what did the patient take ?", "context": context, "answer_text": drug,
+            "answer_start": context.index(f" {drug} ") + 1}
+
+
+def squad_json(records: list[dict]) -> dict:
+    return {"version": "v1.1", "data": [{"title": "drugs", "paragraphs": [
+        {"context": r["context"], "qas": [{"id": r["id"], "question": r["question"],
+                                           "answers": [{"text": r["answer_text"],
+                                                        "answer_start": r["answer_start"]}]}]}
+        for r in records]}]}
+
+
+@pytest.fixture
+def qa_project(tmp_path, tiny_model):
+    rng, folder = random.Random(0), tmp_path / "corpora"
+    folder.mkdir()
+    pd.DataFrame([qa_record("source", i, rng) for i in range(80)]).to_csv(folder / "source.csv", index=False)
+    target = [qa_record("target", i, rng) for i in range(110)]
+    target[1]["answer_start"] += 3  # points at the wrong characters: rejected by clean, with the reason
+    (folder / "train.json").write_text(json.dumps(squad_json(target[:50])))
+    pd.DataFrame(target[50:70]).to_csv(folder / "validation.csv", index=False)
+    pd.DataFrame(target[70:]).to_json(folder / "test.jsonl", orient="records", lines=True)
+    params = tiny_params(tiny_model, {
+        "source": {"kind": "files", "path": str(folder / "source.csv")},
+        "target": {"kind": "files", "train": str(folder / "train.json"), "validation": str(folder / "validation.csv"),
+                   "test": str(folder / "test.jsonl")}})
+    params["task"] = "qa"
+    params["data"]["labels"] = []
+    params["tokenize"]["max_length"] = 48
+    params["qa"]["doc_stride"] = 16
+    params["data"]["target_train_labeled"] = 40
+    params["compare"]["strategies"] = ["source_only", "joint"]
+    params["finetune"]["peft"] = "lora"
+    params["finetune"]["lora"]["target_modules"] = ["query", "key", "value"]
+    return make_project(tmp_path / "project", params)
+
+
+def test_qa_runs_through_the_dag_with_the_baseline_and_the_gain(qa_project):
+    stages = qa_project.repro()
+    assert "finetune_baseline" in stages and "label_budget" in stages
+    root = qa_project.root
+    rejected = [json.loads(line) for line in (root / "data/rejected/target.jsonl").read_text().splitlines()]
+    assert [(r["id"], r["reason"]) for r in rejected] == [("train-t1", "answer_not_at_answer_start")]
+    clean = json.loads((root / "metrics/clean.json").read_text())
+    assert clean["target"]["train"] == {"in": 40, "kept": 39, "rejected": 1,
+                                        "reasons": {"answer_not_at_answer_start": 1}}
+    report = json.loads((root / "metrics/eval.json").read_text())
+    assert report["task"] == "qa" and report["test_examples"] == 40
+    for model in ("target", "baseline"):
+        assert 0 <= report[model]["exact_match"] <= report[model]["f1"] <= 100
+    assert report["gain_f1_points"] == round(report["target"]["f1"] - report["baseline"]["f1"], 2)
+    assert report["negative_transfer"] == (report["gain_f1_points"] < -1.0)
+    predictions = pd.read_csv(root / "metrics/plots/predictions_target.csv", keep_default_na=False)
+    assert len(predictions) == 40 and set(predictions["actual"]) <= set(DRUGS)
+    budget = json.loads((root / "metrics/label_budget.json").read_text())
+    assert budget["full_budget"] == 39 and set(budget["curve"]["transfer"]) == {"12", "39"}
+    assert json.loads((root / "metrics/distill.json").read_text())["applicable"] is False
+    compare = json.loads((root / "metrics/compare.json").read_text())
+    assert set(compare) == {"baseline", "chosen:sequential+lora", "source_only+lora", "joint+lora"}
+    assert compare["chosen:sequential+lora"]["f1"] == report["target"]["f1"]
+    assert "F1" in qa_project.run("python", "-m", "stages.report").stdout
+    from transformers import AutoModelForQuestionAnswering
+
+    AutoModelForQuestionAnswering.from_pretrained(root / "models/target")
+    assert qa_project.repro() == []
+
+
+def translate_words(sentence: str) -> str:
+    """A made-up target language: every word reversed, so the mapping is learnable but not a copy."""
+    return " ".join(word[::-1] for word in sentence.split())
+
+
+def test_translation_runs_through_the_dag_from_aligned_files_and_a_table(tmp_path, tiny_model):
+    rng, folder = random.Random(1), tmp_path / "corpora"
+    folder.mkdir()
+    source = [f"flight {i} to {rng.choice(CITIES)} was late" for i in range(70)]
+    pd.DataFrame({"en": source, "xx": [translate_words(s) for s in source]}).to_csv(folder / "source.tsv", sep="\t",
+                                                                                   index=False)
+    target = [f"patient {i} took {rng.choice(DRUGS)} for {rng.choice(SYMPTOMS)}" for i in range(90)]
+    splits = {"train": target[:50], "validation": target[50:66], "test": target[66:]}
+    spec = {"kind": "files", "format": "aligned"}
+    for split, sentences in splits.items():
+        translations = [translate_words(s) for s in sentences]
+        if split == "train":
+            translations[3] = ""  # an empty translation: rejected by clean, with the reason
+        (folder / f"{split}.en").write_text("\n".join(sentences) + "\n")
+        (folder / f"{split}.xx").write_text("\n".join(translations) + "\n")
+        spec[split] = [str(folder / f"{split}.en"), str(folder / f"{split}.xx")]
+    params = tiny_params(tiny_model, {"source": {"kind": "files", "path": str(folder / "source.tsv"),
+                                                 "source_column": "en", "target_column": "xx"},
+                                      "target": spec})
+    params.update(task="translation")
+    params["data"].update(labels=[], target_train_labeled=40)
+    params["translation"].update(max_source_length=24, max_target_length=24, num_beams=2, max_new_tokens=16)
+    project = make_project(tmp_path / "project", params)
+
+    assert "evaluate" in project.repro()
+    root = project.root
+    rejected = [json.loads(line) for line in (root / "data/rejected/target.jsonl").read_text().splitlines()]
+    assert [r["reason"] for r in rejected] == ["empty_target_text"]
+    report = json.loads((root / "metrics/eval.json").read_text())
+    assert report["task"] == "translation" and report["test_examples"] == 24
+    for model in ("target", "baseline"):
+        assert 0 <= report[model]["bleu"] <= 100 and 0 <= report[model]["chrf"] <= 100
+    assert report["gain_chrf_points"] == round(report["target"]["chrf"] - report["baseline"]["chrf"], 2)
+    predictions = pd.read_csv(root / "metrics/plots/predictions_baseline.csv", keep_default_na=False)
+    assert list(predictions.columns) == ["id", "actual", "predicted"] and len(predictions) == 24
+    assert set(json.loads((root / "metrics/domain.json").read_text())["embeddings"]) == {"base", "domain", "target"}
+    compare = json.loads((root / "metrics/compare.json").read_text())
+    assert set(compare) == {"baseline", "chosen:sequential", "source_only"} and "chrf" in compare["source_only"]
+
+
+def qa_params(**changes) -> dict:
+    import yaml
+
+    from tests.conftest import ROOT
+
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["task"] = "qa"
+    raw["data"].update(labels=[], source={"kind": "files", "path": "s.json"}, target={"kind": "files", "path": "t.csv"})
+    for section, values in changes.items():
+        raw[section].update(values) if isinstance(raw.get(section), dict) else raw.update({section: values})
+    return raw
+
+
+def test_a_qa_params_file_is_valid():
+    assert parse_params(qa_params()).task == "qa"
+
+
+@pytest.mark.parametrize(("changes", "expected"), [
+    ({"finetune": {"strategy": "dann"}}, "dann need a label head"),
+    ({"augment": {"n_aug": 2}}, "augment.n_aug"),
+    ({"augment": {"rebalance": "oversample"}}, "no classes to rebalance"),
+    ({"data": {"labels": ["a", "b"]}}, "data.labels: class names are for classification"),
+    ({"data": {"labels": [], "target": {"kind": "packaged", "name": "drugscom_reviews"}}}, "packaged corpora"),
+    ({"data": {"labels": [], "target": {"kind": "files", "path": "t.csv", "text_column": "review"}}},
+     "data.target.text_column: a classification key"),
+    ({"data": {"labels": [], "target": {"kind": "files", "path": ["a.en", "a.de"], "format": "aligned"}}},
+     "aligned is for task translation"),
+    ({"qa": {"doc_stride": 200}}, "qa.doc_stride"),
+    ({"finetune": {"strategy": "joint", "joint": {"source_weight": 2.0, "target_weight": 1.0}}},
+     "finetune.joint weights"),
+])
+def test_qa_params_refuse_keys_of_other_tasks(changes, expected):
+    raw = qa_params()
+    for section, values in changes.items():
+        raw[section].update(values)
+    with pytest.raises(ParamsError, match=expected):
+        parse_params(raw)
+
+
+def test_aligned_params_come_in_pairs():
+    raw = qa_params()
+    raw.update(task="translation")
+    raw["data"]["target"] = {"kind": "files", "train": "a.en", "format": "aligned"}
+    with pytest.raises(ParamsError, match="pair"):
+        parse_params(raw)
+
+
+def test_hub_datasets_in_the_squad_and_wmt_layouts(tmp_path):
+    """The `kind: hub` path through datasets.load_dataset (here its json builder on files the test writes)."""
+    from stages.corpora import DataError, load_corpus
+    from stages.params import HubDataset
+
+    pairs = [{"translation": {"en": f"sentence {i}", "de": f"satz {i}"}} for i in range(20)]
+    pd.DataFrame(pairs).to_json(tmp_path / "wmt.jsonl", orient="records", lines=True)
+    spec = HubDataset(kind="hub", path="json", data_files={"train": str(tmp_path / "wmt.jsonl")},
+                      source_column="translation.en", target_column="translation.de")
+    splits = load_corpus(spec, 0, 0.1, 0.2, "translation")
+    assert {len(rows) for rows in splits.values()} == {2, 4, 14}
+    row = splits["train"][0]
+    assert row["target_text"] == row["source_text"].replace("sentence", "satz")
+
+    context = "Patient 7 took aspirin for a fever."
+    squad = [{"id": f"q{i}", "question": "What was taken?", "context": context,
+              "answers": {"text": ["aspirin"], "answer_start": [context.index("aspirin")]}} for i in range(10)]
+    pd.DataFrame(squad).to_json(tmp_path / "squad.jsonl", orient="records", lines=True)
+    spec = HubDataset(kind="hub", path="json", data_files={"train": str(tmp_path / "squad.jsonl")})
+    splits = load_corpus(spec, 0, 0.1, 0.2, "qa")
+    record = splits["test"][0]
+    assert record["answers"]["text"] == ["aspirin"] and record["id"].startswith("train-q")
+    pd.DataFrame(squad).drop(columns=["answers"]).to_json(tmp_path / "squad.jsonl", orient="records", lines=True)
+    with pytest.raises(DataError, match="missing answers"):
+        load_corpus(spec, 0, 0.1, 0.2, "qa")

@@ -2,8 +2,10 @@
 
 Writes metrics/eval.json (the task's scores for both models, and the gain over the baseline in points,
 flagged as negative transfer when the primary score's gain is below -evaluate.negative_transfer_margin)
-and metrics/plots/predictions_<model>.csv (one row per test example: actual and predicted label,
-answer or translation; for classification the confusion-matrix plot).
+and metrics/plots/predictions_<model>.csv, one row per test example, drawn as a confusion matrix of
+`actual` x `predicted`: the labels for classification; for QA whether the question has an answer x the
+outcome (exact match, partial overlap, wrong span, abstained), for translation the sentence chrF band,
+with the gold and predicted text beside them.
 Scores: classification accuracy, macro-F1, per-class scores and confusion matrix (scikit-learn); QA
 exact match and F1 after SQuAD answer normalization; translation chrF and BLEU (sacrebleu).
 """
@@ -56,30 +58,31 @@ def predict(model_dir: Path, test: datasets.Dataset, params: Params) -> Predicti
 
 
 def score_model(model_dir: Path, target: datasets.DatasetDict, params: Params) -> tuple[dict, list[dict]]:
-    """(the task's scores, one {id, actual, predicted} row per test example) of a trained model."""
+    """(the task's scores, one row per test example: id, actual, predicted, and the texts) of a trained model."""
     tokenizer = load_tokenizer(str(model_dir), params)
     if params.task == "qa":
         from transformers import AutoModelForQuestionAnswering
 
-        from stages.qa import predict_answers, squad_metrics
+        from stages.qa import answer_outcome, predict_answers, squad_metrics
 
         examples = target["test_examples"]
         model = AutoModelForQuestionAnswering.from_pretrained(model_dir, **load_kwargs(params, model_dir))
         answers = predict_answers(model, tokenizer, examples, target["test"], params.evaluate.batch_size,
                                   params.qa.n_best, params.qa.max_answer_length)
-        rows = [{"id": e["id"], "actual": (e["answers"]["text"] or [""])[0], "predicted": answers[e["id"]]}
-                for e in examples]
+        rows = [{"id": e["id"], "actual": "answerable" if e["answers"]["text"] else "unanswerable",
+                 "predicted": answer_outcome(answers[e["id"]], e["answers"]["text"]),
+                 "gold": " | ".join(e["answers"]["text"]), "prediction": answers[e["id"]]} for e in examples]
         return squad_metrics(answers, list(examples)), sorted(rows, key=lambda r: r["id"])
     if params.task == "translation":
-        from stages.translation import load_seq2seq, translate, translation_scores
+        from stages.translation import chrf_band, load_seq2seq, translate, translation_scores
 
         config, test = params.translation, target["test"]
         model = load_seq2seq(str(model_dir), tokenizer, **load_kwargs(params, model_dir))
         hypotheses = translate(model, tokenizer, test["source_text"], num_beams=config.num_beams,
                                max_new_tokens=config.max_new_tokens, length_penalty=config.length_penalty,
                                batch_size=params.evaluate.batch_size, max_source_length=config.max_source_length)
-        rows = [{"id": i, "actual": ref, "predicted": hyp}
-                for i, ref, hyp in zip(test["id"], test["target_text"], hypotheses, strict=True)]
+        rows = [{"id": i, "actual": "test sentences", "predicted": chrf_band(hyp, ref), "reference": ref,
+                 "translation": hyp} for i, ref, hyp in zip(test["id"], test["target_text"], hypotheses, strict=True)]
         return translation_scores(hypotheses, test["target_text"]), sorted(rows, key=lambda r: r["id"])
     labels = params.data.labels
     test = target["test"].sort("length")

@@ -24,7 +24,7 @@ import torch
 
 from stages.artifacts import atomic_path, load_dataset_output, write_json
 from stages.checkpoints import ResumableRun, checkpoint_arguments, resumable
-from stages.label_budget import budget_subset
+from stages.label_subsets import budget_subset
 from stages.modeling import (
     TRAINING_REPORT,
     LengthSortedTrainer,

@@ -184,6 +184,17 @@ def token_f1(prediction: str, truth: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def answer_outcome(prediction: str, golds: list[str]) -> str:
+    """One example's result in words, for the outcome plot (the QA stand-in for a confusion matrix)."""
+    if not golds:
+        return "abstained (right)" if not prediction else "answered an unanswerable question"
+    if not prediction:
+        return "abstained (wrong)"
+    if any(normalize_answer(prediction) == normalize_answer(g) for g in golds):
+        return "exact match"
+    return "partial overlap" if max(token_f1(prediction, g) for g in golds) > 0 else "wrong span"
+
+
 def squad_metrics(predictions: dict[str, str], examples: list[dict]) -> dict[str, float]:
     """Exact match and token F1 in percent, each the best over an example's gold answers (SQuAD v1.1);
     an unanswerable question counts as right only when the prediction is empty."""

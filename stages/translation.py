@@ -101,6 +101,17 @@ def translate(model, tokenizer, texts: list[str], *, num_beams: int = 4, max_new
     return out
 
 
+CHRF_BANDS = (80, 60, 40, 20)
+
+
+def chrf_band(hypothesis: str, reference: str) -> str:
+    """Sentence chrF in bands of 20 points, for the outcome plot (the stand-in for a confusion matrix)."""
+    import sacrebleu
+
+    score = sacrebleu.sentence_chrf(hypothesis, [reference]).score
+    return next((f"chrF >= {band}" for band in CHRF_BANDS if score >= band), f"chrF < {CHRF_BANDS[-1]}")
+
+
 def translation_scores(hypotheses: list[str], references: list[str]) -> dict[str, float]:
     """Corpus BLEU and chrF (sacrebleu defaults: 13a tokenization, chrF with n=6, beta=2)."""
     import sacrebleu

@@ -8,7 +8,8 @@ from collections import Counter
 import datasets
 import pytest
 
-from stages.label_budget import budget_subset, labels_saved, labels_to_reach
+from stages.label_budget import labels_saved, labels_to_reach
+from stages.label_subsets import budget_subset
 from stages.params import ParamsError, parse_params
 from tests.test_params import default_params
 

@@ -82,7 +82,12 @@ def test_qa_runs_through_the_dag_with_the_baseline_and_the_gain(qa_project):
     assert report["gain_f1_points"] == round(report["target"]["f1"] - report["baseline"]["f1"], 2)
     assert report["negative_transfer"] == (report["gain_f1_points"] < -1.0)
     predictions = pd.read_csv(root / "metrics/plots/predictions_target.csv", keep_default_na=False)
-    assert len(predictions) == 40 and set(predictions["actual"]) <= set(DRUGS)
+    assert len(predictions) == 40 and set(predictions["actual"]) == {"answerable"}
+    assert set(predictions["gold"]) <= set(DRUGS)
+    outcomes = {"exact match", "partial overlap", "wrong span", "abstained (wrong)"}
+    assert set(predictions["predicted"]) <= outcomes
+    exact = (predictions["predicted"] == "exact match").mean()
+    assert abs(100 * exact - report["target"]["exact_match"]) < 1e-6
     budget = json.loads((root / "metrics/label_budget.json").read_text())
     assert budget["full_budget"] == 39 and set(budget["curve"]["transfer"]) == {"12", "39"}
     assert json.loads((root / "metrics/distill.json").read_text())["applicable"] is False
@@ -135,7 +140,8 @@ def test_translation_runs_through_the_dag_from_aligned_files_and_a_table(tmp_pat
         assert 0 <= report[model]["bleu"] <= 100 and 0 <= report[model]["chrf"] <= 100
     assert report["gain_chrf_points"] == round(report["target"]["chrf"] - report["baseline"]["chrf"], 2)
     predictions = pd.read_csv(root / "metrics/plots/predictions_baseline.csv", keep_default_na=False)
-    assert list(predictions.columns) == ["id", "actual", "predicted"] and len(predictions) == 24
+    assert list(predictions.columns) == ["id", "actual", "predicted", "reference", "translation"]
+    assert len(predictions) == 24 and predictions["predicted"].str.startswith("chrF ").all()
     assert set(json.loads((root / "metrics/domain.json").read_text())["embeddings"]) == {"base", "domain", "target"}
     compare = json.loads((root / "metrics/compare.json").read_text())
     assert set(compare) == {"baseline", "chosen:sequential", "source_only"} and "chrf" in compare["source_only"]

@@ -59,6 +59,8 @@ def read_qa_table(frame, origin: str = "QA table") -> list[dict]:
         raise DataError(f"{origin}: missing column(s) {', '.join(missing)}; found {', '.join(map(str, frame.columns))}")
     grouped: dict[Any, dict] = {}
     for i, row in enumerate(frame.to_dict("records")):
+        # An empty cell is NaN in pandas: None, so that clean rejects the row as empty_question / empty_context.
+        row.update({c: row[c] if isinstance(row[c], str) else None for c in ("question", "context")})
         key = row.get("id") if row.get("id") is not None else (row["question"], row["context"])
         record = grouped.setdefault(key, {"id": str(row.get("id", i)), "question": row["question"],
                                           "context": row["context"], "answers": {"text": [], "answer_start": []}})

@@ -57,8 +57,8 @@ def task_reject_reason(row: dict, params: CleanParams, task: str) -> str | None:
     from stages.qa import answer_problem
     from stages.translation import pair_problem
 
-    text = row["context"] if task == "qa" else row["source_text"]
-    if not text or not text.strip():
+    text = row[DOMAIN_TEXT[task]]
+    if not isinstance(text, str) or not text.strip():
         return "empty_context" if task == "qa" else "empty_source_text"
     if row["split"] != "unlabeled":
         problem = answer_problem(row) if task == "qa" else pair_problem(row)

@@ -219,3 +219,22 @@ def test_hub_datasets_in_the_squad_and_wmt_layouts(tmp_path):
     pd.DataFrame(squad).drop(columns=["answers"]).to_json(tmp_path / "squad.jsonl", orient="records", lines=True)
     with pytest.raises(DataError, match="missing answers"):
         load_corpus(spec, 0, 0.1, 0.2, "qa")
+
+
+def test_qa_rows_with_empty_cells_are_rejected_with_their_reason_not_lost(tmp_path):
+    from stages.params import CleanParams
+    from stages.qa import read_qa_table
+    from stages.text_cleaning import clean_domains
+
+    context = "Patient 3 took aspirin for a fever."
+    (tmp_path / "t.csv").write_text("id,question,context,answer_text,answer_start\n"
+                                    f"a,What was taken?,{context},aspirin,{context.index('aspirin')}\n"
+                                    "b,What was taken?,,aspirin,0\n"
+                                    f"c,,{context},aspirin,{context.index('aspirin')}\n")
+    from stages.corpora import read_table
+
+    records = read_qa_table(read_table(tmp_path / "t.csv"), "t.csv")
+    rows = [{**r, "domain": "target", "split": "train"} for r in records]
+    kept, rejected = clean_domains({"target": {"train": rows}}, [], CleanParams(), "qa")
+    assert [r["id"] for r in kept["target"]["train"]] == ["a"]
+    assert {r["id"]: r["reason"] for r in rejected["target"]} == {"b": "empty_context", "c": "empty_question"}

@@ -5,8 +5,9 @@
 Needs the default pipeline's data (`dvc repro` up to tokenize). One run, one machine, the same
 model and data for every row: HF example style (padding="max_length", random batches, full-vocabulary
 MLM head) against what the stages do (dynamic padding, length-grouped batches, MLM head at masked
-positions only). It also measures the machine's fp32 GEMM peak and reports the FLOP/s achieved on
-real (non-pad) tokens as a share of it, a no-op `dvc repro`, and with --rss the peak RSS of every
+positions only, numpy dropout masks; the same path with torch's masks is a row of its own). It also
+measures the machine's fp32 GEMM peak and reports the FLOP/s achieved on real (non-pad) tokens as a
+share of it, a no-op `dvc repro`, and with --rss the peak RSS of every
 stage (re-running each one with `dvc repro --force --single-item` under /usr/bin/time: about as long
 as the default run). Writes bench/results.json. Not a test: nothing here asserts on time.
 """
@@ -40,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from stages.artifacts import load_dataset_output, read_jsonl  # noqa: E402
+from stages.cpu_dropout import use_numpy_dropout  # noqa: E402
 from stages.modeling import LengthSortedTrainer, load_tokenizer, resolve_model, training_arguments  # noqa: E402
 from stages.params import load_params  # noqa: E402
 from stages.pretrain_domain import MaskedPositionsMLM  # noqa: E402
@@ -117,6 +119,13 @@ def time_training(model, dataset, collator, *, steps: int, warmup: int, batch_si
             "timed_steps": steps - warmup}
 
 
+def as_pipeline_trains(model, params):
+    """The model with the dropout masks the pipeline's training stages use (params model.cpu_dropout_masks)."""
+    if params.model.cpu_dropout_masks == "numpy":
+        use_numpy_dropout(model)
+    return model
+
+
 def padded(texts: list[str], tokenizer, max_length: int, labels: list[int] | None = None) -> datasets.Dataset:
     encoded = tokenizer(texts, padding="max_length", truncation=True, max_length=max_length)
     if labels is not None:
@@ -144,9 +153,13 @@ def bench_finetune(params, base: str, tokenizer, steps: int, warmup: int, peak: 
         "hf_group_by_length": time_training(classifier(), pipeline_data, DataCollatorWithPadding(tokenizer),
                                             steps=steps, warmup=warmup, batch_size=batch, group_by_length=True,
                                             peak=peak, config=model.config),
-        "pipeline": time_training(classifier(), pipeline_data, DataCollatorWithPadding(tokenizer), steps=steps,
-                                  warmup=warmup, batch_size=batch, group_by_length=True, peak=peak,
-                                  config=model.config, trainer_class=LengthSortedTrainer),
+        "pipeline_torch_dropout": time_training(classifier(), pipeline_data, DataCollatorWithPadding(tokenizer),
+                                                steps=steps, warmup=warmup, batch_size=batch, group_by_length=True,
+                                                peak=peak, config=model.config, trainer_class=LengthSortedTrainer),
+        "pipeline": time_training(as_pipeline_trains(classifier(), params), pipeline_data,
+                                  DataCollatorWithPadding(tokenizer), steps=steps, warmup=warmup, batch_size=batch,
+                                  group_by_length=True, peak=peak, config=model.config,
+                                  trainer_class=LengthSortedTrainer),
     }
     rows["speedup_samples_per_s"] = rows["pipeline"]["samples_per_s"] / rows["hf_example"]["samples_per_s"]
     return rows
@@ -176,10 +189,13 @@ def bench_pretrain(params, base: str, tokenizer, steps: int, warmup: int, peak: 
     padded_data = padded(texts, tokenizer, config.max_length)
     rows = {
         "hf_example_padded_full_vocab": time_training(model, padded_data, collator, group_by_length=False, **run),
-        "pipeline_masked_positions": time_training(MaskedPositionsMLM(mlm()), line_by_line, collator,
-                                                   group_by_length=True, trainer_class=LengthSortedTrainer, **run),
-        "packed_masked_positions": time_training(MaskedPositionsMLM(mlm()), packed, collator,
-                                                 group_by_length=False, **run),
+        "pipeline_torch_dropout": time_training(MaskedPositionsMLM(mlm()), line_by_line, collator,
+                                                group_by_length=True, trainer_class=LengthSortedTrainer, **run),
+        "pipeline_masked_positions": time_training(MaskedPositionsMLM(as_pipeline_trains(mlm(), params)),
+                                                   line_by_line, collator, group_by_length=True,
+                                                   trainer_class=LengthSortedTrainer, **run),
+        "packed_masked_positions": time_training(MaskedPositionsMLM(as_pipeline_trains(mlm(), params)), packed,
+                                                 collator, group_by_length=False, **run),
     }
     rows["speedup_samples_per_s"] = (rows["pipeline_masked_positions"]["samples_per_s"]
                                      / rows["hf_example_padded_full_vocab"]["samples_per_s"])

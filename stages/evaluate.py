@@ -59,13 +59,12 @@ def predict(model_dir: Path, test: datasets.Dataset, params: Params) -> Predicti
 
 def score_model(model_dir: Path, target: datasets.DatasetDict, params: Params) -> tuple[dict, list[dict]]:
     """(the task's scores, one row per test example: id, actual, predicted, and the texts) of a trained model."""
-    tokenizer = load_tokenizer(str(model_dir), params)
     if params.task == "qa":
         from transformers import AutoModelForQuestionAnswering
 
         from stages.qa import answer_outcome, predict_answers, squad_metrics
 
-        examples = target["test_examples"]
+        examples, tokenizer = target["test_examples"], load_tokenizer(str(model_dir), params)
         model = AutoModelForQuestionAnswering.from_pretrained(model_dir, **load_kwargs(params, model_dir))
         answers = predict_answers(model, tokenizer, examples, target["test"], params.evaluate.batch_size,
                                   params.qa.n_best, params.qa.max_answer_length)
@@ -76,7 +75,7 @@ def score_model(model_dir: Path, target: datasets.DatasetDict, params: Params) -
     if params.task == "translation":
         from stages.translation import chrf_band, load_seq2seq, translate, translation_scores
 
-        config, test = params.translation, target["test"]
+        config, test, tokenizer = params.translation, target["test"], load_tokenizer(str(model_dir), params)
         model = load_seq2seq(str(model_dir), tokenizer, **load_kwargs(params, model_dir))
         hypotheses = translate(model, tokenizer, test["source_text"], num_beams=config.num_beams,
                                max_new_tokens=config.max_new_tokens, length_penalty=config.length_penalty,

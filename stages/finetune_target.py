@@ -24,6 +24,7 @@ import torch
 
 from stages.artifacts import atomic_path, load_dataset_output, write_json
 from stages.checkpoints import ResumableRun, checkpoint_arguments, resumable
+from stages.cpu_dropout import configure_dropout
 from stages.label_subsets import budget_subset
 from stages.modeling import (
     TRAINING_REPORT,
@@ -80,6 +81,7 @@ def train_phase(model, tokenizer, train: datasets.Dataset, evaluation: datasets.
                               remove_unused_columns=data_collator is None, **(by_loss if select_best else {}),
                               **checkpoint_arguments(params.checkpoint.every_steps, mid_epoch=not select_best,
                                                      examples=len(train), batch_size=config.batch_size))
+    configure_dropout(model, params, args)
     if data_collator is None:
         data_collator = (DataCollatorForSeq2Seq(tokenizer, model=model) if params.task == "translation"
                          else DataCollatorWithPadding(tokenizer))

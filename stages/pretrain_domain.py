@@ -21,6 +21,7 @@ import torch
 
 from stages.artifacts import atomic_path, read_jsonl, write_json
 from stages.checkpoints import ResumableRun, checkpoint_arguments, resumable
+from stages.cpu_dropout import configure_dropout
 from stages.modeling import (
     LengthSortedTrainer,
     load_kwargs,
@@ -166,6 +167,7 @@ def adapt(params: Params, base: str, out: Path, run: ResumableRun) -> dict:
                                   eval_each_epoch=False, warmup_ratio=0.06, prediction_loss_only=True,
                                   **checkpoint_arguments(params.checkpoint.every_steps, mid_epoch=False,
                                                          examples=len(train), batch_size=config.batch_size))
+        configure_dropout(model, params, args)
         return LengthSortedTrainer(model=MaskedPositionsMLM(model), args=args, train_dataset=train,
                                    data_collator=collator)
 

@@ -211,6 +211,21 @@ def stratified_take(df: pd.DataFrame, n: int, seed: int) -> tuple[pd.DataFrame, 
     return taken, rest
 
 
+def take_whole_contexts(df: pd.DataFrame, n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(at least n QA rows made of whole contexts, the rest): every question on a passage stays on one side.
+
+    Carving test questions out of a SQuAD-style train set question by question would put the same
+    passage in train and test, and a model that memorised the passage would look better than it is
+    (SQuAD's own splits are by article). Contexts are taken in a seeded random order until n rows.
+    """
+    contexts = df["context"]
+    sizes = contexts.value_counts()
+    order = sizes.index.to_series().sample(frac=1, random_state=seed)
+    taken = order[sizes[order].cumsum().shift(fill_value=0) < n]
+    inside = contexts.isin(taken)
+    return df[inside], df[~inside]
+
+
 def load_corpus(spec: Corpus, seed: int, validation_fraction: float, test_fraction: float,
                 task: str = "classification") -> dict[str, Rows]:
     """All splits of one corpus; missing validation/test are carved out of train with the seed."""
@@ -230,6 +245,10 @@ def load_corpus(spec: Corpus, seed: int, validation_fraction: float, test_fracti
             n = max(1, round(fraction * (len(train) + sum(len(f) for s, f in frames.items() if s != "train"))))
             if n >= len(train):
                 raise DataError(f"{spec}: only {len(train)} train rows, too few to carve out a {split} split")
-            frames[split], train = stratified_take(train, n, seed)
+            frames[split], train = (take_whole_contexts if task == "qa" else stratified_take)(train, n, seed)
+            if train.empty:
+                raise DataError(f"{spec}: carving out a {split} split of whole contexts took every train row "
+                                f"({len(frames[split])} questions on "
+                                f"{frames[split]['context'].nunique()} contexts): give {split} its own file")
     frames["train"] = train
     return {split: frames[split].to_dict("records") for split in SPLITS}

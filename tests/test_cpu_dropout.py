@@ -87,3 +87,23 @@ def test_configure_dropout_follows_params():
         model = tiny_classifier("bert", attention_dropout=0.1)
         configure_dropout(model, params, args)
         assert {type(m) for m in model.modules() if isinstance(m, nn.Dropout)} == {expected}
+
+
+def test_bert2bert_decoder_keeps_its_causal_and_cross_attention_masks():
+    """The warm-started translation model: a causal BERT decoder with cross-attention, padded on both sides."""
+    from transformers import BertConfig, EncoderDecoderConfig, EncoderDecoderModel
+
+    sizes = dict(vocab_size=120, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                 hidden_dropout_prob=0.0, attention_probs_dropout_prob=1e-9)
+    config = EncoderDecoderConfig.from_encoder_decoder_configs(
+        BertConfig(**sizes), BertConfig(**sizes, is_decoder=True, add_cross_attention=True))
+    torch.manual_seed(0)
+    model = EncoderDecoderModel(config)
+    inputs = {"input_ids": torch.tensor([[5, 17, 33, 8, 90, 2], [5, 44, 2, 0, 0, 0]]),
+              "attention_mask": torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]]),
+              "decoder_input_ids": torch.tensor([[101, 7, 9, 11], [101, 7, 0, 0]]),
+              "decoder_attention_mask": torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])}
+    reference = model.eval()(**inputs).logits
+    use_numpy_dropout(model)
+    assert model.decoder.config._attn_implementation == cpu_dropout.ATTENTION_NAME
+    assert torch.allclose(model.train()(**inputs).logits, reference, atol=1e-5)

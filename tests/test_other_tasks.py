@@ -208,14 +208,22 @@ def test_hub_datasets_in_the_squad_and_wmt_layouts(tmp_path):
     row = splits["train"][0]
     assert row["target_text"] == row["source_text"].replace("sentence", "satz")
 
-    context = "Patient 7 took aspirin for a fever."
-    squad = [{"id": f"q{i}", "question": "What was taken?", "context": context,
-              "answers": {"text": ["aspirin"], "answer_start": [context.index("aspirin")]}} for i in range(10)]
+    contexts = [f"Patient {k} took aspirin for a fever." for k in range(5)]
+    squad = [{"id": f"q{i}", "question": "What was taken?", "context": contexts[i % 5],
+              "answers": {"text": ["aspirin"], "answer_start": [contexts[i % 5].index("aspirin")]}} for i in range(10)]
     pd.DataFrame(squad).to_json(tmp_path / "squad.jsonl", orient="records", lines=True)
     spec = HubDataset(kind="hub", path="json", data_files={"train": str(tmp_path / "squad.jsonl")})
     splits = load_corpus(spec, 0, 0.1, 0.2, "qa")
     record = splits["test"][0]
     assert record["answers"]["text"] == ["aspirin"] and record["id"].startswith("train-q")
+    # Two questions a passage: test and validation get whole passages, never one that train also has.
+    assert {len(rows) for rows in splits.values()} == {2, 6}
+    passages = {split: {r["context"] for r in rows} for split, rows in splits.items()}
+    assert not passages["train"] & (passages["test"] | passages["validation"])
+    assert not passages["test"] & passages["validation"]
+    pd.DataFrame(squad).assign(context=contexts[0]).to_json(tmp_path / "squad.jsonl", orient="records", lines=True)
+    with pytest.raises(DataError, match="took every train row .*10 questions on 1 contexts.*its own file"):
+        load_corpus(spec, 0, 0.1, 0.2, "qa")
     pd.DataFrame(squad).drop(columns=["answers"]).to_json(tmp_path / "squad.jsonl", orient="records", lines=True)
     with pytest.raises(DataError, match="missing answers"):
         load_corpus(spec, 0, 0.1, 0.2, "qa")

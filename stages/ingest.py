@@ -1,8 +1,9 @@
 """ingest: load both domains into canonical rows and fix the splits.
 
 Writes data/raw/{source,target}/{train,validation,test}.jsonl and data/raw/target/unlabeled.jsonl:
-the target train set is cut to `data.target_train_labeled` labeled rows to simulate scarcity; the
-rest of its texts, without labels, are what pretrain_domain may adapt on.
+the target train set is cut to `data.target_train_labeled` labeled rows (reviews, questions or
+sentence pairs, by task) to simulate scarcity; of the rest only the text pretrain_domain may adapt on
+is kept (the text, the QA context, the source sentence), without labels or answers.
 """
 
 from __future__ import annotations

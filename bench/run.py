@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from stages.artifacts import load_dataset_output, read_jsonl  # noqa: E402
-from stages.cpu_dropout import use_numpy_dropout  # noqa: E402
+from stages.cpu_dropout import configure_dropout  # noqa: E402
 from stages.modeling import LengthSortedTrainer, load_tokenizer, resolve_model, training_arguments  # noqa: E402
 from stages.params import load_params  # noqa: E402
 from stages.pretrain_domain import MaskedPositionsMLM  # noqa: E402
@@ -120,9 +120,8 @@ def time_training(model, dataset, collator, *, steps: int, warmup: int, batch_si
 
 
 def as_pipeline_trains(model, params):
-    """The model with the dropout masks the pipeline's training stages use (params model.cpu_dropout_masks)."""
-    if params.model.cpu_dropout_masks == "numpy":
-        use_numpy_dropout(model)
+    """The model with the dropout masks the pipeline's training stages give it on this CPU."""
+    configure_dropout(model, params, torch.device("cpu"))
     return model
 
 

@@ -24,8 +24,6 @@ import torch
 from torch import nn
 
 if TYPE_CHECKING:
-    from transformers import TrainingArguments
-
     from stages.params import Params
 
 ATTENTION_NAME = "sdpa_numpy_dropout"
@@ -93,7 +91,7 @@ def use_numpy_dropout(model: nn.Module) -> None:
             submodule.set_attn_implementation(ATTENTION_NAME)
 
 
-def configure_dropout(model: nn.Module, params: Params, args: TrainingArguments) -> None:
-    """numpy masks when `model.cpu_dropout_masks` asks for them and Trainer will train on the CPU."""
-    if params.model.cpu_dropout_masks == "numpy" and args.device.type == "cpu":
+def configure_dropout(model: nn.Module, params: Params, device: torch.device) -> None:
+    """numpy masks when `model.cpu_dropout_masks` asks for them and training runs on the CPU (Trainer's args.device)."""
+    if params.model.cpu_dropout_masks == "numpy" and device.type == "cpu":
         use_numpy_dropout(model)

@@ -81,7 +81,7 @@ def train_phase(model, tokenizer, train: datasets.Dataset, evaluation: datasets.
                               remove_unused_columns=data_collator is None, **(by_loss if select_best else {}),
                               **checkpoint_arguments(params.checkpoint.every_steps, mid_epoch=not select_best,
                                                      examples=len(train), batch_size=config.batch_size))
-    configure_dropout(model, params, args)
+    configure_dropout(model, params, args.device)
     if data_collator is None:
         data_collator = (DataCollatorForSeq2Seq(tokenizer, model=model) if params.task == "translation"
                          else DataCollatorWithPadding(tokenizer))

@@ -23,7 +23,7 @@ class ModelParams(Strict):
     # "embedded:all-MiniLM-L6-v2" (shipped in a PyPI package), a hub id, or a local folder.
     name: str = "embedded:all-MiniLM-L6-v2"
     trust_remote_code: bool = False
-    # Dropout masks when training on CPU: numpy (PCG64, ~14% faster steps here; stages/cpu_dropout.py)
+    # Dropout masks when training on CPU: numpy (PCG64, 10-14% faster steps here; stages/cpu_dropout.py)
     # or torch (bernoulli_, as a plain Trainer script). On a GPU torch's masks are always used.
     cpu_dropout_masks: Literal["numpy", "torch"] = "numpy"
 

@@ -167,7 +167,7 @@ def adapt(params: Params, base: str, out: Path, run: ResumableRun) -> dict:
                                   eval_each_epoch=False, warmup_ratio=0.06, prediction_loss_only=True,
                                   **checkpoint_arguments(params.checkpoint.every_steps, mid_epoch=False,
                                                          examples=len(train), batch_size=config.batch_size))
-        configure_dropout(model, params, args)
+        configure_dropout(model, params, args.device)
         return LengthSortedTrainer(model=MaskedPositionsMLM(model), args=args, train_dataset=train,
                                    data_collator=collator)
 

@@ -75,17 +75,16 @@ def test_dropout_changes_training_outputs_reproducibly():
     assert not torch.allclose(first, evaluation)
 
 
-def test_configure_dropout_follows_params():
-    from stages.modeling import training_arguments
+def test_configure_dropout_follows_params_and_device():
     from stages.params import PARAMS_FILE, load_params
 
     defaults = load_params(PARAMS_FILE)
-
-    args = training_arguments("unused", seed=0, epochs=1, learning_rate=1e-5, batch_size=2, eval_each_epoch=False)
-    for masks, expected in (("torch", nn.Dropout), ("numpy", NumpyDropout)):
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    cases = (("torch", cpu, nn.Dropout), ("numpy", cpu, NumpyDropout), ("numpy", gpu, nn.Dropout))
+    for masks, device, expected in cases:
         params = defaults.model_copy(update={"model": defaults.model.model_copy(update={"cpu_dropout_masks": masks})})
         model = tiny_classifier("bert", attention_dropout=0.1)
-        configure_dropout(model, params, args)
+        configure_dropout(model, params, device)
         assert {type(m) for m in model.modules() if isinstance(m, nn.Dropout)} == {expected}
 
 

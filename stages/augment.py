@@ -37,11 +37,15 @@ def load_synonyms(params: Params, texts: list[str]) -> Synonyms:
 
 
 def write_length_plots(splits: dict[tuple[str, str], list[dict]], task: str) -> None:
+    """A histogram of text lengths per domain, as shares: the source has ~40x the target's texts."""
+    rows = []
     for domain in ("source", "target"):
         lengths = Counter(len(domain_text(r, task).split()) // LENGTH_BIN * LENGTH_BIN
-                          for (d, _), rows in splits.items() if d == domain for r in rows)
-        write_csv(PLOTS / f"text_lengths_{domain}.csv",
-                  [{"words": b, "texts": lengths[b]} for b in range(0, max(lengths) + 1, LENGTH_BIN)])
+                          for (d, _), rows_ in splits.items() if d == domain for r in rows_)
+        total = sum(lengths.values())
+        rows += [{"domain": domain, "words": b, "words_to": b + LENGTH_BIN, "texts": lengths[b],
+                  "percent": round(100 * lengths[b] / total, 2)} for b in range(0, max(lengths) + 1, LENGTH_BIN)]
+    write_csv(PLOTS / "text_lengths.csv", rows)
 
 
 def pass_through(params: Params) -> None:

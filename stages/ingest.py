@@ -1,51 +1,52 @@
 """ingest: load both domains into canonical rows and fix the splits.
 
-Writes data/raw/{source,target}/{train,validation,test}.jsonl and data/raw/target/unlabeled.jsonl:
-the target train set is cut to `data.target_train_labeled` labeled rows (reviews, questions or
-sentence pairs, by task) to simulate scarcity; of the rest only the text pretrain_domain may adapt on
-is kept (the text, the QA context, the source sentence), without labels or answers.
+Writes data/raw/{source,target}/{train,validation,test}.jsonl: every row of the data, in canonical
+form (classification {id, text, label}; QA {id, question, context, answers}; translation {id,
+source_text, target_text}), with validation/test carved out with the seed where a corpus has none.
+The labeled budget (`data.target_train_labeled`, `data.source_train_max`) is clean's: it counts
+valid rows. The data is read only if it is still what the `inputs` stage fingerprinted.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from stages.artifacts import atomic_path, write_json, write_jsonl
-from stages.corpora import load_corpus, stratified_take
-from stages.params import load_params
-from stages.tasks import unlabeled
+from stages.artifacts import atomic_path, read_json, write_json, write_jsonl
+from stages.corpora import load_corpus
+from stages.data_inputs import describe_changes, fingerprint_inputs
+from stages.errors import DataError
+from stages.params import HubDataset, load_params
 
-RAW = Path("data/raw")
+RAW, INPUTS = Path("data/raw"), Path("data/inputs.json")
 
 
 def main() -> None:
     params = load_params()
     data = params.data
+    fingerprint = check_inputs(params)
     counts: dict[str, dict[str, int]] = {}
     with atomic_path(RAW) as out:
         for domain, spec in (("source", data.source), ("target", data.target)):
+            if isinstance(spec, HubDataset) and "commit" in fingerprint[domain]:
+                spec = spec.model_copy(update={"revision": fingerprint[domain]["commit"]})  # what was hashed
             splits = load_corpus(spec, params.seed, data.validation_fraction, data.test_fraction, params.task)
-            cap = data.source_train_max if domain == "source" else data.target_train_labeled
-            labeled, rest = _cap(splits["train"], cap, params.seed)
-            splits["train"] = labeled
-            if domain == "target":
-                splits["unlabeled"] = [unlabeled(row, params.task) for row in rest]
             for split, rows in splits.items():
                 write_jsonl(out / domain / f"{split}.jsonl", ({**r, "domain": domain, "split": split} for r in rows))
             counts[domain] = {split: len(rows) for split, rows in splits.items()}
-            if domain == "source" and cap:
-                counts[domain]["train_dropped_by_source_train_max"] = len(rest)
             print(f"ingest {domain}: " + ", ".join(f"{k}={v}" for k, v in counts[domain].items()))
     write_json("metrics/ingest.json", counts)
 
 
-def _cap(rows: list[dict], cap: int, seed: int) -> tuple[list[dict], list[dict]]:
-    import pandas as pd
-
-    if not cap or cap >= len(rows):
-        return rows, []
-    taken, rest = stratified_take(pd.DataFrame(rows), cap, seed)
-    return taken.to_dict("records"), rest.to_dict("records")
+def check_inputs(params) -> dict:
+    """The data's fingerprint now, which must be the one `inputs` recorded (when run by DVC): the run's
+    outputs are then keyed by exactly the content they were built from."""
+    fingerprint = fingerprint_inputs(params.data.source, params.data.target)
+    if INPUTS.exists():
+        changes = describe_changes(read_json(INPUTS), fingerprint)
+        if changes:
+            raise DataError(f"ingest: the data changed after the `inputs` stage fingerprinted it "
+                            f"({'; '.join(changes)}); run `dvc repro` again")
+    return fingerprint
 
 
 if __name__ == "__main__":

@@ -72,8 +72,11 @@ def main() -> None:
 
     scores: dict[str, dict[int, list[float]]] = {"target_only": {full_budget: [headline["baseline"][metric]]},
                                                  "transfer": {full_budget: [headline["target"][metric]]}}
+    # Sizes at or above the labeled set: their budget stages trained nothing (finetune_target --labels).
+    dropped = sorted(size for size in config.sizes if size >= full_budget)
+    sizes = [size for size in config.sizes if size < full_budget]
     for curve, prefix in (("target_only", "baseline"), ("transfer", "chosen")):
-        for size in config.sizes:
+        for size in sizes:
             scores[curve][size] = []
             for seed in config.seeds:
                 model_dir = BUDGET / f"{prefix}-{size}-{seed}"
@@ -90,6 +93,11 @@ def main() -> None:
               "curve": {curve: {str(n): round(f, 4) for n, f in sorted(points.items())}
                         for curve, points in means.items()},
               **saved}
+    if dropped:
+        report["dropped_sizes"] = dropped
+        report["dropped_note"] = (f"label_budget.sizes {dropped} are not below the {full_budget} labeled target "
+                                  f"train examples after cleaning; the full budget is the headline pair")
+        print(f"label_budget: {report['dropped_note']}")
     write_json("metrics/label_budget.json", report)
     write_csv("metrics/plots/label_budget.csv",
               [{"labels": n, **{curve: round(means[curve][n], 4) for curve in CURVES},

@@ -31,8 +31,7 @@ def budget_subset(train: datasets.Dataset, labels: int, seed: int) -> datasets.D
     """
     originals = original_rows(train)
     if labels > len(originals):
-        raise SystemExit(f"finetune_target --labels {labels}: the target train set has only {len(originals)} "
-                         f"labeled examples; lower label_budget.sizes")
+        raise ValueError(f"a budget of {labels} labels from a train set of {len(originals)} labeled examples")
     rng = np.random.default_rng(seed)
     class_of = (np.asarray(train["label"])[originals] if "label" in train.column_names
                 else np.zeros(len(originals), dtype=int))

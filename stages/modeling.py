@@ -12,7 +12,7 @@ import torch
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 from transformers import Trainer
 
-from stages.corpora import package_dir
+from stages.data_inputs import package_dir
 from stages.params import Params
 
 # Written by finetune_target beside each model: strategy, seed, peft and training wall time.
@@ -140,23 +140,32 @@ class LengthSortedTrainer(Trainer):
         return super()._get_train_sampler(train_dataset)
 
 
-CURVE_FIELDS = ("phase", "step", "epoch", "loss", "learning_rate", "eval_loss", "eval_macro_f1")
+TRAIN_CURVE_FIELDS = ("phase", "step", "epoch", "loss", "learning_rate")
+EVAL_CURVE_FIELDS = ("phase", "step", "epoch", "eval_loss", "eval_macro_f1")
 
 
-def write_curves(path: str | Path, phases: dict[str, Any]) -> None:
-    """Learning curves for `dvc plots`, one row per Trainer log entry, from each phase's Trainer.
+def write_curves(path: str | Path, phases: dict[str, Any], eval_path: str | Path | None = None) -> None:
+    """Learning curves for `dvc plots` from each phase's Trainer: training-loss rows to `path`, and the
+    per-epoch evaluations to `eval_path`. Apart, because one table with both kinds of row draws each line
+    through an empty cell at every other row.
 
     Steps run on across phases so the curves line up; timings are left out (they differ run to run).
     """
     from stages.artifacts import write_csv
 
-    rows, offset = [], 0
+    train, evaluations, offset = [], [], 0
     for phase, trainer in phases.items():
-        history = [e for e in trainer.state.log_history if "loss" in e or "eval_loss" in e]
-        rows += [{"phase": phase, **{f: e.get(f, "") for f in CURVE_FIELDS[1:]}, "step": e["step"] + offset}
-                 for e in history]
+        for entry in trainer.state.log_history:
+            step = entry["step"] + offset
+            if "loss" in entry:
+                train.append({"phase": phase, **{f: entry.get(f, "") for f in TRAIN_CURVE_FIELDS[2:]}, "step": step})
+            if "eval_loss" in entry:
+                evaluations.append({"phase": phase, **{f: entry.get(f, "") for f in EVAL_CURVE_FIELDS[2:]},
+                                    "step": step})
         offset += trainer.state.global_step
-    write_csv(path, rows, fieldnames=CURVE_FIELDS)
+    write_csv(path, train, fieldnames=TRAIN_CURVE_FIELDS)
+    if eval_path is not None:
+        write_csv(eval_path, evaluations, fieldnames=EVAL_CURVE_FIELDS)
 
 
 def classification_metrics(label_ids: np.ndarray, predictions: np.ndarray, label_names: list[str]) -> dict:

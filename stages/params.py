@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from stages.errors import ParamsError
 
 PARAMS_FILE = Path("params.yaml")
 
@@ -34,8 +36,17 @@ class PackagedCorpus(Strict):
     name: Literal["crowdflower_tweets", "drugscom_reviews", "bbc_news"]
 
 
+def _keys_as_text(value: object) -> object:
+    # YAML reads `{0: negative}` with an integer key; labels cross stage boundaries as text.
+    return {str(k): v for k, v in value.items()} if isinstance(value, dict) else value
+
+
+# Names for the labels a file holds, e.g. {0: negative, 1: positive} or {pos: positive}; labels not in
+# the map are kept as they are (and rejected by clean unless they are in data.labels).
+LabelMap = Annotated[dict[str, str], BeforeValidator(_keys_as_text)]
+
 # Column keys of a corpus by task: validation refuses a key that another task reads.
-TASK_COLUMNS = {"classification": ("text_column", "label_column"),
+TASK_COLUMNS = {"classification": ("text_column", "label_column", "label_map"),
                 "translation": ("source_column", "target_column")}
 # squad: SQuAD v1.1/v2.0 JSON (QA only); aligned: two text files, one sentence per line (translation only).
 TASK_FORMATS = {"squad": "qa", "aligned": "translation"}
@@ -53,6 +64,7 @@ class LocalFiles(Strict):
     # classification
     text_column: str = "text"
     label_column: str = "label"
+    label_map: LabelMap = {}
     # translation: one column per language (QA tables use question, context, answer_text, answer_start)
     source_column: str = "source"
     target_column: str = "target"
@@ -85,6 +97,7 @@ class HubDataset(Strict):
     test_split: str | None = None
     text_column: str = "text"
     label_column: str = "label"
+    label_map: LabelMap = {}
     # translation: a column per language; "translation.en" reads key `en` of a `translation` dict column
     # (the WMT/OPUS layout). QA datasets need SQuAD's columns: question, context, answers.
     source_column: str = "source"
@@ -308,27 +321,29 @@ class Params(Strict):
 
     @model_validator(mode="after")
     def class_weights_need_a_target_phase(self) -> Params:
-        unweighted = sorted({self.finetune.strategy, *self.compare.strategies} & {"joint", "dann", "source_only"})
-        if self.augment.rebalance == "class_weights" and unweighted:
+        # Only the chosen strategy is refused: compare's entries without a target phase (source_only by default)
+        # train unweighted, as the README says, so that `-S augment.rebalance=class_weights` works as it reads.
+        if self.augment.rebalance == "class_weights" and self.finetune.strategy in ("joint", "dann", "source_only"):
             raise ValueError(f"augment.rebalance: class_weights applies to the target phase of target_only and "
-                             f"sequential, not to {', '.join(unweighted)} (finetune.strategy / compare.strategies); "
-                             f"use oversample")
+                             f"sequential, not to finetune.strategy {self.finetune.strategy}; use oversample")
         return self
 
     @model_validator(mode="after")
-    def budgets_below_the_labeled_set(self) -> Params:
-        full = self.data.target_train_labeled
-        too_big = [size for size in self.label_budget.sizes if full and size >= full]
-        if too_big:
-            raise ValueError(f"label_budget.sizes: {too_big} not below data.target_train_labeled ({full}); the "
-                             f"full budget is already the headline models' point of the curve")
+    def budget_sizes_once(self) -> Params:
+        # Sizes at or above the labeled set are not refused here: that set's size is known only after
+        # clean, and label_budget drops them from the curve with a note.
         if len(set(self.label_budget.sizes)) != len(self.label_budget.sizes):
             raise ValueError("label_budget.sizes: each size once")
         return self
 
-
-class ParamsError(SystemExit):
-    """Exits with a readable message instead of a pydantic traceback."""
+    @model_validator(mode="after")
+    def labels_differ_beyond_case(self) -> Params:
+        # clean matches labels whatever their case and surrounding spaces ("Positive " is positive).
+        folded = [label.strip().casefold() for label in self.data.labels]
+        if len(set(folded)) != len(folded):
+            raise ValueError(f"data.labels: {self.data.labels} holds the same name twice (labels are matched "
+                             f"whatever their case and surrounding spaces)")
+        return self
 
 
 CORPUS_KINDS = {"packaged", "files", "hub"}
@@ -355,5 +370,16 @@ def parse_params(raw: dict, origin: str = "params.yaml") -> Params:
 def load_params(path: Path = PARAMS_FILE) -> Params:
     if not path.exists():
         raise ParamsError(f"{path} not found: run the stages from the project root")
-    with path.open() as f:
-        return parse_params(yaml.safe_load(f), str(path))
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        # The context mark is where the broken construct starts (the key that lacks its `:`, the opening
+        # bracket); the problem mark is where the parser gave up, often the line after.
+        mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ParamsError(f"{path}{where}: not valid YAML ({problem}); fix that line (indentation, a missing "
+                          f"`:` or an unclosed quote or bracket)") from None
+    if raw is not None and not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected keys and values (a YAML mapping), found a {type(raw).__name__}")
+    return parse_params(raw, str(path))

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from stages.corpora import DataError
+from stages.data_inputs import existing_file
+from stages.errors import DataError
 
 QA_COLUMNS = ("question", "context", "answer_text", "answer_start")
 # The question is always the first sequence of a pair, the context the second.
@@ -26,9 +27,9 @@ CONTEXT = 1
 def read_squad_json(path: str | Path) -> list[dict]:
     """SQuAD v1.1/v2.0 JSON (`data[].paragraphs[].qas[]`) as flat records; unanswerable questions keep
     an empty answer list (SQuAD 2.0 `is_impossible`)."""
-    path = Path(path)
+    path = existing_file(path)
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from None
     if not isinstance(document, dict) or not isinstance(document.get("data"), list):

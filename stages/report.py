@@ -22,8 +22,15 @@ def main() -> None:
     metric = primary_metric(task)
     name_of = METRIC_NAMES[metric]
     print(f"\nTask {task}. Target test split: {evaluation['test_examples']} examples; chosen strategy: "
-          f"{evaluation['strategy']} (domain pretraining {'on' if evaluation['pretrain_domain'] else 'off'})\n")
-    print(f"{'model':<24}{name_of:>10}{'gain (pts)':>12}  negative transfer")
+          f"{evaluation['strategy']} (domain pretraining {'on' if evaluation['pretrain_domain'] else 'off'})")
+    clean = read_json(METRICS / "clean.json") if (METRICS / "clean.json").exists() else {}
+    budget = clean.get("labeled_budget", {}).get("target")
+    if budget:
+        print(f"Labeled target train examples: {budget['used']} (data.target_train_labeled: {budget['requested']}; "
+              f"{budget['valid']} valid after cleaning)")
+    for warning in clean.get("warnings", []):
+        print(f"WARNING (clean): {warning}")
+    print(f"\n{'model':<24}{name_of:>10}{'gain (pts)':>12}  negative transfer")
     rows = read_json(METRICS / "compare.json") if (METRICS / "compare.json").exists() else {}
     for name, row in rows.items():
         spread = f" ± {row[f'{metric}_std']:.3f}" if row["seeds"] > 1 else ""
@@ -34,6 +41,8 @@ def main() -> None:
         curve = "  ".join(f"{n}: {budget['curve']['target_only'][n]:.3f} / {budget['curve']['transfer'][n]:.3f}"
                           for n in sorted(budget["curve"]["target_only"], key=int))
         print(f"\nLabel budget (labels: target_only / {budget['strategy']} {name_of})  {curve}")
+        if "dropped_note" in budget:
+            print(f"  {budget['dropped_note']}")
         if budget["labels_saved"] is None:
             print(f"  {budget['note']}")
         else:

@@ -101,6 +101,7 @@ def clean_domains(domains: dict[str, dict[str, list[dict]]], labels: Iterable[st
                   task: str = "classification") -> tuple[dict[str, dict[str, list[dict]]], dict[str, list[dict]]]:
     """Clean every split of every domain; returns (kept rows, rejected rows per domain)."""
     labels = set(labels)
+    declared = {fold_label(label): label for label in labels}
     kept: dict[str, dict[str, list[dict]]] = {}
     rejected: dict[str, list[dict]] = {}
 
@@ -120,6 +121,8 @@ def clean_domains(domains: dict[str, dict[str, list[dict]]], labels: Iterable[st
         for split in sorted(splits, key=lambda s: SPLIT_PRIORITY.index(s) if s in SPLIT_PRIORITY else 99):
             for row in splits[split]:
                 row = normalize_row(row, params, task)
+                if isinstance(row.get("label"), str):
+                    row["label"] = declared.get(fold_label(row["label"]), row["label"])
                 reason, detail = reject_reason(row, labels, params, task), None
                 if reason is None:
                     is_training = split in ("train", "unlabeled") or domain == "source"
@@ -138,17 +141,46 @@ def clean_domains(domains: dict[str, dict[str, list[dict]]], labels: Iterable[st
     return kept, rejected
 
 
+def fold_label(label: str) -> str:
+    """Labels match whatever their case and surrounding spaces: `Positive ` is `positive`."""
+    return label.strip().casefold()
+
+
+def label_variants(rows: Iterable[dict], labels: Iterable[str]) -> dict[str, int]:
+    """How many rows carry each case/space variant of a declared label (`"Positive " -> positive`)."""
+    declared = {fold_label(label): label for label in labels}
+    variants = Counter(f"{row['label']!r} -> {declared[fold_label(row['label'])]}" for row in rows
+                       if isinstance(row.get("label"), str) and row["label"] not in declared.values()
+                       and fold_label(row["label"]) in declared)
+    return dict(variants.most_common())
+
+
 def clean_report(raw: dict[str, dict[str, list[dict]]], kept: dict[str, dict[str, list[dict]]],
-                 rejected: dict[str, list[dict]]) -> dict:
-    """Counts per domain and split; `in == kept + rejected` is asserted, not hoped for."""
+                 rejected: dict[str, list[dict]], labels: Iterable[str] = (),
+                 beyond_budget: dict[str, int] | None = None) -> dict:
+    """Counts per domain and split, asserted to reconcile: in = kept + rejected (+ beyond_budget: valid train
+    rows past data.source_train_max / data.target_train_labeled). Rejected labels are listed with their
+    counts, so a label spelled differently from data.labels shows up here, not only as a lower count."""
+    beyond_budget = beyond_budget or {}
     report: dict = {}
     for domain, splits in raw.items():
         report[domain] = {}
         for split, rows in splits.items():
-            reasons = Counter(r["reason"] for r in rejected[domain] if r["split"] == split)
-            entry = {"in": len(rows), "kept": len(kept[domain][split]), "rejected": sum(reasons.values()),
-                     "reasons": dict(sorted(reasons.items()))}
-            if entry["in"] != entry["kept"] + entry["rejected"]:
+            mine = [r for r in rejected[domain] if r["split"] == split]
+            entry = {"in": len(rows), "kept": len(kept[domain].get(split, [])), "rejected": len(mine),
+                     "reasons": dict(sorted(Counter(r["reason"] for r in mine).items()))}
+            if split == "train" and domain in beyond_budget:
+                entry["beyond_budget"] = beyond_budget[domain]
+            unknown = Counter(str(r["label"]) for r in mine if r["reason"] == "unknown_label")
+            if unknown:
+                entry["unknown_labels"] = dict(sorted(unknown.items(), key=lambda item: (-item[1], item[0])))
+            if variants := label_variants(rows, labels):
+                entry["label_variants_matched"] = variants
+            if entry["in"] != entry["kept"] + entry["rejected"] + entry.get("beyond_budget", 0):
                 raise AssertionError(f"clean lost rows in {domain}/{split}: {entry}")
             report[domain][split] = entry
+        for split in sorted(set(kept[domain]) - set(splits)):  # target/unlabeled: train rows past the budget
+            n = len(kept[domain][split])
+            report[domain][split] = {"in": n, "kept": n, "rejected": 0, "reasons": {},
+                                     "from": "train rows beyond the labeled budget"}
     return report

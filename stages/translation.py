@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stages.corpora import DataError, read_table
+from stages.data_inputs import existing_file
+from stages.errors import DataError
+from stages.tables import read_table
 
 
 def read_parallel_table(path: str | Path, source_column: str, target_column: str, fmt: str = "auto") -> list[dict]:
@@ -29,10 +31,8 @@ def read_parallel_table(path: str | Path, source_column: str, target_column: str
 def read_aligned_files(source_path: str | Path, target_path: str | Path) -> list[dict]:
     """Two text files, one sentence per line, line i of one translating line i of the other."""
     sides = []
-    for path in map(Path, (source_path, target_path)):
-        if not path.is_file():
-            raise DataError(f"{path}: file not found")
-        sides.append(path.read_text(encoding="utf-8").splitlines())
+    for path in (source_path, target_path):
+        sides.append(existing_file(path).read_text(encoding="utf-8-sig").splitlines())
     if len(sides[0]) != len(sides[1]):
         raise DataError(f"{source_path} has {len(sides[0])} lines but {target_path} has {len(sides[1])}; aligned "
                         f"files must have one translation per line (check for a missing or extra line break)")

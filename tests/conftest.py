@@ -3,6 +3,7 @@ in a temporary git repository that runs the real dvc.yaml on them in seconds."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -87,10 +88,15 @@ class DvcProject:
             raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
         return result
 
-    def repro(self) -> list[str]:
-        """Run `dvc repro`; returns the stages that actually ran."""
-        out = self.run("dvc", "repro").stdout
-        return [line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")]
+    def repro(self, *args: str) -> list[str]:
+        """Run `dvc repro`; returns the stages that actually ran, but `inputs`, which runs every time (it
+        fingerprints the data files params name) and is checked on its own in tests/test_data_inputs.py."""
+        return ran_stages(self.run("dvc", "repro", *args).stdout)
+
+    def stale(self, *targets: str) -> dict:
+        """`dvc status --json` without the always-run `inputs` stage: {} when everything is up to date."""
+        status = json.loads(self.run("dvc", "status", "--json", *targets).stdout or "{}")
+        return {stage: changes for stage, changes in status.items() if changes != ["always changed"]}
 
     @property
     def params(self) -> dict:
@@ -98,6 +104,12 @@ class DvcProject:
 
     def set_params(self, params: dict) -> None:
         (self.root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def ran_stages(dvc_output: str) -> list[str]:
+    """The stages a `dvc repro` / `dvc exp run` printed as running, `inputs` left out."""
+    return [name for line in dvc_output.splitlines() if line.startswith("Running stage")
+            if (name := line.split("'")[1]) != "inputs"]
 
 
 def make_project(root: Path, params: dict) -> DvcProject:

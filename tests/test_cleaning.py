@@ -35,7 +35,8 @@ def test_every_row_is_kept_or_rejected_with_a_reason():
     assert [r["id"] for r in kept["target"]["test"]] == ["x1"]  # evaluation rows are never the ones dropped
     report = clean_report(domains, kept, rejected)
     assert report["source"]["train"] == {"in": 5, "kept": 1, "rejected": 4, "reasons": {
-        "duplicate": 1, "empty_text": 1, "leaks_target_eval": 1, "unknown_label": 1}}
+        "duplicate": 1, "empty_text": 1, "leaks_target_eval": 1, "unknown_label": 1},
+        "unknown_labels": {"mixed": 1}}
     for domain in report.values():
         for entry in domain.values():
             assert entry["in"] == entry["kept"] + entry["rejected"]
@@ -49,15 +50,38 @@ def test_dedup_and_guard_can_be_switched_off():
     assert sum(len(v) for v in kept["target"].values()) == 3 and rejected["target"] == []
 
 
-def test_a_label_seen_in_one_domain_only_stops_clean():
+def test_labels_match_whatever_their_case_and_surrounding_spaces_and_are_counted():
+    domains = {"target": {"train": [row("a", "good pills", "Positive", "train"),
+                                    row("b", "bad pills", " negative ", "train"),
+                                    row("c", "fine pills", "positive", "train"),
+                                    row("d", "odd pills", "posit1ve", "train")]}}
+    kept, rejected = clean_domains(domains, ["negative", "positive"], CleanParams())
+    assert [r["label"] for r in kept["target"]["train"]] == ["positive", "negative", "positive"]
+    report = clean_report(domains, kept, rejected, ["negative", "positive"])
+    assert report["target"]["train"]["label_variants_matched"] == {"'Positive' -> positive": 1,
+                                                                   "' negative ' -> negative": 1}
+    assert report["target"]["train"]["unknown_labels"] == {"posit1ve": 1}
+
+
+def test_training_sets_a_classifier_cannot_learn_from_stop_clean_and_gaps_are_warned():
     import pytest
 
-    from stages.clean import check_label_sets
-    from stages.corpora import DataError
+    from stages.errors import DataError
+    from stages.training_sets import check_classes
 
-    kept = {"source": {"train": [row("a", "x", "positive", "train"), row("b", "y", "neutral", "train")]},
-            "target": {"train": [row("c", "z", "positive", "train")], "test": [row("d", "w", "positive", "test")]}}
-    with pytest.raises(DataError, match=r"\['neutral'\] occur in the source domain .* never in the target"):
-        check_label_sets(kept)
-    kept["target"]["test"].append(row("e", "v", "neutral", "test"))
-    check_label_sets(kept)
+    def sets(source: list[str], target: list[str], test: list[str]) -> dict:
+        return {"source": {"train": [row(f"s{i}", "x", label, "train") for i, label in enumerate(source)]},
+                "target": {"train": [row(f"t{i}", "x", label, "train") for i, label in enumerate(target)],
+                           "test": [row(f"x{i}", "x", label, "test") for i, label in enumerate(test)]}}
+
+    labels = ["negative", "neutral", "positive"]
+    with pytest.raises(DataError, match=r"the target train set has 1 class after cleaning \(positive \(2\)\); a "
+                                        r"classifier needs at least two: check data.target_train_labeled"):
+        check_classes(sets(labels, ["positive", "positive"], labels), labels)
+    with pytest.raises(DataError, match=r"data.labels lists \['neutral'\], but no train example of either domain"):
+        check_classes(sets(["negative", "positive"], ["negative", "positive"], labels), labels)
+    warnings = check_classes(sets(["negative", "positive"], labels, ["negative", "positive"]), labels)
+    assert warnings == ["the source train set has no example of ['neutral']: only the target domain's labels teach "
+                        "that class", "the target test set has no example of ['neutral']: that class scores F1 0, "
+                        "which lowers macro-F1"]
+    assert check_classes(sets(labels, labels, labels), labels) == []

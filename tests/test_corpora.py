@@ -6,8 +6,10 @@ import datasets
 import pandas as pd
 import pytest
 
-from stages.corpora import DataError, load_corpus, read_table
+from stages.corpora import load_corpus
+from stages.errors import DataError
 from stages.params import HubDataset, LocalFiles, PackagedCorpus
+from stages.tables import read_table
 
 
 def split_sizes(splits: dict) -> dict:

@@ -8,9 +8,10 @@ from collections import Counter
 import datasets
 import pytest
 
+from stages.errors import ParamsError
 from stages.label_budget import labels_saved, labels_to_reach
 from stages.label_subsets import budget_subset
-from stages.params import ParamsError, parse_params
+from stages.params import parse_params
 from tests.test_params import default_params
 
 
@@ -32,7 +33,7 @@ def test_budgets_are_nested_stratified_and_keep_augmented_copies_with_their_orig
 
 
 def test_a_budget_above_the_labeled_set_is_refused():
-    with pytest.raises(SystemExit, match="only 100 labeled examples"):
+    with pytest.raises(ValueError, match="a budget of 101 labels from a train set of 100 labeled examples"):
         budget_subset(train_set({0: 50, 1: 50}), 101, seed=0)
 
 
@@ -57,10 +58,15 @@ def test_labels_saved_against_target_only_full_budget_quality():
     assert math.isclose(labels_saved(target_only, target_only, 200)["labels_saved"], 0.0, abs_tol=0.1)
 
 
-def test_budget_sizes_must_stay_below_the_labeled_set():
+def test_budget_sizes_at_or_above_the_labeled_set_are_left_to_label_budget_but_each_size_once():
+    """The labeled set's size is known after clean: label_budget drops such sizes with a note (the pipeline
+    test runs one); params only refuse a size listed twice."""
     params = default_params()
-    params["label_budget"] = {"sizes": [50, 200], "seeds": [1]}
-    with pytest.raises(ParamsError, match=r"label_budget.sizes: \[200\] not below"):
+    params["data"]["target_train_labeled"] = 50
+    params["label_budget"] = {"sizes": [25, 50, 100], "seeds": [1]}
+    assert parse_params(params).label_budget.sizes == [25, 50, 100]
+    params["label_budget"]["sizes"] = [25, 25]
+    with pytest.raises(ParamsError, match=r"label_budget.sizes: each size once"):
         parse_params(params)
 
 

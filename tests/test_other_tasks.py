@@ -10,7 +10,8 @@ import random
 import pandas as pd
 import pytest
 
-from stages.params import ParamsError, parse_params
+from stages.errors import ParamsError
+from stages.params import parse_params
 from tests.conftest import make_project, tiny_params
 
 DRUGS = ["ibuprofen", "aspirin", "insulin", "metformin", "lisinopril", "prednisone"]
@@ -73,8 +74,11 @@ def test_qa_runs_through_the_dag_with_the_baseline_and_the_gain(qa_project):
     rejected = [json.loads(line) for line in (root / "data/rejected/target.jsonl").read_text().splitlines()]
     assert [(r["id"], r["reason"]) for r in rejected] == [("train-t1", "answer_not_at_answer_start")]
     clean = json.loads((root / "metrics/clean.json").read_text())
-    assert clean["target"]["train"] == {"in": 40, "kept": 39, "rejected": 1,
+    # The budget of 40 labeled questions is taken from the 49 valid ones; the other 9 are unlabeled contexts.
+    assert clean["target"]["train"] == {"in": 50, "kept": 40, "rejected": 1, "beyond_budget": 9,
                                         "reasons": {"answer_not_at_answer_start": 1}}
+    assert clean["labeled_budget"]["target"] == {"requested": 40, "valid": 49, "used": 40, "beyond_budget": 9}
+    assert clean["target"]["unlabeled"]["kept"] == 9
     report = json.loads((root / "metrics/eval.json").read_text())
     assert report["task"] == "qa" and report["test_examples"] == 40
     for model in ("target", "baseline"):
@@ -89,7 +93,7 @@ def test_qa_runs_through_the_dag_with_the_baseline_and_the_gain(qa_project):
     exact = (predictions["predicted"] == "exact match").mean()
     assert abs(100 * exact - report["target"]["exact_match"]) < 1e-6
     budget = json.loads((root / "metrics/label_budget.json").read_text())
-    assert budget["full_budget"] == 39 and set(budget["curve"]["transfer"]) == {"12", "39"}
+    assert budget["full_budget"] == 40 and set(budget["curve"]["transfer"]) == {"12", "40"}
     assert json.loads((root / "metrics/distill.json").read_text())["applicable"] is False
     compare = json.loads((root / "metrics/compare.json").read_text())
     assert set(compare) == {"baseline", "chosen:sequential+lora", "source_only+lora", "joint+lora"}
@@ -196,7 +200,8 @@ def test_aligned_params_come_in_pairs():
 
 def test_hub_datasets_in_the_squad_and_wmt_layouts(tmp_path):
     """The `kind: hub` path through datasets.load_dataset (here its json builder on files the test writes)."""
-    from stages.corpora import DataError, load_corpus
+    from stages.corpora import load_corpus
+    from stages.errors import DataError
     from stages.params import HubDataset
 
     pairs = [{"translation": {"en": f"sentence {i}", "de": f"satz {i}"}} for i in range(20)]
@@ -239,7 +244,7 @@ def test_qa_rows_with_empty_cells_are_rejected_with_their_reason_not_lost(tmp_pa
                                     f"a,What was taken?,{context},aspirin,{context.index('aspirin')}\n"
                                     "b,What was taken?,,aspirin,0\n"
                                     f"c,,{context},aspirin,{context.index('aspirin')}\n")
-    from stages.corpora import read_table
+    from stages.tables import read_table
 
     records = read_qa_table(read_table(tmp_path / "t.csv"), "t.csv")
     rows = [{**r, "domain": "target", "split": "train"} for r in records]

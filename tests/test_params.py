@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from stages.params import ParamsError, parse_params
+from stages.errors import ParamsError
+from stages.params import parse_params
 from tests.conftest import ROOT
 
 

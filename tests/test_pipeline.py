@@ -1,26 +1,59 @@
-"""The whole DAG through `dvc repro` on the tiny model, and DVC re-running exactly what changed."""
+"""The whole DAG through `dvc repro` on the tiny model, DVC re-running exactly what changed, the plots
+as `dvc plots show` draws them, and the README's `dvc exp run` workflow."""
 
 from __future__ import annotations
 
 import json
+import shlex
 
 from transformers import AutoModelForSequenceClassification
 
-from tests.conftest import DvcProject
+from tests.conftest import DvcProject, ran_stages
+from tests.readme import readme_command
 
 STAGES = ["ingest", "clean", "augment", "tokenize", "pretrain_domain", "finetune_baseline", "finetune_target",
           "evaluate", "compare_train@source_only-42", "compare", "budget_baseline@12-42", "budget_target@12-42",
-          "label_budget", "distill", "domain_shift"]
+          "budget_baseline@30-42", "budget_target@30-42", "label_budget", "distill", "domain_shift"]
 # The stages that run inference with evaluate.batch_size.
 SCORING = ["compare", "distill", "domain_shift", "evaluate", "label_budget"]
+# id -> (what marks its chart type in the vega-lite spec, the plotted field that must never be an empty cell)
+PLOTS = {"label_budget": ("line", "dvc_inferred_y_value"), "compare": ("bar", "score"),
+         "confusion_target": ("rect", "actual"), "confusion_baseline": ("rect", "actual"),
+         "training_loss": ("line", "loss"), "validation_macro_f1": ("line", "eval_macro_f1"),
+         "validation_loss": ("line", "eval_loss"), "pretrain_loss": ("line", "loss"),
+         "class_counts": ("bar", "count"), "text_lengths": ("bar", "percent"), "domain_projection": ("point", "y")}
+
+
+def check_plots(project: DvcProject) -> None:
+    """Each plot once, titled, with its chart type, and no empty cell in what it draws (an empty cell is
+    drawn as 0: a curve file holding two kinds of row made every line fall to zero at every other row)."""
+    shown = json.loads(project.run("dvc", "plots", "show", "--json").stdout)["data"]
+    assert set(shown) == set(PLOTS), f"plots drawn: {sorted(shown)}"
+    for plot_id, renders in shown.items():
+        assert len(renders) == 1, f"{plot_id} is drawn {len(renders)} times"
+        spec = renders[0]["content"]
+        title = spec["title"]["text"] if isinstance(spec["title"], dict) else spec["title"]
+        assert title and title != plot_id, f"{plot_id} has no title"
+        mark, field = PLOTS[plot_id]
+        assert f"'{mark}'" in str(spec), f"{plot_id} is not drawn with {mark} marks"
+        values = spec["data"]["values"]
+        assert values and all(row.get(field) not in ("", None) for row in values), f"{plot_id}: empty {field}"
 
 
 def test_dag_runs_end_to_end_reruns_only_what_changed_and_compares_experiments(dvc_project):
+    params = dvc_project.params
+    params["clean"]["min_chars"] = 7  # the tiny target train set has one 6-character review
+    params["label_budget"]["sizes"] = [12, 30]  # 30 is the full labeled budget: dropped with a note
+    dvc_project.set_params(params)
     assert sorted(dvc_project.repro()) == sorted(STAGES)
 
+    root = dvc_project.root
     summary = dvc_project.run("python", "-m", "stages.report").stdout
     assert "chosen:sequential" in summary and "source_only" in summary and "Distilled student" in summary
-    report = json.loads((dvc_project.root / "metrics/eval.json").read_text())
+    assert "Labeled target train examples: 30 (data.target_train_labeled: 30; 59 valid after cleaning)" in summary
+    clean = json.loads((root / "metrics/clean.json").read_text())
+    assert clean["target"]["train"]["reasons"] == {"too_short": 1} and clean["warnings"] == []
+    report = json.loads((root / "metrics/eval.json").read_text())
     assert report["strategy"] == "sequential"
     assert report["test_examples"] == 36
     for model in ("target", "baseline"):
@@ -29,30 +62,31 @@ def test_dag_runs_end_to_end_reruns_only_what_changed_and_compares_experiments(d
         assert sum(map(sum, report[model]["confusion_matrix"])) == 36
     expected_gain = 100 * (report["target"]["macro_f1"] - report["baseline"]["macro_f1"])
     assert abs(report["gain_macro_f1_points"] - round(expected_gain, 2)) < 1e-9
-    compare = json.loads((dvc_project.root / "metrics/compare.json").read_text())
+    compare = json.loads((root / "metrics/compare.json").read_text())
     assert set(compare) == {"baseline", "chosen:sequential", "source_only"}
     assert compare["baseline"]["gain_macro_f1_points"] == 0
     assert compare["chosen:sequential"]["macro_f1"] == report["target"]["macro_f1"]
-    distill = json.loads((dvc_project.root / "metrics/distill.json").read_text())
+    distill = json.loads((root / "metrics/distill.json").read_text())
     assert (distill["teacher"]["layers"], distill["student"]["layers"]) == (2, 1)
     assert distill["size_ratio"] < 1 and distill["teacher"]["macro_f1"] == report["target"]["macro_f1"]
-    student = AutoModelForSequenceClassification.from_pretrained(dvc_project.root / "models/student")
+    student = AutoModelForSequenceClassification.from_pretrained(root / "models/student")
     assert student.config.num_hidden_layers == 1
-    timing = json.loads((dvc_project.root / "metrics/timing.json").read_text())
+    timing = json.loads((root / "metrics/timing.json").read_text())
     assert set(timing) == {"baseline", "chosen:sequential", "source_only@42"} and min(timing.values()) > 0
-    budget = json.loads((dvc_project.root / "metrics/label_budget.json").read_text())
+    budget = json.loads((root / "metrics/label_budget.json").read_text())
     assert budget["full_budget"] == 30 and set(budget["curve"]["target_only"]) == {"12", "30"}
+    assert budget["dropped_sizes"] == [30] and "not below the 30 labeled target" in budget["dropped_note"]
+    assert json.loads((root / "models/budget/baseline-30-42/training.json").read_text())["skipped"]
     assert budget["curve"]["transfer"]["30"] == round(report["target"]["macro_f1"], 4)
     assert "labels_saved" in budget and "Label budget" in summary
-    domain = json.loads((dvc_project.root / "metrics/domain.json").read_text())
+    domain = json.loads((root / "metrics/domain.json").read_text())
     assert set(domain["embeddings"]) == {"base", "domain", "target"} and domain["sample_per_domain"] > 0
     assert 0 <= domain["text"]["js_divergence"] <= 1 and "Domain shift" in summary
-    dvc_project.run("dvc", "plots", "show", "-o", "plots-html")  # every plot in dvc.yaml renders
-    assert (dvc_project.root / "plots-html" / "index.html").exists()
-    pretrain = json.loads((dvc_project.root / "metrics/pretrain.json").read_text())
+    check_plots(dvc_project)
+    pretrain = json.loads((root / "metrics/pretrain.json").read_text())
     assert pretrain["enabled"] and {"random_head", "before", "after"} <= set(pretrain)
 
-    model = AutoModelForSequenceClassification.from_pretrained(dvc_project.root / "models/target")
+    model = AutoModelForSequenceClassification.from_pretrained(root / "models/target")
     assert model.config.id2label == {0: "negative", 1: "neutral", 2: "positive"}
 
     # Nothing changed: nothing runs.
@@ -62,7 +96,7 @@ def test_dag_runs_end_to_end_reruns_only_what_changed_and_compares_experiments(d
     # (wall times and samples/s live in timing.json and distill_speed.json, apart on purpose).
     measured = {"timing.json", "distill_speed.json"}
     def snapshot() -> dict[str, bytes]:
-        return {str(f): f.read_bytes() for f in sorted((dvc_project.root / "metrics").rglob("*"))
+        return {str(f): f.read_bytes() for f in sorted((root / "metrics").rglob("*"))
                 if f.is_file() and f.name not in measured}
     first = snapshot()
     dvc_project.run("dvc", "repro", "--force")
@@ -74,47 +108,44 @@ def test_dag_runs_end_to_end_reruns_only_what_changed_and_compares_experiments(d
     dvc_project.set_params(params)
     assert sorted(dvc_project.repro()) == SCORING
 
-    # A clean param that changes the cleaned target data: clean and everything downstream re-run.
-    params["clean"]["min_chars"] = 7
-    dvc_project.set_params(params)
-    assert sorted(dvc_project.repro()) == sorted(STAGES[1:])
-    clean = json.loads((dvc_project.root / "metrics/clean.json").read_text())
-    assert clean["target"]["train"]["reasons"] == {"too_short": 1}
-
-    # The strategy only concerns the chosen model: the baseline and the data stay cached.
-    params["finetune"]["strategy"] = "target_only"
-    dvc_project.set_params(params)
-    assert sorted(dvc_project.repro()) == ["budget_target@12-42", "compare", "distill", "domain_shift",
-                                           "evaluate", "finetune_target", "label_budget"]
-
-    # target_only without domain pretraining is the baseline's recipe: same seed, same model, zero gain.
-    params["pretrain_domain"]["enabled"] = False
-    dvc_project.set_params(params)
-    assert sorted(dvc_project.repro()) == ["budget_target@12-42", "compare", "compare_train@source_only-42",
-                                           "distill", "domain_shift", "evaluate", "finetune_target",
-                                           "label_budget", "pretrain_domain"]
-    report = json.loads((dvc_project.root / "metrics/eval.json").read_text())
-    assert report["target"] == report["baseline"] and report["gain_macro_f1_points"] == 0
-    budget = json.loads((dvc_project.root / "metrics/label_budget.json").read_text())
-    assert budget["curve"]["transfer"] == budget["curve"]["target_only"]
-
-    # The README's workflow: commit, `dvc exp run -S`, `dvc exp show`.
+    # The README's workflow, its own commands: commit, `dvc exp run -S`, `dvc exp show`, `dvc metrics diff`.
     dvc_project.run("git", "add", "-A")
     dvc_project.run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "a run")
+    # The labeled budget is clean's: clean and everything after it re-run; 30 labels is now a point of the curve.
+    out = dvc_project.run(*shlex.split(readme_command("dvc exp run -S data.target_train_labeled=50"))).stdout
+    assert sorted(ran_stages(out)) == sorted(STAGES[1:])
+    budget = json.loads((root / "metrics/label_budget.json").read_text())
+    assert budget["full_budget"] == 50 and set(budget["curve"]["target_only"]) == {"12", "30", "50"}
+    assert "dropped_sizes" not in budget
+    # target_only without domain pretraining is the baseline's recipe: same seed, same model, zero gain; the data
+    # and the baseline stay cached.
+    out = dvc_project.run(*shlex.split(readme_command("dvc exp run -S finetune.strategy=target_only"))).stdout
+    assert sorted(ran_stages(out)) == ["budget_target@12-42", "budget_target@30-42", "compare",
+                                       "compare_train@source_only-42", "distill", "domain_shift", "evaluate",
+                                       "finetune_target", "label_budget", "pretrain_domain"]
+    report = json.loads((root / "metrics/eval.json").read_text())
+    assert report["target"] == report["baseline"] and report["gain_macro_f1_points"] == 0
+    budget = json.loads((root / "metrics/label_budget.json").read_text())
+    assert budget["curve"]["transfer"] == budget["curve"]["target_only"]
+    for command in ("dvc exp show --only-changed", "dvc metrics diff", "dvc plots diff"):
+        assert dvc_project.run(*shlex.split(readme_command(command))).returncode == 0
+    table = dvc_project.run("dvc", "exp", "show", "--csv").stdout
+    assert "data.target_train_labeled" in table.splitlines()[0] and ",50," in table
 
     # The CI workflow: push to a remote cache; a fresh clone pulls and has nothing to run.
-    dvc_project.run("dvc", "remote", "add", "-d", "shared", str(dvc_project.root.parent / "remote"))
+    dvc_project.run("git", "add", "-A")
+    dvc_project.run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "experiments")
+    dvc_project.run("dvc", "remote", "add", "-d", "shared", str(root.parent / "remote"))
     dvc_project.run("dvc", "push", "-q")
     dvc_project.run("git", "add", ".dvc/config")
     dvc_project.run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "remote")
-    clone = DvcProject(dvc_project.root.parent / "clone")
-    dvc_project.run("git", "clone", "-q", str(dvc_project.root), str(clone.root))
+    clone = DvcProject(root.parent / "clone")
+    dvc_project.run("git", "clone", "-q", str(root), str(clone.root))
     clone.run("dvc", "pull", "-q")
-    assert clone.repro() == [] and "up to date" in clone.run("dvc", "status").stdout
+    assert clone.repro() == [] and clone.stale() == {}
     assert (clone.root / "models/target/model.safetensors").read_bytes() == (
-        dvc_project.root / "models/target/model.safetensors").read_bytes()
+        root / "models/target/model.safetensors").read_bytes()
     out = dvc_project.run("dvc", "exp", "run", "-S", "evaluate.negative_transfer_margin=99").stdout
-    ran = sorted(line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage"))
-    assert ran == ["compare", "evaluate"]
+    assert sorted(ran_stages(out)) == ["compare", "evaluate"]
     table = dvc_project.run("dvc", "exp", "show", "--csv").stdout
     assert "evaluate.negative_transfer_margin" in table.splitlines()[0] and ",99" in table

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stages.corpora import DataError
+from stages.errors import DataError
 from stages.modeling import resolve_model
 from stages.qa import (
     answer_problem,

@@ -155,4 +155,4 @@ def test_a_stage_killed_mid_training_resumes_under_dvc_repro(dvc_project, tmp_pa
 
     assert {path: (root / path).read_bytes() for path in outputs} == uninterrupted
     assert not (root / "checkpoints").exists() and not list((root / "models").glob(".*.tmp-*"))
-    assert "up to date" in dvc_project.run("dvc", "status", "finetune_target").stdout
+    assert dvc_project.stale("finetune_target") == {}

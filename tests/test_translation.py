@@ -8,7 +8,7 @@ import random
 import pandas as pd
 import pytest
 
-from stages.corpora import DataError
+from stages.errors import DataError
 from stages.translation import (
     encode_pairs,
     pair_problem,

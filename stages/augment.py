@@ -40,8 +40,8 @@ def write_length_plots(splits: dict[tuple[str, str], list[dict]], task: str) -> 
     """A histogram of text lengths per domain, as shares: the source has ~40x the target's texts."""
     rows = []
     for domain in ("source", "target"):
-        lengths = Counter(len(domain_text(r, task).split()) // LENGTH_BIN * LENGTH_BIN
-                          for (d, _), rows_ in splits.items() if d == domain for r in rows_)
+        lengths = Counter(len(domain_text(row, task).split()) // LENGTH_BIN * LENGTH_BIN
+                          for (d, _), members in splits.items() if d == domain for row in members)
         total = sum(lengths.values())
         rows += [{"domain": domain, "words": b, "words_to": b + LENGTH_BIN, "texts": lengths[b],
                   "percent": round(100 * lengths[b] / total, 2)} for b in range(0, max(lengths) + 1, LENGTH_BIN)]
@@ -54,8 +54,12 @@ def pass_through(params: Params) -> None:
     splits = {(p.parent.name, p.stem): read_jsonl(p) for p in sorted(AUGMENTED.glob("*/*.jsonl"))}
     write_json("metrics/augment.json", {"applicable": False, "task": params.task,
                                         "rows": {f"{d}/{s}": len(rows) for (d, s), rows in splits.items()}})
+    totals = Counter()
+    for (domain, _), rows in splits.items():
+        totals[domain] += len(rows)
     write_csv(PLOTS / "class_counts.csv",
-              [{"group": f"{d}/{s}", "count": len(rows)} for (d, s), rows in splits.items()])
+              [{"group": f"{d}/{s}", "count": len(rows), "percent": round(100 * len(rows) / totals[d], 2)}
+               for (d, s), rows in splits.items()])
     write_length_plots(splits, params.task)
     print(f"augment: task {params.task}: data passed through unchanged (no EDA, no classes to rebalance)")
 
@@ -82,8 +86,9 @@ def main() -> None:
         "after_augmentation": label_counts(augmented), "after_rebalance": label_counts(balanced),
         "left_out_by_undersampling": len(left_out), "words_with_synonyms": len(synonyms)}}
     write_json("metrics/augment.json", report)
+    # Shares within each domain/split: the source's thousands would flatten the target's tens into slivers.
     write_csv(PLOTS / "class_counts.csv",
-              [{"group": f"{domain}/{split}: {label}", "count": n}
+              [{"group": f"{domain}/{split}: {label}", "count": n, "percent": round(100 * n / len(rows), 2)}
                for (domain, split), rows in splits.items() if split != "unlabeled"
                for label, n in label_counts(rows).items()])
     write_length_plots(splits, params.task)

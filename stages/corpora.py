@@ -17,8 +17,8 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from stages import qa, translation
-from stages.data_inputs import PACKAGED_FILES, package_dir
 from stages.errors import DataError
+from stages.locations import PACKAGED_FILES, package_dir
 from stages.params import Corpus, HubDataset, LocalFiles, PackagedCorpus
 from stages.tables import as_strings, read_table
 

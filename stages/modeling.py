@@ -12,7 +12,7 @@ import torch
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 from transformers import Trainer
 
-from stages.data_inputs import package_dir
+from stages.locations import package_dir
 from stages.params import Params
 
 # Written by finetune_target beside each model: strategy, seed, peft and training wall time.

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from stages.data_inputs import existing_file
 from stages.errors import DataError
+from stages.locations import existing_file
 
 QA_COLUMNS = ("question", "context", "answer_text", "answer_start")
 # The question is always the first sequence of a pair, the context the second.

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stages.data_inputs import existing_file
 from stages.errors import DataError
+from stages.locations import existing_file
 from stages.tables import read_table
 
 

@@ -21,7 +21,7 @@ PLOTS = {"label_budget": ("line", "dvc_inferred_y_value"), "compare": ("bar", "s
          "confusion_target": ("rect", "actual"), "confusion_baseline": ("rect", "actual"),
          "training_loss": ("line", "loss"), "validation_macro_f1": ("line", "eval_macro_f1"),
          "validation_loss": ("line", "eval_loss"), "pretrain_loss": ("line", "loss"),
-         "class_counts": ("bar", "count"), "text_lengths": ("bar", "percent"), "domain_projection": ("point", "y")}
+         "class_counts": ("bar", "percent"), "text_lengths": ("bar", "percent"), "domain_projection": ("point", "y")}
 
 
 def check_plots(project: DvcProject) -> None:

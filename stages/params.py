@@ -116,9 +116,9 @@ class DataParams(Strict):
     # Fractions carved out of train for splits a corpus does not ship.
     validation_fraction: float = Field(0.1, gt=0, lt=0.5)
     test_fraction: float = Field(0.2, gt=0, lt=0.5)
-    # Subsample the source train split (0 = keep all): the main lever on the run time.
+    # Valid source train examples kept after cleaning (0 = keep all): the main lever on the run time.
     source_train_max: int = Field(0, ge=0)
-    # Labeled target train examples kept (0 = all); the rest become unlabeled target text.
+    # Valid labeled target train examples kept after cleaning (0 = all); the rest become unlabeled target text.
     target_train_labeled: int = Field(200, ge=0)
 
 
@@ -217,8 +217,8 @@ class CompareParams(Strict):
 
 
 class LabelBudgetParams(Strict):
-    # Labeled target examples per point of the label-budget curve, each below data.target_train_labeled
-    # (that budget's point is the headline pair of models); nested subsets, stratified by label.
+    # Labeled target examples per point of the label-budget curve; nested subsets, stratified by label. Sizes
+    # at or above the labeled set are dropped with a note (that budget's point is the headline pair of models).
     sizes: list[Annotated[int, Field(ge=1)]] = Field(default=[25, 50, 100], min_length=1)
     seeds: list[int] = Field(default=[42], min_length=1)
 

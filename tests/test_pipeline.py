@@ -13,9 +13,9 @@ from tests.readme import readme_command
 
 STAGES = ["ingest", "clean", "augment", "tokenize", "pretrain_domain", "finetune_baseline", "finetune_target",
           "evaluate", "compare_train@source_only-42", "compare", "budget_baseline@12-42", "budget_target@12-42",
-          "budget_baseline@30-42", "budget_target@30-42", "label_budget", "distill", "domain_shift"]
-# The stages that run inference with evaluate.batch_size.
-SCORING = ["compare", "distill", "domain_shift", "evaluate", "label_budget"]
+          "budget_baseline@30-42", "budget_target@30-42", "label_budget", "distill", "domain_shift", "report"]
+# The stages that run inference with evaluate.batch_size, and the results page (distill measures samples/s).
+SCORING = ["compare", "distill", "domain_shift", "evaluate", "label_budget", "report"]
 # id -> (what marks its chart type in the vega-lite spec, the plotted field that must never be an empty cell)
 PLOTS = {"label_budget": ("line", "dvc_inferred_y_value"), "compare": ("bar", "score"),
          "confusion_target": ("rect", "actual"), "confusion_baseline": ("rect", "actual"),
@@ -83,6 +83,8 @@ def test_dag_runs_end_to_end_reruns_only_what_changed_and_compares_experiments(d
     assert set(domain["embeddings"]) == {"base", "domain", "target"} and domain["sample_per_domain"] > 0
     assert 0 <= domain["text"]["js_divergence"] <= 1 and "Domain shift" in summary
     check_plots(dvc_project)
+    results = (root / "docs/results.md").read_text()
+    assert f"| {report['strategy']} (transferred) | {report['target']['macro_f1']:.3f} |" in results
     pretrain = json.loads((root / "metrics/pretrain.json").read_text())
     assert pretrain["enabled"] and {"random_head", "before", "after"} <= set(pretrain)
 
@@ -122,7 +124,7 @@ def test_dag_runs_end_to_end_reruns_only_what_changed_and_compares_experiments(d
     out = dvc_project.run(*shlex.split(readme_command("dvc exp run -S finetune.strategy=target_only"))).stdout
     assert sorted(ran_stages(out)) == ["budget_target@12-42", "budget_target@30-42", "compare",
                                        "compare_train@source_only-42", "distill", "domain_shift", "evaluate",
-                                       "finetune_target", "label_budget", "pretrain_domain"]
+                                       "finetune_target", "label_budget", "pretrain_domain", "report"]
     report = json.loads((root / "metrics/eval.json").read_text())
     assert report["target"] == report["baseline"] and report["gain_macro_f1_points"] == 0
     budget = json.loads((root / "metrics/label_budget.json").read_text())
@@ -146,6 +148,6 @@ def test_dag_runs_end_to_end_reruns_only_what_changed_and_compares_experiments(d
     assert (clone.root / "models/target/model.safetensors").read_bytes() == (
         root / "models/target/model.safetensors").read_bytes()
     out = dvc_project.run("dvc", "exp", "run", "-S", "evaluate.negative_transfer_margin=99").stdout
-    assert sorted(ran_stages(out)) == ["compare", "evaluate"]
+    assert set(ran_stages(out)) - {"report"} == {"compare", "evaluate"}
     table = dvc_project.run("dvc", "exp", "show", "--csv").stdout
     assert "evaluate.negative_transfer_margin" in table.splitlines()[0] and ",99" in table

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from stages.artifacts import atomic_path, read_jsonl, write_csv, write_json, write_jsonl
 from stages.augmentation import Synonyms, augment_rows, embedding_synonyms, label_counts, rebalance
+from stages.errors import run_stage
 from stages.params import Params, load_params
 from stages.tasks import domain_text
 
@@ -96,4 +97,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from stages.artifacts import atomic_path, is_main_process, write_json
+from stages.errors import ModelError
 
 CHECKPOINTS = Path("checkpoints")
 STAGES = Path(__file__).resolve().parent
@@ -92,7 +93,7 @@ class ResumableRun:
         if self.usable and (final / FINAL_STATE).exists():
             print(f"checkpoints: phase `{phase}` already finished, restoring {final}")
             if not load_final_weights(trainer.model, final / WEIGHTS):
-                raise SystemExit(f"{final}: the saved weights do not fit the model; delete {self.folder} and re-run")
+                raise ModelError(f"{final}: the saved weights do not fit the model; delete {self.folder} and re-run")
             trainer.state = TrainerState.load_from_json(str(final / FINAL_STATE))
             return trainer
         checkpoint = self.last_checkpoint(phase)

@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 from stages.artifacts import atomic_path, read_jsonl, write_json, write_jsonl
-from stages.errors import DataError
+from stages.errors import DataError, run_stage
 from stages.params import Params, load_params
 from stages.text_cleaning import clean_domains, clean_report
 from stages.training_sets import apply_budgets, budget_warnings, check_classes
@@ -98,4 +98,4 @@ def label_warnings(params: Params, report: dict) -> list[str]:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -15,6 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from stages.artifacts import load_dataset_output, read_json, write_csv, write_json
+from stages.errors import run_stage
 from stages.evaluate import score_model
 from stages.modeling import TRAINING_REPORT
 from stages.params import load_params
@@ -64,4 +65,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

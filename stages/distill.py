@@ -15,6 +15,7 @@ import datasets
 
 from stages.artifacts import atomic_path, load_dataset_output, write_json
 from stages.checkpoints import resumable
+from stages.errors import run_stage
 from stages.evaluate import predict
 from stages.finetune_target import train_phase
 from stages.modeling import classification_metrics, load_classifier, load_tokenizer, set_seed
@@ -76,4 +77,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -27,6 +27,7 @@ from stages.domain_metrics import (
     vocabulary_overlap,
     word_counts,
 )
+from stages.errors import run_stage
 from stages.modeling import load_kwargs, load_tokenizer, resolve_model
 from stages.params import Params, load_params
 from stages.tasks import domain_text
@@ -110,4 +111,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

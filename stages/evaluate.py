@@ -20,6 +20,7 @@ import datasets
 import numpy as np
 
 from stages.artifacts import load_dataset_output, write_csv, write_json
+from stages.errors import run_stage
 from stages.modeling import classification_metrics, load_classifier, load_kwargs, load_tokenizer, training_arguments
 from stages.params import Params, load_params
 from stages.tasks import METRIC_NAMES, METRICS, POINTS
@@ -120,4 +121,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

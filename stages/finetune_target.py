@@ -25,6 +25,7 @@ import torch
 from stages.artifacts import atomic_path, load_dataset_output, write_json
 from stages.checkpoints import ResumableRun, checkpoint_arguments, resumable
 from stages.cpu_dropout import configure_dropout
+from stages.errors import ParamsError, run_stage
 from stages.label_subsets import budget_subset, original_rows
 from stages.modeling import (
     TRAINING_REPORT,
@@ -117,7 +118,7 @@ def finetune(params: Params, strategy: str, init: str, out: Path, curves: Path, 
     tokenizer = load_tokenizer(init, params)
     model = load_task_model(init, tokenizer, params)
     if config.peft == "lora" and model.config.model_type == "encoder-decoder":
-        raise SystemExit("finetune.peft: lora would leave the randomly initialised cross-attention of a warm-started "
+        raise ParamsError("finetune.peft: lora would leave the randomly initialised cross-attention of a warm-started "
                          "encoder-decoder frozen (only the adapters train); use a pretrained seq2seq model.name "
                          "with lora, or finetune.peft: none")
     if config.peft == "lora":
@@ -206,4 +207,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -14,7 +14,7 @@ from pathlib import Path
 from stages.artifacts import atomic_path, read_json, write_json, write_jsonl
 from stages.corpora import load_corpus
 from stages.data_inputs import describe_changes, fingerprint_inputs
-from stages.errors import DataError
+from stages.errors import DataError, run_stage
 from stages.params import HubDataset, load_params
 
 RAW, INPUTS = Path("data/raw"), Path("data/inputs.json")
@@ -50,4 +50,4 @@ def check_inputs(params) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

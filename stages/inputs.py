@@ -12,6 +12,7 @@ from pathlib import Path
 
 from stages.artifacts import read_json, write_json
 from stages.data_inputs import describe_changes, fingerprint_inputs
+from stages.errors import run_stage
 from stages.params import load_params
 
 INPUTS = Path("data/inputs.json")
@@ -30,4 +31,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

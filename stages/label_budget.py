@@ -24,6 +24,7 @@ import statistics
 from pathlib import Path
 
 from stages.artifacts import load_dataset_output, read_json, write_csv, write_json
+from stages.errors import run_stage
 from stages.evaluate import score_model
 from stages.label_subsets import original_rows
 from stages.params import load_params
@@ -114,4 +115,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

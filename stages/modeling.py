@@ -12,6 +12,7 @@ import torch
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 from transformers import Trainer
 
+from stages.errors import ModelError, ParamsError
 from stages.locations import package_dir
 from stages.params import Params
 
@@ -27,7 +28,7 @@ def resolve_model(name: str) -> str:
     if name.startswith("embedded:"):
         key = name.removeprefix("embedded:")
         if key not in EMBEDDED_MODELS:
-            raise SystemExit(f"model.name: unknown embedded model `{key}` (known: {', '.join(EMBEDDED_MODELS)})")
+            raise ParamsError(f"model.name: unknown embedded model `{key}` (known: {', '.join(EMBEDDED_MODELS)})")
         package, folder = EMBEDDED_MODELS[key]
         return str(package_dir(package) / folder)
     return name
@@ -46,7 +47,7 @@ def load_kwargs(params: Params, name_or_path: str | Path) -> dict[str, Any]:
     if folder.is_dir() and not any(folder.glob("*.safetensors")):
         pickled = sorted(p.name for pattern in PICKLED_WEIGHTS for p in folder.glob(pattern))
         if pickled:
-            raise SystemExit(
+            raise ModelError(
                 f"{folder}: weights only in pickle format ({', '.join(pickled)}); the pipeline loads safetensors only, "
                 f"because unpickling can run arbitrary code. If you trust the file, convert it once: python -c "
                 f"\"from transformers import AutoModel; AutoModel.from_pretrained('{folder}', use_safetensors=False)"

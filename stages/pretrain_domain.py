@@ -22,6 +22,7 @@ import torch
 from stages.artifacts import atomic_path, read_jsonl, write_json
 from stages.checkpoints import ResumableRun, checkpoint_arguments, resumable
 from stages.cpu_dropout import configure_dropout
+from stages.errors import DataError, ParamsError, run_stage
 from stages.modeling import (
     LengthSortedTrainer,
     load_kwargs,
@@ -123,7 +124,7 @@ def mlm_datasets(texts: list[str], tokenizer, params: Params) -> tuple[datasets.
         row["length"] = len(row["input_ids"])
     heldout, train = rows[:n_heldout], rows[n_heldout:]
     if not train:
-        raise SystemExit(f"pretrain_domain: only {len(texts)} target texts, too few to adapt on; add unlabeled "
+        raise DataError(f"pretrain_domain: only {len(texts)} target texts, too few to adapt on; add unlabeled "
                          f"target text or set pretrain_domain.enabled: false")
 
     masker = DataCollatorForLanguageModeling(tokenizer, mlm_probability=config.mlm_probability, seed=params.seed)
@@ -200,7 +201,7 @@ def main() -> None:
     base = resolve_model(params.model.name)
     seq2seq = AutoConfig.from_pretrained(base, trust_remote_code=params.model.trust_remote_code).is_encoder_decoder
     if seq2seq and params.pretrain_domain.enabled:
-        raise SystemExit(f"pretrain_domain: {params.model.name} is an encoder-decoder model; masked-LM adaptation "
+        raise ParamsError(f"pretrain_domain: {params.model.name} is an encoder-decoder model; masked-LM adaptation "
                          f"here is for encoders (they are then warm-started into a seq2seq model). Set "
                          f"pretrain_domain.enabled: false, or use an encoder as model.name")
     with atomic_path(DOMAIN) as out:
@@ -221,4 +222,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 
 from stages.artifacts import atomic_path, read_json
+from stages.errors import DataError, run_stage
 from stages.tasks import METRIC_NAMES, primary_metric
 from stages.tasks import METRICS as METRICS_OF
 
@@ -25,7 +26,7 @@ def main() -> None:
     parser.add_argument("--markdown", type=Path, help="write the full results page here instead of printing")
     cli = parser.parse_args()
     if not (METRICS / "eval.json").exists():
-        raise SystemExit("no metrics/eval.json yet: run `dvc repro` first")
+        raise DataError("no metrics/eval.json yet: run `dvc repro` first")
     if cli.markdown:
         with atomic_path(cli.markdown) as tmp:
             tmp.write_text(results_page())
@@ -190,4 +191,4 @@ def results_page() -> str:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

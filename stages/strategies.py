@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from transformers import DataCollatorWithPadding, TrainerCallback
 
+from stages.errors import ModelError
 from stages.modeling import LengthSortedTrainer
 
 SOURCE, TARGET = 0, 1
@@ -164,7 +165,7 @@ def make_student(teacher, keep_every: int = 2):
             state[LAYER_INDEX.sub(f".layer.{new_index[int(match.group(1))]}.", key, count=1)] = value
     missing, unexpected = student.load_state_dict(state, strict=False)
     if missing or unexpected or not any(LAYER_INDEX.search(k) for k in state):
-        raise SystemExit(f"distill: cannot map the teacher's layers onto a student (missing {missing[:3]}, "
+        raise ModelError(f"distill: cannot map the teacher's layers onto a student (missing {missing[:3]}, "
                          f"unexpected {unexpected[:3]}); distillation supports BERT-like encoders")
     return student
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import datasets
 
 from stages.artifacts import atomic_path, read_jsonl
+from stages.errors import run_stage
 from stages.modeling import load_tokenizer, resolve_model
 from stages.params import Params, load_params
 
@@ -101,4 +102,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -229,3 +229,19 @@ def test_a_train_set_with_one_class_stops_clean(project):
                                         r"a classifier needs at least two"):
         run_stages()
     assert not (project.parents[1] / "data/clean").exists()
+
+
+def test_library_errors_are_ordinary_exceptions_and_a_stage_turns_them_into_one_line(project, capsys):
+    """A notebook catches DataError with `except Exception`; `python -m stages.<name>` prints one line."""
+    from stages.errors import TransferError, run_stage
+
+    project.write_text("id,tweet,sentiment\n")
+    try:
+        ingest.main()
+    except Exception as error:  # noqa: BLE001 - the point: an ordinary exception, not SystemExit
+        caught = error
+    assert isinstance(caught, DataError) and isinstance(caught, TransferError)
+    with pytest.raises(SystemExit) as exit_info:
+        run_stage(ingest.main)
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err == f"{project}: no rows\n"

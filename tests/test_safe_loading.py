@@ -9,6 +9,7 @@ import shutil
 import pytest
 import torch
 
+from stages.errors import ModelError
 from stages.modeling import load_classifier
 from stages.params import parse_params
 from tests.conftest import tiny_params
@@ -26,7 +27,7 @@ def test_a_pickled_checkpoint_is_refused_with_what_to_do(tmp_path, tiny_model, p
     shutil.copytree(tiny_model, folder)
     torch.save(AutoModel.from_pretrained(tiny_model).state_dict(), folder / "pytorch_model.bin")
     (folder / "model.safetensors").unlink()
-    with pytest.raises(SystemExit, match=r"pickle format \(pytorch_model.bin\).*safetensors only.*convert it once"):
+    with pytest.raises(ModelError, match=r"pickle format \(pytorch_model.bin\).*safetensors only.*convert it once"):
         load_classifier(str(folder), params)
     assert load_classifier(str(tiny_model), params).config.num_labels == 3  # the safetensors copy loads
 

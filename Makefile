@@ -26,7 +26,7 @@ test: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check stages tests bench
+	$(VENV)/bin/ruff check stages transfer tests bench
 
 # Throughput against HF-example-style baselines (bench/results.json); needs `make repro` first. Not in CI.
 bench: $(STAMP)

@@ -40,11 +40,12 @@ from transformers import (
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stages.artifacts import load_dataset_output, read_jsonl  # noqa: E402
-from stages.cpu_dropout import configure_dropout  # noqa: E402
-from stages.modeling import LengthSortedTrainer, load_tokenizer, resolve_model, training_arguments  # noqa: E402
-from stages.params import load_params  # noqa: E402
-from stages.pretrain_domain import MaskedPositionsMLM  # noqa: E402
+from transfer.core.artifacts import load_dataset_output, read_jsonl  # noqa: E402
+from transfer.core.modeling import load_tokenizer, resolve_model, training_arguments  # noqa: E402
+from transfer.core.params import load_params  # noqa: E402
+from transfer.training.cpu_dropout import configure_dropout  # noqa: E402
+from transfer.training.pretraining import MaskedPositionsMLM  # noqa: E402
+from transfer.training.trainer import LengthSortedTrainer  # noqa: E402
 
 TARGETS = {"finetune_speedup": 3.0, "share_of_gemm_peak": 0.60, "noop_repro_s": 3.0, "stage_peak_rss_gib": 4.0}
 
@@ -203,7 +204,7 @@ def bench_pretrain(params, base: str, tokenizer, steps: int, warmup: int, peak: 
 
 def bench_inference(params, base: str, tokenizer, peak: float) -> dict:
     """samples/s as Trainer.predict measures them (model loading excluded), as evaluate reports them."""
-    from stages.evaluate import predict
+    from transfer.tasks.classification import predict
 
     test = load_dataset_output(ROOT / "data/tokenized/target")["test"]
     texts = [r["text"] for r in read_jsonl(ROOT / "data/clean/target/test.jsonl")]

@@ -8,14 +8,14 @@ The labeled budget is taken from the valid rows: target train rows past it becom
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
-from stages.artifacts import atomic_path, read_jsonl, write_json, write_jsonl
-from stages.errors import DataError, run_stage
-from stages.params import Params, load_params
-from stages.text_cleaning import clean_domains, clean_report
-from stages.training_sets import apply_budgets, budget_warnings, check_classes
+from transfer.core.artifacts import atomic_path, read_jsonl, write_json, write_jsonl
+from transfer.core.errors import DataError, run_stage
+from transfer.core.params import load_params
+from transfer.data.cleaning import clean_domains, clean_report, label_hint, label_warnings, unknown_labels
+from transfer.data.training_sets import apply_budgets, budget_warnings
+from transfer.tasks.registry import task_for
 
 RAW, CLEAN, REJECTED = Path("data/raw"), Path("data/clean"), Path("data/rejected")
 REQUIRED = {"source": ("train",), "target": ("train", "validation", "test")}
@@ -23,10 +23,11 @@ REQUIRED = {"source": ("train",), "target": ("train", "validation", "test")}
 
 def main() -> None:
     params = load_params()
+    task = task_for(params)
     raw = {domain: {p.stem: read_jsonl(p) for p in sorted((RAW / domain).glob("*.jsonl"))}
            for domain in ("source", "target")}
-    kept, rejected = clean_domains(raw, params.data.labels, params.clean, params.task)
-    budget = apply_budgets(kept, params.data, params.seed, params.task)
+    kept, rejected = clean_domains(raw, params.data.labels, params.clean, task)
+    budget = apply_budgets(kept, params.data, params.seed, task)
     report = clean_report(raw, kept, rejected, params.data.labels,
                           {domain: entry["beyond_budget"] for domain, entry in budget.items()})
 
@@ -42,8 +43,7 @@ def main() -> None:
                                 f"bounds in params.yaml. Nothing was written.")
 
     warnings = budget_warnings(budget, report) + label_warnings(params, report)
-    if params.task == "classification":
-        warnings += check_classes(kept, params.data.labels)
+    warnings += task.check_training_sets(kept, params.data.labels)
 
     with atomic_path(CLEAN) as out:
         for domain, splits in kept.items():
@@ -62,39 +62,6 @@ def main() -> None:
                   + ", ".join(f"{label!r} ({n})" for label, n in list(unknown.items())[:10]))
     for warning in warnings:
         print(f"clean: WARNING: {warning}")
-
-
-def label_hint(params: Params, domain: str, unknown: dict[str, int]) -> str:
-    """The labels a split held instead of data.labels, and how to map them."""
-    if not unknown:
-        return ""
-    seen = ", ".join(f"{label!r} ({n})" for label, n in list(unknown.items())[:10])
-    hint = f"; labels seen: {seen}, while data.labels is {params.data.labels}"
-    if getattr(getattr(params.data, domain), "kind", "") == "packaged":
-        return hint
-    if all(label.lstrip("-").isdigit() for label in unknown):
-        example = ", ".join(f"{label}: {name}" for label, name in zip(sorted(unknown, key=int), params.data.labels,
-                                                                     strict=False))
-        return f"{hint}: if these are class ids, name them with data.{domain}.label_map, e.g. {{{example}}}"
-    return f"{hint}: rename them with data.{domain}.label_map or add them to data.labels"
-
-
-def unknown_labels(splits: dict[str, dict]) -> dict[str, int]:
-    """Labels rejected as unknown across a domain's splits, most frequent first."""
-    counts = sum((Counter(entry.get("unknown_labels", {})) for entry in splits.values()), Counter())
-    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
-
-
-def label_warnings(params: Params, report: dict) -> list[str]:
-    """More than half of a domain's labeled rows rejected for their label is a mapping problem, not noise."""
-    warnings = []
-    for domain, splits in report.items():
-        labeled = sum(e["in"] for split, e in splits.items() if split != "unlabeled")
-        unknown = unknown_labels(splits)
-        if labeled and sum(unknown.values()) > labeled / 2:
-            warnings.append(f"{sum(unknown.values())} of {labeled} {domain} rows were rejected as unknown_label"
-                            + label_hint(params, domain, unknown))
-    return warnings
 
 
 if __name__ == "__main__":

@@ -10,16 +10,15 @@ Writes metrics/compare.json, metrics/timing.json (wall times) and the bar chart'
 
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from stages.artifacts import load_dataset_output, read_json, write_csv, write_json
-from stages.errors import run_stage
-from stages.evaluate import score_model
-from stages.modeling import TRAINING_REPORT
-from stages.params import load_params
-from stages.tasks import METRIC_NAMES, POINTS, primary_metric
+from transfer.analysis.comparison import summarize
+from transfer.core.artifacts import load_dataset_output, read_json, write_csv, write_json
+from transfer.core.errors import run_stage
+from transfer.core.modeling import TRAINING_REPORT
+from transfer.core.params import load_params
+from transfer.tasks.registry import task_for
 
 COMPARE = Path("models/compare")
 
@@ -30,7 +29,8 @@ def label(report: dict) -> str:
 
 def main() -> None:
     params = load_params()
-    metric, points = primary_metric(params.task), POINTS[params.task]
+    task = task_for(params)
+    metric = task.primary
     headline = read_json("metrics/eval.json")  # baseline and chosen model, already scored by evaluate
     scores: dict[str, list[float]] = defaultdict(list)
     timing = {}
@@ -44,21 +44,13 @@ def main() -> None:
     # Only the matrix that params declare now: DVC leaves the folders of removed entries in place.
     for model_dir in [COMPARE / f"{s}-{seed}" for s in params.compare.strategies for seed in params.compare.seeds]:
         report = read_json(model_dir / TRAINING_REPORT)
-        value = score_model(model_dir, target, params)[0][metric]
+        value = task.score(model_dir, target, params)[0][metric]
         name = label(report)
         scores[name].append(value)
         timing[f"{name}@{report['seed']}"] = report["wall_time_s"]
-        print(f"compare: {model_dir} {METRIC_NAMES[metric]} {value:.4f}")
+        print(f"compare: {model_dir} {task.metrics[metric]} {value:.4f}")
 
-    baseline = scores["baseline"][0]
-    margin = params.evaluate.negative_transfer_margin / points
-    rows = {}
-    for name, values in scores.items():
-        spread = statistics.stdev(values) if len(values) > 1 else 0.0
-        gain = statistics.mean(values) - baseline
-        rows[name] = {metric: statistics.mean(values), f"{metric}_std": spread,
-                      "seeds": len(values), f"gain_{metric}_points": round(points * gain, 2),
-                      "negative_transfer": gain < -max(spread, margin)}
+    rows = summarize(scores, scores["baseline"][0], metric, task.points, params.evaluate.negative_transfer_margin)
     write_json("metrics/compare.json", rows)
     write_json("metrics/timing.json", timing)
     write_csv("metrics/plots/compare.csv", [{"strategy": k, "score": v[metric]} for k, v in rows.items()])

@@ -4,30 +4,25 @@ The student keeps every `distill.keep_every`-th layer of models/target and learn
 teacher's temperature-softened outputs on labeled and unlabeled target text, plus the hard labels.
 Writes models/student, metrics/distill.json (sizes, macro-F1 of both on the target test split,
 quality retained) and metrics/distill_speed.json (inference samples/s of both, measured here).
-Classification only: for QA and translation the stage records that it does not apply.
+Tasks with a label head only (classification); for the others the stage records why it does not apply.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import datasets
-
-from stages.artifacts import atomic_path, load_dataset_output, write_json
-from stages.checkpoints import resumable
-from stages.errors import run_stage
-from stages.evaluate import predict
-from stages.finetune_target import train_phase
-from stages.modeling import classification_metrics, load_classifier, load_tokenizer, set_seed
-from stages.params import load_params
-from stages.strategies import DistillTrainer, DomainCollator, make_student
+from transfer.core.artifacts import atomic_path, load_dataset_output, write_json
+from transfer.core.errors import run_stage
+from transfer.core.params import load_params
+from transfer.tasks.classification import classification_metrics, predict
+from transfer.tasks.registry import task_for
+from transfer.training.checkpoints import resumable
+from transfer.training.distillation import train_student
 
 TEACHER, STUDENT, TOKENIZED = Path("models/target"), Path("models/student"), Path("data/tokenized/target")
 
 
-def not_applicable(task: str) -> None:
-    reason = (f"distillation is implemented for classification (soft labels over classes); task {task} would need "
-              f"span-logit (QA) or sequence-level (translation) distillation")
+def not_applicable(task: str, reason: str) -> None:
     with atomic_path(STUDENT) as out:
         out.mkdir(parents=True)
         (out / "NOT_APPLICABLE.txt").write_text(reason + "\n")
@@ -38,26 +33,14 @@ def not_applicable(task: str) -> None:
 
 def main() -> None:
     params = load_params()
-    if params.task != "classification":
-        not_applicable(params.task)
+    task = task_for(params)
+    if "distill" in task.skipped_stages:
+        not_applicable(task.name, task.skipped_stages["distill"])
         return
-    config = params.distill
     target = load_dataset_output(TOKENIZED)
-    set_seed(params.seed)
-    tokenizer = load_tokenizer(str(TEACHER), params)
-    teacher = load_classifier(str(TEACHER), params)
-    student = make_student(teacher, config.keep_every)
-    train = datasets.concatenate_datasets([target["train"], target["unlabeled"]]) if "unlabeled" in target \
-        else target["train"]
     run = resumable(params, STUDENT, {}, [TOKENIZED, TEACHER])
     with atomic_path(STUDENT) as out:
-        train_phase(student, tokenizer, train, target["validation"], params=params, epochs=config.epochs,
-                    learning_rate=config.learning_rate, run=run, phase="student", trainer_class=DistillTrainer,
-                    data_collator=DomainCollator(tokenizer), teacher=teacher, temperature=config.temperature,
-                    alpha=config.alpha)
-        student.config.transfer_strategy = f"distilled from {teacher.config.to_dict().get('transfer_strategy')}"
-        student.save_pretrained(out)
-        tokenizer.save_pretrained(out)
+        teacher, student = train_student(params, task, TEACHER, target, out, run)
     run.finish()
 
     test = target["test"].sort("length")

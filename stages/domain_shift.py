@@ -14,9 +14,9 @@ import random
 from pathlib import Path
 
 import numpy as np
+from transformers.utils import logging as transformers_logging
 
-from stages.artifacts import read_jsonl, write_csv, write_json
-from stages.domain_metrics import (
+from transfer.analysis.domain_metrics import (
     js_divergence,
     length_summary,
     mean_pooled_embeddings,
@@ -27,10 +27,11 @@ from stages.domain_metrics import (
     vocabulary_overlap,
     word_counts,
 )
-from stages.errors import run_stage
-from stages.modeling import load_kwargs, load_tokenizer, resolve_model
-from stages.params import Params, load_params
-from stages.tasks import domain_text
+from transfer.core.artifacts import read_jsonl, write_csv, write_json
+from transfer.core.errors import run_stage
+from transfer.core.modeling import load_encoder, load_tokenizer, resolve_model
+from transfer.core.params import Params, load_params
+from transfer.tasks.registry import task_for
 
 CLEAN = Path("data/clean")
 DOMAINS = ("source", "target")
@@ -53,24 +54,14 @@ def checkpoints(params: Params) -> dict[str, str]:
     return {"base": resolve_model(params.model.name), "domain": "models/domain", "target": "models/target"}
 
 
-def load_encoder(path: str, params: Params):
-    """The encoder of a checkpoint: the base of a classifier / QA model, the encoder half of a seq2seq one."""
-    from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM
-
-    if AutoConfig.from_pretrained(path, trust_remote_code=params.model.trust_remote_code).is_encoder_decoder:
-        return AutoModelForSeq2SeqLM.from_pretrained(path, **load_kwargs(params, path)).get_encoder()
-    return AutoModel.from_pretrained(path, **load_kwargs(params, path))
-
-
 def main() -> None:
-    from transformers.utils import logging as transformers_logging
-
     # Task heads (MLM, classifier) are dropped on purpose when loading the encoders: no load reports.
     transformers_logging.set_verbosity_error()
     params = load_params()
+    task = task_for(params)
     config = params.domain_shift
     sample = balanced_sample(params)
-    texts = {domain: [domain_text(row, params.task) for row in rows] for domain, rows in sample.items()}
+    texts = {domain: [task.text(row) for row in rows] for domain, rows in sample.items()}
     tokenizer = load_tokenizer(resolve_model(params.model.name), params)
     token_lengths = {d: [len(ids) for ids in tokenizer(t, add_special_tokens=False)["input_ids"]]
                      for d, t in texts.items()}

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stages.artifacts import atomic_path, read_json, write_json, write_jsonl
-from stages.corpora import load_corpus
-from stages.data_inputs import describe_changes, fingerprint_inputs
-from stages.errors import DataError, run_stage
-from stages.params import HubDataset, load_params
+from transfer.core.artifacts import atomic_path, read_json, write_json, write_jsonl
+from transfer.core.errors import DataError, run_stage
+from transfer.core.params import HubDataset, load_params
+from transfer.data.corpora import load_corpus
+from transfer.data.data_inputs import describe_changes, fingerprint_inputs
+from transfer.tasks.registry import task_for
 
 RAW, INPUTS = Path("data/raw"), Path("data/inputs.json")
 
 
 def main() -> None:
     params = load_params()
+    task = task_for(params)
     data = params.data
     fingerprint = check_inputs(params)
     counts: dict[str, dict[str, int]] = {}
@@ -29,7 +31,7 @@ def main() -> None:
         for domain, spec in (("source", data.source), ("target", data.target)):
             if isinstance(spec, HubDataset) and "commit" in fingerprint[domain]:
                 spec = spec.model_copy(update={"revision": fingerprint[domain]["commit"]})  # what was hashed
-            splits = load_corpus(spec, params.seed, data.validation_fraction, data.test_fraction, params.task)
+            splits = load_corpus(spec, params.seed, data.validation_fraction, data.test_fraction, task)
             for split, rows in splits.items():
                 write_jsonl(out / domain / f"{split}.jsonl", ({**r, "domain": domain, "split": split} for r in rows))
             counts[domain] = {split: len(rows) for split, rows in splits.items()}

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stages.artifacts import read_json, write_json
-from stages.data_inputs import describe_changes, fingerprint_inputs
-from stages.errors import run_stage
-from stages.params import load_params
+from transfer.core.artifacts import read_json, write_json
+from transfer.core.errors import run_stage
+from transfer.core.params import load_params
+from transfer.data.data_inputs import describe_changes, fingerprint_inputs
 
 INPUTS = Path("data/inputs.json")
 

@@ -6,67 +6,32 @@ The `budget_baseline` / `budget_target` matrices in dvc.yaml train target_only a
 strategy on nested, label-stratified subsets of the labeled target train set
 (`finetune_target --labels N`); the full budget is the headline pair (models/baseline,
 models/target), already scored in metrics/eval.json. This stage scores the rest and answers the
-practitioner's question: how many target labels does the transfer save?
-
-    labels_saved = N - n'   where target_only reaches macro-F1 q with all N labels,
-                            and the transfer reaches q with n' labels (interpolated in log n).
-
-That is the same quantity as "target_only needs N labels to match the transfer with n'"; it is
-measured at target_only's full-budget quality because that is the only level both curves reach
-without labels the scenario does not have (the gain at N would need target_only beyond N).
+practitioner's question: how many target labels does the transfer save? (transfer/analysis/label_budget.py
+defines labels_saved.)
 Writes metrics/label_budget.json and metrics/plots/label_budget.csv (the DVC plot).
 """
 
 from __future__ import annotations
 
-import math
 import statistics
 from pathlib import Path
 
-from stages.artifacts import load_dataset_output, read_json, write_csv, write_json
-from stages.errors import run_stage
-from stages.evaluate import score_model
-from stages.label_subsets import original_rows
-from stages.params import load_params
-from stages.tasks import METRIC_NAMES, primary_metric
+from transfer.analysis.label_budget import labels_saved
+from transfer.core.artifacts import load_dataset_output, read_json, write_csv, write_json
+from transfer.core.errors import run_stage
+from transfer.core.params import load_params
+from transfer.tasks.registry import task_for
+from transfer.training.label_subsets import original_rows
 
 BUDGET = Path("models/budget")
 CURVES = ("target_only", "transfer")  # the baseline recipe, and finetune.strategy from models/domain
 
 
-def labels_to_reach(curve: dict[int, float], quality: float) -> tuple[float | None, bool]:
-    """Labels at which `curve` first reaches `quality`, linear in log(labels) between points.
-
-    Returns (labels, at_most): at_most when the smallest budget already reaches it (the true
-    figure may be lower); (None, False) when no budget reaches it.
-    """
-    points = sorted(curve.items())
-    if points[0][1] >= quality:
-        return float(points[0][0]), True
-    for (n0, f0), (n1, f1) in zip(points, points[1:], strict=False):
-        if f0 < quality <= f1:
-            share = (quality - f0) / (f1 - f0)
-            return math.exp(math.log(n0) + share * (math.log(n1) - math.log(n0))), False
-    return None, False
-
-
-def labels_saved(target_only: dict[int, float], transfer: dict[int, float], full_budget: int,
-                 metric: str = "macro_f1") -> dict:
-    quality = target_only[full_budget]
-    needed, at_most = labels_to_reach(transfer, quality)
-    if needed is None:
-        return {f"quality_{metric}": quality, "transfer_labels_needed": None, "labels_saved": None,
-                "note": f"the transfer does not reach target_only's full-budget {METRIC_NAMES[metric]} at any budget: "
-                        f"no labels saved"}
-    return {f"quality_{metric}": quality, "transfer_labels_needed": round(needed, 1),
-            "labels_saved": round(full_budget - needed, 1), "labels_saved_is_lower_bound": at_most,
-            "label_efficiency": round(full_budget / needed, 2)}
-
-
 def main() -> None:
     params = load_params()
+    task = task_for(params)
     config = params.label_budget
-    metric = primary_metric(params.task)
+    metric, metric_name = task.primary, task.metrics[task.primary]
     headline = read_json("metrics/eval.json")
     target = load_dataset_output("data/tokenized/target")
     full_budget = len(original_rows(target["train"]))
@@ -81,14 +46,14 @@ def main() -> None:
             scores[curve][size] = []
             for seed in config.seeds:
                 model_dir = BUDGET / f"{prefix}-{size}-{seed}"
-                scores[curve][size].append(score_model(model_dir, target, params)[0][metric])
-                print(f"label_budget: {curve} with {size} labels (seed {seed}): {METRIC_NAMES[metric]} "
+                scores[curve][size].append(task.score(model_dir, target, params)[0][metric])
+                print(f"label_budget: {curve} with {size} labels (seed {seed}): {metric_name} "
                       f"{scores[curve][size][-1]:.4f}")
 
     means = {curve: {n: statistics.mean(v) for n, v in points.items()} for curve, points in scores.items()}
     spreads = {curve: {n: statistics.stdev(v) if len(v) > 1 else 0.0 for n, v in points.items()}
                for curve, points in scores.items()}
-    saved = labels_saved(means["target_only"], means["transfer"], full_budget, metric)
+    saved = labels_saved(means["target_only"], means["transfer"], full_budget, metric, metric_name)
     report = {"strategy": headline["strategy"], "pretrain_domain": headline["pretrain_domain"],
               "full_budget": full_budget, "seeds": len(config.seeds),
               "curve": {curve: {str(n): round(f, 4) for n, f in sorted(points.items())}
@@ -107,7 +72,7 @@ def main() -> None:
     if saved["labels_saved"] is None:
         print(f"label_budget: {saved['note']}")
     else:
-        print(f"label_budget: target_only needs {full_budget} labels for {METRIC_NAMES[metric]} "
+        print(f"label_budget: target_only needs {full_budget} labels for {metric_name} "
               f"{saved[f'quality_{metric}']:.4f}; "
               f"{headline['strategy']} reaches it with {saved['transfer_labels_needed']:.0f}"
               f"{' or fewer' if saved['labels_saved_is_lower_bound'] else ''}: "

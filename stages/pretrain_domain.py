@@ -1,203 +1,34 @@
 """pretrain_domain: continued masked-LM pretraining on unlabeled target text (TAPT).
 
-Target text is the review / context (QA, each distinct context once) / source-side sentence
-(translation) of the target train rows, labeled and unlabeled.
-
-The packaged MiniLM ships without an MLM head, so a freshly initialised head makes the "before"
-loss meaningless (~11, worse than uniform). We therefore report three numbers on the same
-held-out texts with the same masks: the random head, the head warmed up on a frozen encoder (the
-honest "before": what the base encoder knows), and after adapting the whole model.
+Target text is the task's (`Task.adaptation_texts`: the review, each distinct QA context once, the
+source-side sentence) of the target train rows, labeled and unlabeled. transfer/training/pretraining.py
+says why three losses are reported (random head, before, after).
 Writes models/domain (weights + tokenizer) and metrics/pretrain.json.
 """
 
 from __future__ import annotations
 
-import math
-import random
 from pathlib import Path
 
-import datasets
-import torch
+from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM
 
-from stages.artifacts import atomic_path, read_jsonl, write_json
-from stages.checkpoints import ResumableRun, checkpoint_arguments, resumable
-from stages.cpu_dropout import configure_dropout
-from stages.errors import DataError, ParamsError, run_stage
-from stages.modeling import (
-    LengthSortedTrainer,
-    load_kwargs,
-    load_tokenizer,
-    resolve_model,
-    set_seed,
-    training_arguments,
-    write_curves,
-)
-from stages.params import Params, load_params
-from stages.tasks import domain_text
+from transfer.core.artifacts import atomic_path, read_jsonl, write_json
+from transfer.core.errors import ParamsError, run_stage
+from transfer.core.modeling import load_kwargs, load_tokenizer, resolve_model
+from transfer.core.params import load_params
+from transfer.tasks.registry import task_for
+from transfer.training.checkpoints import resumable
+from transfer.training.pretraining import adapt
+from transfer.training.trainer import write_curves
 
 CLEAN, DOMAIN, CURVES = Path("data/clean"), Path("models/domain"), Path("metrics/curves/pretrain.csv")
 # Target texts whose labels the pipeline may not see, plus the labeled train texts (never val/test).
 ADAPTATION_SPLITS = ("unlabeled", "train")
 
 
-def load_masked_lm(base: str, params: Params):
-    """An MLM model whose encoder keeps the base checkpoint's pooler.
-
-    BertForMaskedLM drops the pooler; saved that way, the classifier fine-tuned later would start
-    from a random pooler. Swapping in the full base encoder keeps it (frozen: MLM never uses it).
-    """
-    from transformers import AutoModel, AutoModelForMaskedLM
-
-    mlm = AutoModelForMaskedLM.from_pretrained(base, **load_kwargs(params, base))
-    encoder = AutoModel.from_pretrained(base, **load_kwargs(params, base))
-    setattr(mlm, mlm.base_model_prefix, encoder)
-    mlm.tie_weights()
-    for name, parameter in encoder.named_parameters():
-        if name.startswith("pooler."):
-            parameter.requires_grad_(False)
-    return mlm
-
-
-class MaskedPositionsMLM(torch.nn.Module):
-    """Runs the MLM head only at masked positions: same loss, ~2x faster on CPU.
-
-    The full-vocabulary projection at every position dominates an MLM step (30k outputs per token
-    where 15% of tokens carry a label). Heads are position-wise, so projecting the masked rows
-    alone is exact. It stays an nn.Module that Trainer (and DDP) wrap as usual; only the inner
-    model is saved. Models whose head is split over several modules use the full forward.
-    """
-
-    def __init__(self, mlm):
-        super().__init__()
-        self.mlm = mlm
-        heads = [name for name, _ in mlm.named_children() if name != mlm.base_model_prefix]
-        self.head_name = heads[0] if len(heads) == 1 else None
-
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None):
-        if self.head_name is None or labels is None:
-            return self.mlm(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-                            labels=labels)
-        encoder = getattr(self.mlm, self.mlm.base_model_prefix)
-        extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
-        hidden = encoder(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
-        masked = labels != -100
-        logits = getattr(self.mlm, self.head_name)(hidden[masked])
-        loss = torch.nn.functional.cross_entropy(logits, labels[masked]) if masked.any() else hidden.sum() * 0
-        return {"loss": loss}
-
-    def state_dict(self, *args, **kwargs):
-        """Each tied tensor once (the decoder is the word embedding matrix).
-
-        Trainer checkpoints a wrapper that is not a PreTrainedModel with safetensors' save_file,
-        which refuses tensors that share memory; it loads them back with strict=False, and the
-        tied twin is the same tensor, so it is restored too.
-        """
-        state, seen = super().state_dict(*args, **kwargs), set()
-        for key in list(state):
-            tensor = state[key]
-            identity = (tensor.data_ptr(), tuple(tensor.shape))
-            if identity in seen:
-                del state[key]
-            seen.add(identity)
-        return state
-
-    @property
-    def _keys_to_ignore_on_save(self) -> list[str]:
-        """The twins state_dict leaves out: Trainer re-ties them after loading a checkpoint."""
-        return sorted(set(super().state_dict()) - set(self.state_dict()))
-
-    def tie_weights(self) -> None:
-        self.mlm.tie_weights()
-
-
-def mlm_datasets(texts: list[str], tokenizer, params: Params) -> tuple[datasets.Dataset, datasets.Dataset]:
-    """(train, held-out) tokenized texts; held-out masks are drawn once, so every model sees the same."""
-    from transformers import DataCollatorForLanguageModeling
-
-    config = params.pretrain_domain
-    texts = sorted(texts)
-    random.Random(params.seed).shuffle(texts)
-    n_heldout = max(1, round(config.heldout_fraction * len(texts)))
-    encoded = tokenizer(texts, truncation=True, max_length=config.max_length, return_special_tokens_mask=True)
-    rows = [dict(zip(encoded.keys(), values, strict=True)) for values in zip(*encoded.values(), strict=True)]
-    for row in rows:
-        row["length"] = len(row["input_ids"])
-    heldout, train = rows[:n_heldout], rows[n_heldout:]
-    if not train:
-        raise DataError(f"pretrain_domain: only {len(texts)} target texts, too few to adapt on; add unlabeled "
-                         f"target text or set pretrain_domain.enabled: false")
-
-    masker = DataCollatorForLanguageModeling(tokenizer, mlm_probability=config.mlm_probability, seed=params.seed)
-    masked = masker([{k: v for k, v in r.items() if k != "length"} for r in heldout])
-    fixed = datasets.Dataset.from_dict({k: v.tolist() for k, v in masked.items()})
-    return datasets.Dataset.from_list(train), fixed
-
-
-def heldout_loss(trainer, fixed: datasets.Dataset) -> float:
-    from transformers import default_data_collator
-
-    collator, trainer.data_collator = trainer.data_collator, default_data_collator
-    loss = trainer.evaluate(eval_dataset=fixed)["eval_loss"]
-    trainer.data_collator = collator
-    return float(loss)
-
-
-def report(loss: float) -> dict:
-    return {"loss": round(loss, 4), "perplexity": round(math.exp(min(loss, 50.0)), 2)}
-
-
-def adapt(params: Params, base: str, out: Path, run: ResumableRun) -> dict:
-    from transformers import DataCollatorForLanguageModeling
-
-    config = params.pretrain_domain
-    tokenizer = load_tokenizer(base, params)
-    files = [CLEAN / "target" / f"{split}.jsonl" for split in ADAPTATION_SPLITS]
-    texts = [domain_text(r, params.task) for path in files if path.exists() for r in read_jsonl(path)]
-    if params.task == "qa":
-        texts = sorted(set(texts))  # SQuAD-style data asks several questions about one context
-    set_seed(params.seed)
-    train, fixed = mlm_datasets(texts, tokenizer, params)
-    model = load_masked_lm(base, params)
-    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=config.mlm_probability)
-    encoder = getattr(model, model.base_model_prefix)
-    metrics: dict = {"enabled": True, "train_texts": len(train), "heldout_texts": len(fixed)}
-
-    def phase(name: str, epochs: float, learning_rate: float) -> LengthSortedTrainer:
-        args = training_arguments(run.phase_dir(name), seed=params.seed, epochs=epochs,
-                                  learning_rate=learning_rate, batch_size=config.batch_size,
-                                  eval_each_epoch=False, warmup_ratio=0.06, prediction_loss_only=True,
-                                  **checkpoint_arguments(params.checkpoint.every_steps, mid_epoch=False,
-                                                         examples=len(train), batch_size=config.batch_size))
-        configure_dropout(model, params, args.device)
-        return LengthSortedTrainer(model=MaskedPositionsMLM(model), args=args, train_dataset=train,
-                                   data_collator=collator)
-
-    head_phase = phase("head", config.head_warmup_epochs, config.head_learning_rate)
-    metrics["random_head"] = report(heldout_loss(head_phase, fixed))
-    if config.head_warmup_epochs > 0:
-        encoder.requires_grad_(False)
-        run.train(head_phase, "head")
-        encoder.requires_grad_(True)
-        for name, parameter in encoder.named_parameters():
-            parameter.requires_grad_(not name.startswith("pooler."))
-    metrics["before"] = report(heldout_loss(head_phase, fixed))
-    phases = {"head": head_phase}
-    if config.epochs > 0:
-        phases["full"] = run.train(phase("full", config.epochs, config.learning_rate), "full")
-        metrics["after"] = report(heldout_loss(phases["full"], fixed))
-    else:
-        metrics["after"] = metrics["before"]
-    write_curves(CURVES, phases)
-    metrics["loss_reduction"] = round(metrics["before"]["loss"] - metrics["after"]["loss"], 4)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return metrics
-
-
 def main() -> None:
-    from transformers import AutoConfig
-
     params = load_params()
+    task = task_for(params)
     base = resolve_model(params.model.name)
     seq2seq = AutoConfig.from_pretrained(base, trust_remote_code=params.model.trust_remote_code).is_encoder_decoder
     if seq2seq and params.pretrain_domain.enabled:
@@ -207,11 +38,11 @@ def main() -> None:
     with atomic_path(DOMAIN) as out:
         if params.pretrain_domain.enabled:
             run = resumable(params, DOMAIN, {"base": base}, [CLEAN / "target", base])
-            metrics = adapt(params, base, out, run)
+            files = [CLEAN / "target" / f"{split}.jsonl" for split in ADAPTATION_SPLITS]
+            texts = task.adaptation_texts([row for path in files if path.exists() for row in read_jsonl(path)])
+            metrics = adapt(params, base, texts, out, run, CURVES)
             run.finish()
         else:
-            from transformers import AutoModel, AutoModelForSeq2SeqLM
-
             copy = AutoModelForSeq2SeqLM if seq2seq else AutoModel
             copy.from_pretrained(base, **load_kwargs(params, base)).save_pretrained(out)
             load_tokenizer(base, params).save_pretrained(out)

@@ -114,12 +114,14 @@ def ran_stages(dvc_output: str) -> list[str]:
 
 def make_project(root: Path, params: dict) -> DvcProject:
     root.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(ROOT / "stages", root / "stages", ignore=shutil.ignore_patterns("__pycache__"))
+    for code in ("stages", "transfer"):
+        shutil.copytree(ROOT / code, root / code, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "dvc.yaml", root / "dvc.yaml")
     project = DvcProject(root)
     project.set_params(params)
     project.run("git", "init", "-q")
     project.run("dvc", "init", "-q")
+    shutil.copy(ROOT / ".dvcignore", root / ".dvcignore")  # bytecode is not a code dependency
     project.run("dvc", "config", "core.analytics", "false")
     shutil.copytree(ROOT / ".dvc" / "plots", root / ".dvc" / "plots")  # custom plot templates
     return project
@@ -129,3 +131,15 @@ def make_project(root: Path, params: dict) -> DvcProject:
 def dvc_project(tmp_path, tiny_model) -> DvcProject:
     corpora = write_corpora(tmp_path / "corpora")
     return make_project(tmp_path / "project", tiny_params(tiny_model, corpora))
+
+
+def shipped_params():
+    """The shipped params.yaml, validated: the schema has no defaults, so sections come from here."""
+    from transfer.core.params import parse_params
+
+    return parse_params(yaml.safe_load((ROOT / "params.yaml").read_text()))
+
+
+def shipped_section(name: str, **changes):
+    """One section of the shipped params with some values changed, e.g. shipped_section("clean", dedup="none")."""
+    return getattr(shipped_params(), name).model_copy(update=changes)

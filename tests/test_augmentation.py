@@ -3,8 +3,8 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from stages.augmentation import augment_rows, eda, embedding_synonyms, rebalance
-from stages.params import AugmentParams
+from tests.conftest import shipped_section
+from transfer.data.augmentation import augment_rows, eda, embedding_synonyms, rebalance
 
 ROWS = [{"id": f"r{i}", "text": f"word{i} alpha beta gamma delta epsilon", "label": "pos" if i < 6 else "neg"}
         for i in range(8)]
@@ -21,12 +21,12 @@ def test_eda_edits_keep_the_words_and_the_label():
 
 
 def test_augmented_rows_trace_back_to_their_origin_and_are_seeded():
-    out = augment_rows(ROWS, AugmentParams(n_aug=2), seed=3)
+    out = augment_rows(ROWS, shipped_section("augment", n_aug=2), seed=3)
     assert len(out) == 24
     new = [r for r in out if "origin_id" in r]
     by_id = {r["id"]: r for r in ROWS}
     assert all(r["label"] == by_id[r["origin_id"]]["label"] for r in new)
-    assert out == augment_rows(ROWS, AugmentParams(n_aug=2), seed=3)
+    assert out == augment_rows(ROWS, shipped_section("augment", n_aug=2), seed=3)
 
 
 def test_rebalance_over_and_under_sampling():

@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from stages import clean, ingest
-from stages.artifacts import read_jsonl
-from stages.errors import DataError, ParamsError
 from tests.conftest import ROOT, tiny_params, write_corpora
+from transfer.core.artifacts import read_jsonl
+from transfer.core.errors import DataError, ParamsError
 
 
 @pytest.fixture
@@ -233,7 +233,7 @@ def test_a_train_set_with_one_class_stops_clean(project):
 
 def test_library_errors_are_ordinary_exceptions_and_a_stage_turns_them_into_one_line(project, capsys):
     """A notebook catches DataError with `except Exception`; `python -m stages.<name>` prints one line."""
-    from stages.errors import TransferError, run_stage
+    from transfer.core.errors import TransferError, run_stage
 
     project.write_text("id,tweet,sentiment\n")
     try:

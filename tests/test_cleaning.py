@@ -1,7 +1,10 @@
 from __future__ import annotations
 
-from stages.params import CleanParams
-from stages.text_cleaning import clean_domains, clean_report, normalize_text
+from tests.conftest import shipped_section
+from transfer.data.cleaning import clean_domains, clean_report, normalize_text
+from transfer.tasks.registry import get_task
+
+CLASSIFICATION = get_task("classification")
 
 
 def row(id_: str, text: str | None, label: str | None, split: str, domain: str = "target") -> dict:
@@ -9,7 +12,7 @@ def row(id_: str, text: str | None, label: str | None, split: str, domain: str =
 
 
 def test_normalize_repairs_mojibake_entities_whitespace_and_urls():
-    params = CleanParams(mask_mentions=True)
+    params = shipped_section("clean", mask_mentions=True)
     assert normalize_text("It&#039;s  fine\n\tcafÃ©", params) == "It's fine café"
     assert normalize_text("see https://x.co/a?b=1 @bob", params) == "see http @user"
 
@@ -28,7 +31,8 @@ def test_every_row_is_kept_or_rejected_with_a_reason():
                    "validation": [row("v1", "Fine, I guess", "neutral", "validation")],
                    "test": [row("x1", "The pills were awful.", "negative", "test")]},
     }
-    kept, rejected = clean_domains(domains, ["negative", "neutral", "positive"], CleanParams())
+    kept, rejected = clean_domains(domains, ["negative", "neutral", "positive"], shipped_section("clean"),
+                                   CLASSIFICATION)
     reasons = {r["id"]: r["reason"] for rows in rejected.values() for r in rows}
     assert reasons == {"s2": "duplicate", "s3": "leaks_target_eval", "s4": "unknown_label", "s5": "empty_text",
                        "t2": "too_short", "t3": "missing_label", "u1": "leaks_target_eval"}
@@ -46,7 +50,8 @@ def test_dedup_and_guard_can_be_switched_off():
     domains = {"target": {"train": [row("a", "same text", "positive", "train"),
                                     row("b", "same text", "positive", "train")],
                           "test": [row("c", "same text", "positive", "test")]}}
-    kept, rejected = clean_domains(domains, ["positive"], CleanParams(dedup="none", leakage_guard=False))
+    kept, rejected = clean_domains(domains, ["positive"], shipped_section("clean", dedup="none", leakage_guard=False),
+                                     CLASSIFICATION)
     assert sum(len(v) for v in kept["target"].values()) == 3 and rejected["target"] == []
 
 
@@ -55,7 +60,7 @@ def test_labels_match_whatever_their_case_and_surrounding_spaces_and_are_counted
                                     row("b", "bad pills", " negative ", "train"),
                                     row("c", "fine pills", "positive", "train"),
                                     row("d", "odd pills", "posit1ve", "train")]}}
-    kept, rejected = clean_domains(domains, ["negative", "positive"], CleanParams())
+    kept, rejected = clean_domains(domains, ["negative", "positive"], shipped_section("clean"), CLASSIFICATION)
     assert [r["label"] for r in kept["target"]["train"]] == ["positive", "negative", "positive"]
     report = clean_report(domains, kept, rejected, ["negative", "positive"])
     assert report["target"]["train"]["label_variants_matched"] == {"'Positive' -> positive": 1,
@@ -66,8 +71,8 @@ def test_labels_match_whatever_their_case_and_surrounding_spaces_and_are_counted
 def test_training_sets_a_classifier_cannot_learn_from_stop_clean_and_gaps_are_warned():
     import pytest
 
-    from stages.errors import DataError
-    from stages.training_sets import check_classes
+    from transfer.core.errors import DataError
+    check_classes = CLASSIFICATION.check_training_sets
 
     def sets(source: list[str], target: list[str], test: list[str]) -> dict:
         return {"source": {"train": [row(f"s{i}", "x", label, "train") for i, label in enumerate(source)]},

@@ -8,8 +8,14 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
-from stages import cpu_dropout
-from stages.cpu_dropout import ATTENTION_MODEL_TYPES, NumpyDropout, configure_dropout, numpy_dropout, use_numpy_dropout
+from transfer.training import cpu_dropout
+from transfer.training.cpu_dropout import (
+    ATTENTION_MODEL_TYPES,
+    NumpyDropout,
+    configure_dropout,
+    numpy_dropout,
+    use_numpy_dropout,
+)
 
 
 def test_masks_keep_one_minus_p_scaled_and_carry_the_gradient():
@@ -76,7 +82,7 @@ def test_dropout_changes_training_outputs_reproducibly():
 
 
 def test_configure_dropout_follows_params_and_device():
-    from stages.params import PARAMS_FILE, load_params
+    from transfer.core.params import PARAMS_FILE, load_params
 
     defaults = load_params(PARAMS_FILE)
     cpu, gpu = torch.device("cpu"), torch.device("cuda")

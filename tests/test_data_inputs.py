@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 from stages import ingest, inputs
-from stages.data_inputs import describe_changes, fingerprint_corpus
-from stages.errors import DataError
-from stages.params import HubDataset, LocalFiles, PackagedCorpus
 from tests.conftest import make_project, tiny_params, write_corpora
+from transfer.core.errors import DataError
+from transfer.core.params import HubDataset, LocalFiles, PackagedCorpus
+from transfer.data.data_inputs import describe_changes, fingerprint_corpus
 
 
 @pytest.fixture

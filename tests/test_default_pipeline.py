@@ -17,7 +17,8 @@ from tests.conftest import ROOT, DvcProject
 def test_default_pipeline_transfers_to_drug_reviews(tmp_path):
     project = DvcProject(tmp_path / "project")
     project.root.mkdir()
-    shutil.copytree(ROOT / "stages", project.root / "stages", ignore=shutil.ignore_patterns("__pycache__"))
+    for code in ("stages", "transfer"):
+        shutil.copytree(ROOT / code, project.root / code, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("dvc.yaml", "params.yaml"):
         shutil.copy(ROOT / name, project.root / name)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from transformers import AutoModel, AutoTokenizer
 
-from stages.domain_metrics import (
+from transfer.analysis.domain_metrics import (
     js_divergence,
     mean_pooled_embeddings,
     mmd_rbf,
@@ -76,7 +76,7 @@ def test_the_encoder_half_of_a_seq2seq_model_embeds_text():
     """domain_shift on translation models embeds with the encoder half (fed by a BERT tokenizer here)."""
     from transformers import BartConfig, BartForConditionalGeneration
 
-    from stages.modeling import resolve_model
+    from transfer.core.modeling import resolve_model
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("embedded:all-MiniLM-L6-v2"))
     config = BartConfig(vocab_size=tokenizer.vocab_size, d_model=16, encoder_layers=1, decoder_layers=1,

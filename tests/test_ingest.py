@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from stages import clean, ingest
-from stages.artifacts import read_jsonl
-from stages.errors import DataError
 from tests.conftest import synthetic_rows, tiny_params, write_corpora
+from transfer.core.artifacts import read_jsonl
+from transfer.core.errors import DataError
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ from collections import Counter
 import datasets
 import pytest
 
-from stages.errors import ParamsError
-from stages.label_budget import labels_saved, labels_to_reach
-from stages.label_subsets import budget_subset
-from stages.params import parse_params
 from tests.test_params import default_params
+from transfer.analysis.label_budget import labels_saved, labels_to_reach
+from transfer.core.errors import ParamsError
+from transfer.core.params import parse_params
+from transfer.training.label_subsets import budget_subset
 
 
 def train_set(n_per_class: dict[int, int], copies: int = 0) -> datasets.Dataset:
@@ -72,7 +72,7 @@ def test_budget_sizes_at_or_above_the_labeled_set_are_left_to_label_budget_but_e
 
 def test_reading_a_dataset_output_never_writes_into_it(tmp_path):
     """Sorting or subsetting a loaded dataset must not add cache files to another stage's DVC output."""
-    from stages.artifacts import load_dataset_output
+    from transfer.core.artifacts import load_dataset_output
 
     folder = tmp_path / "tokenized"
     datasets.Dataset.from_dict({"length": [5, 1, 4, 2, 3], "id": list("abcde"),

@@ -10,9 +10,10 @@ import random
 import pandas as pd
 import pytest
 
-from stages.errors import ParamsError
-from stages.params import parse_params
 from tests.conftest import make_project, tiny_params
+from transfer.core.errors import ParamsError
+from transfer.core.params import parse_params
+from transfer.tasks.registry import get_task, task_for
 
 DRUGS = ["ibuprofen", "aspirin", "insulin", "metformin", "lisinopril", "prednisone"]
 SYMPTOMS = ["headache", "fever", "nausea", "back pain", "insomnia", "a cough"]
@@ -165,7 +166,7 @@ def qa_params(**changes) -> dict:
 
 
 def test_a_qa_params_file_is_valid():
-    assert parse_params(qa_params()).task == "qa"
+    assert task_for(parse_params(qa_params())).name == "qa"
 
 
 @pytest.mark.parametrize(("changes", "expected"), [
@@ -187,7 +188,7 @@ def test_qa_params_refuse_keys_of_other_tasks(changes, expected):
     for section, values in changes.items():
         raw[section].update(values)
     with pytest.raises(ParamsError, match=expected):
-        parse_params(raw)
+        task_for(parse_params(raw))
 
 
 def test_aligned_params_come_in_pairs():
@@ -200,15 +201,15 @@ def test_aligned_params_come_in_pairs():
 
 def test_hub_datasets_in_the_squad_and_wmt_layouts(tmp_path):
     """The `kind: hub` path through datasets.load_dataset (here its json builder on files the test writes)."""
-    from stages.corpora import load_corpus
-    from stages.errors import DataError
-    from stages.params import HubDataset
+    from transfer.core.errors import DataError
+    from transfer.core.params import HubDataset
+    from transfer.data.corpora import load_corpus
 
     pairs = [{"translation": {"en": f"sentence {i}", "de": f"satz {i}"}} for i in range(20)]
     pd.DataFrame(pairs).to_json(tmp_path / "wmt.jsonl", orient="records", lines=True)
     spec = HubDataset(kind="hub", path="json", data_files={"train": str(tmp_path / "wmt.jsonl")},
                       source_column="translation.en", target_column="translation.de")
-    splits = load_corpus(spec, 0, 0.1, 0.2, "translation")
+    splits = load_corpus(spec, 0, 0.1, 0.2, get_task("translation"))
     assert {len(rows) for rows in splits.values()} == {2, 4, 14}
     row = splits["train"][0]
     assert row["target_text"] == row["source_text"].replace("sentence", "satz")
@@ -218,7 +219,7 @@ def test_hub_datasets_in_the_squad_and_wmt_layouts(tmp_path):
               "answers": {"text": ["aspirin"], "answer_start": [contexts[i % 5].index("aspirin")]}} for i in range(10)]
     pd.DataFrame(squad).to_json(tmp_path / "squad.jsonl", orient="records", lines=True)
     spec = HubDataset(kind="hub", path="json", data_files={"train": str(tmp_path / "squad.jsonl")})
-    splits = load_corpus(spec, 0, 0.1, 0.2, "qa")
+    splits = load_corpus(spec, 0, 0.1, 0.2, get_task("qa"))
     record = splits["test"][0]
     assert record["answers"]["text"] == ["aspirin"] and record["id"].startswith("train-q")
     # Two questions a passage: test and validation get whole passages, never one that train also has.
@@ -228,26 +229,26 @@ def test_hub_datasets_in_the_squad_and_wmt_layouts(tmp_path):
     assert not passages["test"] & passages["validation"]
     pd.DataFrame(squad).assign(context=contexts[0]).to_json(tmp_path / "squad.jsonl", orient="records", lines=True)
     with pytest.raises(DataError, match="took every train row .*10 questions on 1 contexts.*its own file"):
-        load_corpus(spec, 0, 0.1, 0.2, "qa")
+        load_corpus(spec, 0, 0.1, 0.2, get_task("qa"))
     pd.DataFrame(squad).drop(columns=["answers"]).to_json(tmp_path / "squad.jsonl", orient="records", lines=True)
     with pytest.raises(DataError, match="missing answers"):
-        load_corpus(spec, 0, 0.1, 0.2, "qa")
+        load_corpus(spec, 0, 0.1, 0.2, get_task("qa"))
 
 
 def test_qa_rows_with_empty_cells_are_rejected_with_their_reason_not_lost(tmp_path):
-    from stages.params import CleanParams
-    from stages.qa import read_qa_table
-    from stages.text_cleaning import clean_domains
+    from tests.conftest import shipped_section
+    from transfer.data.cleaning import clean_domains
+    from transfer.tasks.qa import read_qa_table
 
     context = "Patient 3 took aspirin for a fever."
     (tmp_path / "t.csv").write_text("id,question,context,answer_text,answer_start\n"
                                     f"a,What was taken?,{context},aspirin,{context.index('aspirin')}\n"
                                     "b,What was taken?,,aspirin,0\n"
                                     f"c,,{context},aspirin,{context.index('aspirin')}\n")
-    from stages.tables import read_table
+    from transfer.data.tables import read_table
 
     records = read_qa_table(read_table(tmp_path / "t.csv"), "t.csv")
     rows = [{**r, "domain": "target", "split": "train"} for r in records]
-    kept, rejected = clean_domains({"target": {"train": rows}}, [], CleanParams(), "qa")
+    kept, rejected = clean_domains({"target": {"train": rows}}, [], shipped_section("clean"), get_task("qa"))
     assert [r["id"] for r in kept["target"]["train"]] == ["a"]
     assert {r["id"]: r["reason"] for r in rejected["target"]} == {"b": "empty_context", "c": "empty_question"}

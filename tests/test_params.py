@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from stages.errors import ParamsError
-from stages.params import parse_params
 from tests.conftest import ROOT
+from transfer.core.errors import ParamsError
+from transfer.core.params import parse_params
 
 
 def default_params() -> dict:
@@ -33,3 +33,22 @@ def test_bad_params_name_the_key_and_the_options(edit, expected):
     with pytest.raises(ParamsError) as error:
         parse_params(raw)
     assert expected in str(error.value)
+
+
+def test_a_key_missing_from_params_yaml_is_reported_not_defaulted():
+    # The schema holds no defaults: a value lives once, in params.yaml.
+    raw = default_params()
+    del raw["finetune"]["learning_rate"]
+    with pytest.raises(ParamsError) as error:
+        parse_params(raw)
+    assert "finetune.learning_rate: Field required" in str(error.value)
+
+
+def test_an_unknown_task_names_the_registered_ones():
+    from transfer.tasks.registry import task_for
+
+    raw = default_params()
+    raw["task"] = "ner"
+    with pytest.raises(ParamsError) as error:
+        task_for(parse_params(raw))
+    assert "task: unknown task `ner` (known: classification, qa, translation)" in str(error.value)

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stages.errors import DataError
-from stages.modeling import resolve_model
-from stages.qa import (
+from transfer.core.errors import DataError
+from transfer.core.modeling import resolve_model
+from transfer.tasks.qa import (
     answer_problem,
     normalize_answer,
     postprocess_predictions,
@@ -137,8 +137,8 @@ def test_a_tiny_qa_model_learns_to_point_at_the_answer(tiny_model, tmp_path):
     import datasets
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding, Trainer
 
-    from stages.modeling import training_arguments
-    from stages.qa import encode_qa, predict_answers
+    from transfer.core.modeling import training_arguments
+    from transfer.tasks.qa import encode_qa, predict_answers
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     train = datasets.Dataset.from_list(drug_questions(96, 0))

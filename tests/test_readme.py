@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from dvc.utils.hydra import apply_overrides
 
-from stages.params import load_params
 from tests.conftest import ROOT
 from tests.readme import readme_commands
+from transfer.core.params import load_params
 
 EXPERIMENTS = [command for command in readme_commands() if command.startswith("dvc exp run")]
 

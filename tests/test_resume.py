@@ -11,12 +11,13 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
-from stages.checkpoints import ResumableRun
-from stages.finetune_target import train_phase
-from stages.modeling import load_classifier, set_seed, write_curves
-from stages.params import parse_params
-from stages.tokenize import tokenize_rows
 from tests.conftest import synthetic_rows, tiny_params
+from transfer.core.modeling import set_seed
+from transfer.core.params import parse_params
+from transfer.tasks.classification import load_classifier, tokenize_rows
+from transfer.tasks.registry import get_task
+from transfer.training.checkpoints import ResumableRun
+from transfer.training.trainer import train_phase, write_curves
 
 LABELS = ["negative", "neutral", "positive"]
 # As sequential: a source phase that checkpoints every few steps, then a target phase that keeps its best epoch.
@@ -64,7 +65,8 @@ def run_phases(setup, tiny_model, root: Path, *callbacks: TrainerCallback):
     set_seed(params.seed)
     model = load_classifier(str(tiny_model), params)
     run = ResumableRun("models/target", {"inputs": "same"}, root=root)
-    trainers = [train_phase(model, tokenizer, train, validation if evaluate else None, params=params, epochs=3,
+    trainers = [train_phase(model, tokenizer, train, validation if evaluate else None, task=get_task("classification"),
+                            params=params, epochs=3,
                             learning_rate=3e-3, run=run, phase=name, callbacks=list(callbacks))
                 for name, evaluate in PHASES]
     return model, trainers, run

@@ -9,10 +9,10 @@ import shutil
 import pytest
 import torch
 
-from stages.errors import ModelError
-from stages.modeling import load_classifier
-from stages.params import parse_params
 from tests.conftest import tiny_params
+from transfer.core.errors import ModelError
+from transfer.core.params import parse_params
+from transfer.tasks.classification import load_classifier
 
 
 @pytest.fixture

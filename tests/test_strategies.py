@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from stages.strategies import DomainAdversarialModel, GradientReversal, dann_lambda
 from tests.conftest import synthetic_rows, tiny_params
+from transfer.training.strategies import DomainAdversarialModel, GradientReversal, dann_lambda
 
 LABELS = ["negative", "neutral", "positive"]
 
@@ -48,10 +48,11 @@ def test_each_strategy_trains_and_saves_a_loadable_model(strategy, peft, tiny_mo
     import datasets
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from stages.checkpoints import ResumableRun
-    from stages.finetune_target import finetune
-    from stages.params import parse_params
-    from stages.tokenize import tokenize_rows
+    from transfer.core.params import parse_params
+    from transfer.tasks.classification import tokenize_rows
+    from transfer.tasks.registry import get_task
+    from transfer.training.checkpoints import ResumableRun
+    from transfer.training.strategies import train_strategy
 
     raw = tiny_params(tiny_model, {})
     raw["finetune"].update(strategy=strategy, peft=peft, target_epochs=16, source_epochs=8, learning_rate=3e-3,
@@ -77,8 +78,10 @@ def test_each_strategy_trains_and_saves_a_loadable_model(strategy, peft, tiny_mo
     datasets.DatasetDict({"train": split("target", 30, 2), "validation": split("target", 12, 3),
                           "unlabeled": split("target", 20, 4, labeled=False)}).save_to_disk("data/tokenized/target")
 
-    finetune(params, strategy, str(tiny_model), tmp_path / "model", tmp_path / "curves.csv",
-             ResumableRun("models/target", {}, root=tmp_path / "checkpoints"))
+    train_strategy(params, get_task("classification"), strategy, str(tiny_model),
+                   datasets.load_from_disk("data/tokenized/source"), datasets.load_from_disk("data/tokenized/target"),
+                   tmp_path / "model", tmp_path / "curves.csv",
+                   ResumableRun("models/target", {}, root=tmp_path / "checkpoints"))
 
     model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "model")
     assert model.config.transfer_strategy == strategy
@@ -97,7 +100,7 @@ def test_each_strategy_trains_and_saves_a_loadable_model(strategy, peft, tiny_mo
 def test_student_keeps_every_other_teacher_layer():
     from transformers import BertConfig, BertForSequenceClassification
 
-    from stages.strategies import make_student
+    from transfer.training.distillation import make_student
 
     torch.manual_seed(0)
     teacher = BertForSequenceClassification(BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=4,
@@ -112,7 +115,7 @@ def test_student_keeps_every_other_teacher_layer():
 
 
 def test_distillation_loss_terms():
-    from stages.strategies import distillation_loss
+    from transfer.training.distillation import distillation_loss
 
     teacher = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.2, 0.1]])
     labels = torch.tensor([0, -100])  # the second row is unlabeled: teacher term only

@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from stages.checkpoints import ResumableRun
-from stages.finetune_target import train_phase
-from stages.params import parse_params
-from stages.pretrain_domain import MaskedPositionsMLM, load_masked_lm
-from stages.tokenize import tokenize_rows
 from tests.conftest import synthetic_rows, tiny_params
+from transfer.core.params import parse_params
+from transfer.tasks.classification import load_classifier, predict, tokenize_rows
+from transfer.tasks.registry import get_task
+from transfer.training.checkpoints import ResumableRun
+from transfer.training.pretraining import MaskedPositionsMLM, load_masked_lm
+from transfer.training.trainer import train_phase
 
 LABELS = ["negative", "neutral", "positive"]
 
@@ -52,21 +53,18 @@ def test_domain_model_keeps_the_base_pooler(tiny_model, params, tmp_path):
 
 
 def test_classifier_training_lowers_the_loss(tiny_model, params, tokenizer, tmp_path):
-    from stages.modeling import load_classifier
 
     train = tokenize_rows(synthetic_rows("target", 60, 0), tokenizer, LABELS, 32)
     model = load_classifier(str(tiny_model), params)
     run = ResumableRun("models/test", {}, root=tmp_path)
-    trainer = train_phase(model, tokenizer, train, None, params=params, epochs=12, learning_rate=3e-3,
-                          run=run, phase="train")
+    trainer = train_phase(model, tokenizer, train, None, task=get_task("classification"), params=params, epochs=12,
+                          learning_rate=3e-3, run=run, phase="train")
     losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
     assert losses[-1] < losses[0] - 0.3
 
 
 def test_predictions_stay_attached_to_their_examples(tiny_model, params, tokenizer, tmp_path):
     """Length-sorted inference must give each example the prediction it gets in any other order."""
-    from stages.evaluate import predict
-    from stages.modeling import load_classifier
 
     load_classifier(str(tiny_model), params).save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
@@ -83,7 +81,7 @@ def test_predictions_stay_attached_to_their_examples(tiny_model, params, tokeniz
 
 
 def test_length_sorted_batches_cover_every_example_once_with_little_padding():
-    from stages.modeling import LengthSortedBatches
+    from transfer.training.trainer import LengthSortedBatches
 
     lengths = [int(x) for x in torch.randint(5, 300, (203,), generator=torch.Generator().manual_seed(0))]
     sampler = LengthSortedBatches(lengths, batch_size=16)

@@ -8,8 +8,8 @@ import random
 import pandas as pd
 import pytest
 
-from stages.errors import DataError
-from stages.translation import (
+from transfer.core.errors import DataError
+from transfer.tasks.translation import (
     encode_pairs,
     pair_problem,
     read_aligned_files,
@@ -49,7 +49,7 @@ def test_a_warm_started_seq2seq_model_learns_to_copy(tiny_model, tmp_path):
     import datasets
     from transformers import AutoTokenizer, DataCollatorForSeq2Seq, Trainer
 
-    from stages.modeling import training_arguments
+    from transfer.core.modeling import training_arguments
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     model = warm_started_seq2seq(str(tiny_model), tokenizer)
@@ -73,8 +73,8 @@ def test_a_seq2seq_checkpoint_is_used_as_it_is(tmp_path):
     """A hub / local seq2seq model (here a tiny BART built from a config) loads as itself, not warm-started."""
     from transformers import AutoTokenizer, BartConfig, BartForConditionalGeneration
 
-    from stages.modeling import resolve_model
-    from stages.translation import load_seq2seq
+    from transfer.core.modeling import resolve_model
+    from transfer.tasks.translation import load_seq2seq
 
     tokenizer = AutoTokenizer.from_pretrained(resolve_model("embedded:all-MiniLM-L6-v2"))
     config = BartConfig(vocab_size=tokenizer.vocab_size, d_model=16, encoder_layers=1, decoder_layers=1,

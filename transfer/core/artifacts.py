@@ -6,9 +6,11 @@ killed stage never leaves a half-written file that DVC could cache as if it were
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,8 +31,6 @@ def atomic_path(final: str | Path) -> Iterator[Path]:
     """
     final = Path(final)
     if not is_main_process():
-        import tempfile
-
         with tempfile.TemporaryDirectory(prefix=f"rank{os.environ['RANK']}-") as scratch:
             yield Path(scratch) / final.name
         return
@@ -89,8 +89,6 @@ def read_jsonl(path: str | Path) -> list[dict]:
 
 def write_csv(path: str | Path, rows: list[dict], fieldnames: Sequence[str] | None = None) -> None:
     """Small plot tables for `dvc plots` (header: `fieldnames`, else the first row's keys)."""
-    import csv
-
     with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=list(fieldnames or (rows[0] if rows else [])))
         writer.writeheader()
@@ -104,6 +102,6 @@ def load_dataset_output(path: str | Path):
     cache-*.arrow files into it, i.e. into another stage's DVC output, which DVC sees as modified
     (and every consumer as changed) on the next run. In memory, nothing is ever written back.
     """
-    import datasets
+    import datasets  # heavy (~1 s): ingest and clean, which import this module, never load datasets
 
     return datasets.load_from_disk(str(path), keep_in_memory=True)

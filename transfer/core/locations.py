@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from stages.errors import DataError
+from transfer.core.errors import DataError
 
 # Packaged corpora: (import name, distribution name, files read, relative to the package folder).
 PACKAGED_FILES: dict[str, tuple[str, str, tuple[str, ...]]] = {

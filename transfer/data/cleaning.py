@@ -12,11 +12,14 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import ftfy
 
-from stages.params import CleanParams
-from stages.tasks import DOMAIN_TEXT
+from transfer.core.params import CleanParams, Params
+
+if TYPE_CHECKING:  # the stage passes its task in: cleaning does not depend on the tasks
+    from transfer.tasks.base import Task
 
 URL = re.compile(r"(https?://|www\.)\S+", re.IGNORECASE)
 MENTION = re.compile(r"(?<!\w)@\w+")
@@ -47,58 +50,12 @@ def dedup_key(text: str, mode: str) -> str:
     return NON_WORD.sub(" ", folded).strip()
 
 
-def normalize_row(row: dict, params: CleanParams, task: str) -> dict:
-    fields = {"classification": ("text",), "qa": ("question",), "translation": ("source_text", "target_text")}[task]
-    return {**row, **{f: normalize_text(row[f], params) for f in fields if row.get(f)}}
-
-
-def task_reject_reason(row: dict, params: CleanParams, task: str) -> str | None:
-    """QA and translation: the pair / answer checks, then the length bounds on the domain text."""
-    from stages.qa import answer_problem
-    from stages.translation import pair_problem
-
-    text = row[DOMAIN_TEXT[task]]
-    if not isinstance(text, str) or not text.strip():
-        return "empty_context" if task == "qa" else "empty_source_text"
-    if row["split"] != "unlabeled":
-        problem = answer_problem(row) if task == "qa" else pair_problem(row)
-        if problem:
-            return problem
-    if len(text) < params.min_chars:
-        return "too_short"
-    if len(text) > params.max_chars:
-        return "too_long"
-    return None
-
-
-def key_text(row: dict, task: str) -> str:
-    """What makes two rows the same example (de-duplication, leakage): a QA question is only a duplicate
-    in the same context; a translation source sentence seen in training leaks its test translation."""
-    if task == "qa":
-        return f"{row['question'] or ''}\n{row['context']}"
-    return row["source_text"] if task == "translation" else row["text"]
-
-
-def reject_reason(row: dict, labels: set[str], params: CleanParams, task: str = "classification") -> str | None:
-    if task != "classification":
-        return task_reject_reason(row, params, task)
-    text = row["text"]
-    if not text:
-        return "empty_text"
-    if row["split"] != "unlabeled":
-        if row["label"] is None:
-            return "missing_label"
-        if row["label"] not in labels:
-            return "unknown_label"
-    if len(text) < params.min_chars:
-        return "too_short"
-    if len(text) > params.max_chars:
-        return "too_long"
-    return None
+def normalize_row(row: dict, params: CleanParams, task: Task) -> dict:
+    return {**row, **{f: normalize_text(row[f], params) for f in task.normalized_fields if row.get(f)}}
 
 
 def clean_domains(domains: dict[str, dict[str, list[dict]]], labels: Iterable[str], params: CleanParams,
-                  task: str = "classification") -> tuple[dict[str, dict[str, list[dict]]], dict[str, list[dict]]]:
+                  task: Task) -> tuple[dict[str, dict[str, list[dict]]], dict[str, list[dict]]]:
     """Clean every split of every domain; returns (kept rows, rejected rows per domain)."""
     labels = set(labels)
     declared = {fold_label(label): label for label in labels}
@@ -110,8 +67,8 @@ def clean_domains(domains: dict[str, dict[str, list[dict]]], labels: Iterable[st
     if params.leakage_guard and "target" in domains:
         for split in ("test", "validation"):
             for row in domains["target"].get(split, []):
-                if row[DOMAIN_TEXT[task]]:
-                    key = dedup_key(key_text(normalize_row(row, params, task), task), "normalized")
+                if row[task.text_field]:
+                    key = dedup_key(task.key_text(normalize_row(row, params, task)), "normalized")
                     target_eval.setdefault(key, row["id"])
 
     for domain, splits in domains.items():
@@ -123,11 +80,11 @@ def clean_domains(domains: dict[str, dict[str, list[dict]]], labels: Iterable[st
                 row = normalize_row(row, params, task)
                 if isinstance(row.get("label"), str):
                     row["label"] = declared.get(fold_label(row["label"]), row["label"])
-                reason, detail = reject_reason(row, labels, params, task), None
+                reason, detail = task.reject_reason(row, labels, params), None
                 if reason is None:
                     is_training = split in ("train", "unlabeled") or domain == "source"
-                    leak_key = dedup_key(key_text(row, task), "normalized")
-                    key = dedup_key(key_text(row, task), params.dedup) if params.dedup != "none" else None
+                    leak_key = dedup_key(task.key_text(row), "normalized")
+                    key = dedup_key(task.key_text(row), params.dedup) if params.dedup != "none" else None
                     if is_training and leak_key in target_eval:
                         reason, detail = "leaks_target_eval", target_eval[leak_key]
                     elif key is not None and key in seen:
@@ -184,3 +141,36 @@ def clean_report(raw: dict[str, dict[str, list[dict]]], kept: dict[str, dict[str
             report[domain][split] = {"in": n, "kept": n, "rejected": 0, "reasons": {},
                                      "from": "train rows beyond the labeled budget"}
     return report
+
+
+def unknown_labels(splits: dict[str, dict]) -> dict[str, int]:
+    """Labels rejected as unknown across a domain's splits (clean_report entries), most frequent first."""
+    counts = sum((Counter(entry.get("unknown_labels", {})) for entry in splits.values()), Counter())
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+def label_hint(params: Params, domain: str, unknown: dict[str, int]) -> str:
+    """The labels a split held instead of data.labels, and how to map them."""
+    if not unknown:
+        return ""
+    seen = ", ".join(f"{label!r} ({n})" for label, n in list(unknown.items())[:10])
+    hint = f"; labels seen: {seen}, while data.labels is {params.data.labels}"
+    if getattr(getattr(params.data, domain), "kind", "") == "packaged":
+        return hint
+    if all(label.lstrip("-").isdigit() for label in unknown):
+        example = ", ".join(f"{label}: {name}" for label, name in zip(sorted(unknown, key=int), params.data.labels,
+                                                                     strict=False))
+        return f"{hint}: if these are class ids, name them with data.{domain}.label_map, e.g. {{{example}}}"
+    return f"{hint}: rename them with data.{domain}.label_map or add them to data.labels"
+
+
+def label_warnings(params: Params, report: dict) -> list[str]:
+    """More than half of a domain's labeled rows rejected for their label is a mapping problem, not noise."""
+    warnings = []
+    for domain, splits in report.items():
+        labeled = sum(e["in"] for split, e in splits.items() if split != "unlabeled")
+        unknown = unknown_labels(splits)
+        if labeled and sum(unknown.values()) > labeled / 2:
+            warnings.append(f"{sum(unknown.values())} of {labeled} {domain} rows were rejected as unknown_label"
+                            + label_hint(params, domain, unknown))
+    return warnings

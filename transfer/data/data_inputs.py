@@ -22,9 +22,9 @@ import importlib.metadata
 import re
 from pathlib import Path
 
-from stages.errors import DataError
-from stages.locations import PACKAGED_FILES, existing_file, package_dir
-from stages.params import Corpus, HubDataset, LocalFiles, PackagedCorpus
+from transfer.core.errors import DataError
+from transfer.core.locations import PACKAGED_FILES, existing_file, package_dir
+from transfer.core.params import Corpus, HubDataset, LocalFiles, PackagedCorpus
 
 # datasets builders that read local `data_files` rather than a hub repository.
 LOCAL_BUILDERS = {"csv", "json", "parquet", "text", "arrow", "pandas", "webdataset", "xml"}
@@ -103,7 +103,7 @@ def resolve_hub_revision(spec: HubDataset, domain: str) -> str:
     """
     if spec.revision and COMMIT.fullmatch(spec.revision):
         return spec.revision
-    import huggingface_hub
+    import huggingface_hub  # only hub corpora need it (it pulls in requests and more)
 
     try:
         return huggingface_hub.HfApi().dataset_info(spec.path, revision=spec.revision).sha

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from stages.errors import DataError
-from stages.locations import existing_file
+from transfer.core.errors import DataError
+from transfer.core.locations import existing_file
 
 FORMAT_OF_SUFFIX = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".json": "jsonl",
                     ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}

@@ -2,7 +2,7 @@
 
 On a CPU, torch draws dropout masks with `bernoulli_` at ~5 ns an element on one core: for the
 default fine-tune (MiniLM, batch 16, ~110 tokens) that is 14% of a training step, more than any
-op but the matmuls (`make bench`, profile in README "Performance"). numpy's PCG64 fills float32
+op but the matmuls (`make bench`, profile in docs/performance.md). numpy's PCG64 fills float32
 uniforms ~3.5x faster. The masks have the same law (keep an element when U >= p, scale by
 1/(1-p)); only the random stream differs. Each mask's seed is drawn from torch's global generator,
 so `set_seed` still fixes a run and Trainer's RNG checkpoints still make a resumed run identical
@@ -22,9 +22,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 from torch import nn
+from transformers import AttentionInterface, PreTrainedModel
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
 if TYPE_CHECKING:
-    from stages.params import Params
+    from transfer.core.params import Params
 
 ATTENTION_NAME = "sdpa_numpy_dropout"
 # Model types whose self-attention calls the attention interface with (query, key, value, additive
@@ -49,8 +52,6 @@ class NumpyDropout(nn.Dropout):
 def attention_with_numpy_dropout(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                                  attention_mask: torch.Tensor | None, dropout: float = 0.0,
                                  scaling: float | None = None, **kwargs):
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
-
     causal_without_mask = attention_mask is None and getattr(module, "is_causal", False) and query.shape[2] > 1
     if not module.training or dropout == 0.0 or causal_without_mask:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
@@ -66,9 +67,6 @@ def attention_with_numpy_dropout(module: nn.Module, query: torch.Tensor, key: to
 
 
 def _register_attention() -> None:
-    from transformers import AttentionInterface
-    from transformers.masking_utils import AttentionMaskInterface, eager_mask
-
     AttentionInterface.register(ATTENTION_NAME, attention_with_numpy_dropout)
     AttentionMaskInterface.register(ATTENTION_NAME, eager_mask)  # additive float masks, as eager attention
 
@@ -78,8 +76,6 @@ def use_numpy_dropout(model: nn.Module) -> None:
 
     Idempotent; works through wrappers (peft, the MLM wrapper) since it walks all submodules.
     """
-    from transformers import PreTrainedModel
-
     for parent in model.modules():
         for name, child in parent.named_children():
             if type(child) is nn.Dropout:

@@ -23,11 +23,17 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from stages.artifacts import atomic_path, is_main_process, write_json
-from stages.errors import ModelError
+import torch
+from safetensors.torch import load_file, save_model
+from transformers import TrainerState
+
+from transfer.core.artifacts import atomic_path, is_main_process, write_json
+from transfer.core.errors import ModelError
 
 CHECKPOINTS = Path("checkpoints")
-STAGES = Path(__file__).resolve().parent
+# The pipeline code a run was trained with: the stage scripts and this package.
+CODE_ROOT = Path(__file__).resolve().parents[2]
+CODE_FOLDERS = ("stages", "transfer")
 FINGERPRINT, FINAL, FINAL_STATE, WEIGHTS = "fingerprint.json", "final", "trainer_state.json", "model.safetensors"
 
 
@@ -43,7 +49,8 @@ def fingerprint(params: Any, arguments: dict[str, Any], inputs: list[str | Path]
 
     text = json.dumps({"params": params.model_dump(mode="json"), "arguments": arguments}, sort_keys=True, default=str)
     manifest = {"params and arguments": hashlib.sha256(text.encode()).hexdigest()}
-    manifest |= {f"stages/{p.name}": file_digest(p) for p in sorted(STAGES.glob("*.py"))}
+    manifest |= {p.relative_to(CODE_ROOT).as_posix(): file_digest(p)
+                 for folder in CODE_FOLDERS for p in sorted((CODE_ROOT / folder).rglob("*.py"))}
     for item in map(Path, inputs):
         files = sorted(p for p in item.rglob("*") if p.is_file()) if item.is_dir() else []
         manifest |= {str(p): file_digest(p) for p in files} if files else {str(item): "not a local folder"}
@@ -86,9 +93,6 @@ class ResumableRun:
         the next phase's Trainer re-seeds at construction, so what follows is exactly what an
         uninterrupted run does.
         """
-        from safetensors.torch import save_model
-        from transformers import TrainerState
-
         final = self.phase_dir(phase) / FINAL
         if self.usable and (final / FINAL_STATE).exists():
             print(f"checkpoints: phase `{phase}` already finished, restoring {final}")
@@ -121,9 +125,6 @@ class ResumableRun:
 
 def load_final_weights(model, path: Path) -> bool:
     """Load a finished phase's weights; False unless every tensor is restored, itself or via its tied twin."""
-    import torch
-    from safetensors.torch import load_file
-
     weights = load_file(path)
     missing, unexpected = model.load_state_dict(weights, strict=False)
     every = torch.nn.Module.state_dict(model)  # with tied twins, which our MLM wrapper's state_dict leaves out

@@ -11,13 +11,20 @@ import collections
 import json
 import re
 import string
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from stages.errors import DataError
-from stages.locations import existing_file
+from transfer.core.errors import DataError
+from transfer.core.locations import existing_file
+from transfer.core.modeling import load_kwargs, load_tokenizer, training_arguments
+from transfer.core.params import CleanParams, HubDataset, LocalFiles, Params
+from transfer.data.corpora import unique_ids
+from transfer.data.tables import read_table
+from transfer.tasks.base import Task
 
 QA_COLUMNS = ("question", "context", "answer_text", "answer_start")
 # The question is always the first sequence of a pair, the context the second.
@@ -227,11 +234,7 @@ def predict_answers(model, tokenizer, examples, features, batch_size: int = 64, 
     Its own Trainer, without length grouping: with it, Trainer.predict returns windows in a shuffled
     order, and QA windows carry no label ids to re-align them by.
     """
-    import tempfile
-
-    from transformers import DataCollatorWithPadding, Trainer
-
-    from stages.modeling import training_arguments
+    from transformers import DataCollatorWithPadding, Trainer  # heavy: model side only
 
     model_inputs = features.remove_columns([c for c in ("example_id", "offset_mapping", "length")
                                             if c in features.column_names])
@@ -242,3 +245,123 @@ def predict_answers(model, tokenizer, examples, features, batch_size: int = 64, 
     start_logits, end_logits = output.predictions[:2]
     return postprocess_predictions(list(examples), list(features), np.asarray(start_logits),
                                    np.asarray(end_logits), n_best, max_answer_length)
+
+
+def take_whole_contexts(df: pd.DataFrame, n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(at least n QA rows made of whole contexts, the rest): every question on a passage stays on one side.
+
+    Carving test questions out of a SQuAD-style train set question by question would put the same
+    passage in train and test, and a model that memorised the passage would look better than it is
+    (SQuAD's own splits are by article). Contexts are taken in a seeded random order until n rows.
+    """
+    contexts = df["context"]
+    sizes = contexts.value_counts()
+    order = sizes.index.to_series().sample(frac=1, random_state=seed)
+    taken = order[sizes[order].cumsum().shift(fill_value=0) < n]
+    inside = contexts.isin(taken)
+    return df[inside], df[~inside]
+
+
+def records_frame(records: list[dict], origin: str, id_prefix: str) -> pd.DataFrame:
+    """QA records (SQuAD JSON, QA tables, hub datasets) as a frame with unique, prefixed ids."""
+    df = pd.DataFrame(records, columns=["id", "question", "context", "answers"])
+    unique_ids(df["id"].astype(str), origin)
+    return df.assign(id=id_prefix + df["id"].astype(str))
+
+
+class QuestionAnswering(Task):
+    """Extractive QA: a span-extraction head over question + context windows, SQuAD EM and F1."""
+
+    name = "qa"
+    metrics = {"f1": "F1", "exact_match": "EM"}
+    points = 1.0  # SQuAD EM/F1 are percents
+    text_field = "context"
+    # Contexts are never rewritten: answer_start is a character offset into them.
+    normalized_fields = ("question",)
+    formats = ("squad",)
+    peft_task_type = "QUESTION_ANS"
+    skipped_stages = {
+        "augment": "data passed through unchanged (no EDA, no classes to rebalance)",
+        "distill": "distillation is implemented for classification (soft labels over classes); task qa would need "
+                   "span-logit (QA) or sequence-level (translation) distillation",
+    }
+
+    def check_params(self, params: Params) -> list[str]:
+        if params.qa.doc_stride >= params.tokenize.max_length // 2:
+            return [f"qa.doc_stride: {params.qa.doc_stride} must be below half of tokenize.max_length "
+                    f"({params.tokenize.max_length}): the question and the overlap share each window"]
+        return []
+
+    def read_file(self, spec: LocalFiles, path: str | list[str], id_prefix: str) -> pd.DataFrame:
+        if spec.format == "squad" or (spec.format == "auto" and str(path).endswith(".json")):
+            return records_frame(read_squad_json(path), str(path), id_prefix)
+        table = read_table(path, spec.format, spec.encoding)
+        return records_frame(read_qa_table(table, str(path)), str(path), id_prefix)
+
+    def read_hub_split(self, dataset, spec: HubDataset, origin: str, id_prefix: str) -> pd.DataFrame:
+        missing = sorted({"question", "context", "answers"} - set(dataset.column_names))
+        if missing:
+            raise DataError(f"{origin}: QA needs SQuAD's columns question, context, answers; missing "
+                            f"{', '.join(missing)}")
+        return records_frame([{**row, "id": row.get("id", i)} for i, row in enumerate(dataset)], origin, id_prefix)
+
+    def carve(self, frame: pd.DataFrame, n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        # Whole contexts: may take every row when one passage holds them all (load_corpus then stops).
+        return take_whole_contexts(frame, n, seed)
+
+    def describe_rows(self, frame: pd.DataFrame) -> str:
+        return f"{len(frame)} questions on {frame['context'].nunique()} contexts"
+
+    def unlabeled(self, row: dict) -> dict:
+        return {"id": row["id"], "question": None, "context": row["context"], "answers": None}
+
+    def reject_reason(self, row: dict, labels: set[str], params: CleanParams) -> str | None:
+        text = row["context"]
+        if not isinstance(text, str) or not text.strip():
+            return "empty_context"
+        if row["split"] != "unlabeled" and (problem := answer_problem(row)):
+            return problem
+        return self.length_reason(text, params)
+
+    def key_text(self, row: dict) -> str:
+        # A question is only a duplicate in the same context.
+        return f"{row['question'] or ''}\n{row['context']}"
+
+    def tokenize(self, rows: list[dict], tokenizer, params: Params, split: str) -> dict:
+        """Train and validation become windows labeled with the answer's token span (validation scores the
+        loss that picks the best epoch); test becomes prediction windows plus `test_examples`, the records
+        the predicted spans are mapped back to. `origin_id` is the example id (one example, several windows)."""
+        import datasets  # heavy: model side only (ingest and clean import this module too)
+
+        features = datasets.Features({
+            "id": datasets.Value("string"), "question": datasets.Value("string"),
+            "context": datasets.Value("string"),
+            "answers": {"text": datasets.List(datasets.Value("string")),
+                        "answer_start": datasets.List(datasets.Value("int64"))}})
+        examples = datasets.Dataset.from_list([{k: r[k] for k in features} for r in rows], features=features)
+        windows = encode_qa(examples, tokenizer, params.tokenize.max_length, params.qa.doc_stride,
+                            for_training=split != "test")
+        windows = windows.add_column("origin_id", windows["example_id"])
+        return {split: windows, "test_examples": examples} if split == "test" else {split: windows}
+
+    def load_model(self, init: str, tokenizer, params: Params):
+        from transformers import AutoModelForQuestionAnswering  # heavy: model side only
+
+        return AutoModelForQuestionAnswering.from_pretrained(init, **load_kwargs(params, init))
+
+    def score(self, model_dir, target, params: Params) -> tuple[dict, list[dict]]:
+        examples, tokenizer = target["test_examples"], load_tokenizer(str(model_dir), params)
+        model = self.load_model(str(model_dir), tokenizer, params)
+        answers = predict_answers(model, tokenizer, examples, target["test"], params.evaluate.batch_size,
+                                  params.qa.n_best, params.qa.max_answer_length)
+        rows = [{"id": e["id"], "actual": "answerable" if e["answers"]["text"] else "unanswerable",
+                 "predicted": answer_outcome(answers[e["id"]], e["answers"]["text"]),
+                 "gold": " | ".join(e["answers"]["text"]), "prediction": answers[e["id"]]} for e in examples]
+        return squad_metrics(answers, list(examples)), sorted(rows, key=lambda r: r["id"])
+
+    def test_size(self, target) -> int:
+        return len(target["test_examples"])
+
+    def adaptation_texts(self, rows: list[dict]) -> list[str]:
+        # SQuAD-style data asks several questions about one context: each context once.
+        return sorted({self.text(row) for row in rows})

@@ -1,0 +1,2 @@
+"""Reading results: the headline gain, strategy comparisons, label-budget maths, domain-shift metrics
+and the run report."""

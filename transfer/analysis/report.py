@@ -1,0 +1,171 @@
+"""The run's numbers for a reader: a short summary for the terminal and the Markdown results page.
+
+`dvc metrics show` puts every metrics file into one very wide table; this reads the numbers a user
+looks at first from metrics/*.json, so no figure in the documentation is copied by hand.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from transfer.core.artifacts import read_json
+from transfer.tasks.registry import get_task
+
+METRICS = Path("metrics")
+
+
+def load(name: str) -> dict:
+    path = METRICS / name
+    return read_json(path) if path.exists() else {}
+
+
+def print_summary() -> None:
+    evaluation = read_json(METRICS / "eval.json")
+    task = evaluation.get("task", "classification")
+    metric = get_task(task).primary
+    name_of = get_task(task).metrics[metric]
+    print(f"\nTask {task}. Target test split: {evaluation['test_examples']} examples; chosen strategy: "
+          f"{evaluation['strategy']} (domain pretraining {'on' if evaluation['pretrain_domain'] else 'off'})")
+    clean = read_json(METRICS / "clean.json") if (METRICS / "clean.json").exists() else {}
+    budget = clean.get("labeled_budget", {}).get("target")
+    if budget:
+        print(f"Labeled target train examples: {budget['used']} (data.target_train_labeled: {budget['requested']}; "
+              f"{budget['valid']} valid after cleaning)")
+    for warning in clean.get("warnings", []):
+        print(f"WARNING (clean): {warning}")
+    print(f"\n{'model':<24}{name_of:>10}{'gain (pts)':>12}  negative transfer")
+    rows = read_json(METRICS / "compare.json") if (METRICS / "compare.json").exists() else {}
+    for name, row in rows.items():
+        spread = f" ± {row[f'{metric}_std']:.3f}" if row["seeds"] > 1 else ""
+        flag = "YES" if row["negative_transfer"] else ""
+        print(f"{name:<24}{row[metric]:>10.3f}{row[f'gain_{metric}_points']:>+12.2f}  {flag}{spread}")
+    if (METRICS / "label_budget.json").exists():
+        budget = read_json(METRICS / "label_budget.json")
+        curve = "  ".join(f"{n}: {budget['curve']['target_only'][n]:.3f} / {budget['curve']['transfer'][n]:.3f}"
+                          for n in sorted(budget["curve"]["target_only"], key=int))
+        print(f"\nLabel budget (labels: target_only / {budget['strategy']} {name_of})  {curve}")
+        if "dropped_note" in budget:
+            print(f"  {budget['dropped_note']}")
+        if budget["labels_saved"] is None:
+            print(f"  {budget['note']}")
+        else:
+            bound = " at least" if budget["labels_saved_is_lower_bound"] else ""
+            print(f"  {budget['strategy']} matches target_only's {budget['full_budget']}-label {name_of} with "
+                  f"{budget['transfer_labels_needed']:.0f} labels:{bound} {budget['labels_saved']:.0f} labels saved")
+    pretrain = read_json(METRICS / "pretrain.json")
+    if pretrain.get("enabled"):
+        print(f"\nTAPT held-out MLM loss: {pretrain['before']['loss']:.3f} -> {pretrain['after']['loss']:.3f}")
+    distill = read_json(METRICS / "distill.json") if (METRICS / "distill.json").exists() else {}
+    if distill.get("applicable", True) and distill:
+        print(f"Distilled student: {distill['student']['layers']} layers, {distill['size_ratio']:.0%} of the "
+              f"parameters, macro-F1 {distill['student']['macro_f1']:.3f} ({distill['quality_retained']:.0%} kept)")
+    if (METRICS / "domain.json").exists():
+        domain = read_json(METRICS / "domain.json")
+        shift = "  ".join(f"{name}: PAD {e['proxy_a_distance']:.2f} MMD² {e['mmd2']:.3f}"
+                          for name, e in domain["embeddings"].items())
+        print(f"Domain shift ({domain['sample_per_domain']} held-out texts a domain)  {shift}")
+        print(f"  vocabulary overlap {domain['text']['vocabulary_overlap']:.2f}, JS divergence "
+              f"{domain['text']['js_divergence']:.2f}, target words split by the tokenizer "
+              f"{domain['tokenizer']['target']['split_word_rate']:.0%}")
+    print("\nMore: dvc metrics show metrics/eval.json | dvc plots show | README 'What you get'")
+
+
+def table(header: list[str], rows: list[list]) -> list[str]:
+    cells = [[f"{c:.3f}" if isinstance(c, float) else str(c) for c in row] for row in rows]
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in cells)]
+
+
+def results_page() -> str:
+    """docs/results.md: every headline figure of the last run, each with the metrics file it comes from."""
+    evaluation = read_json(METRICS / "eval.json")
+    task = evaluation.get("task", "classification")
+    metric_names = get_task(task).metrics
+    metrics = list(metric_names)
+    primary, name_of = metrics[0], metric_names[metrics[0]]
+    compare, budget, clean = load("compare.json"), load("label_budget.json"), load("clean.json")
+    seeds = max((row["seeds"] for row in compare.values()), default=1)
+    lines = ["# Results of the last run",
+             "",
+             "Written by `python -m stages.report --markdown docs/results.md` (the `report` stage of `dvc repro`) from "
+             "`metrics/*.json`; do not edit by hand. "
+             f"Task **{task}**; target test split: **{evaluation['test_examples']} examples**; chosen strategy: "
+             f"**{evaluation['strategy']}**, domain pretraining {'on' if evaluation['pretrain_domain'] else 'off'}.",
+             ""]
+    if seeds == 1:
+        lines += ["**One seed.** Differences of a few points between single-seed runs are within seed noise; "
+                  "set `compare.seeds` (and `label_budget.seeds`) for spreads before reading a gain.", ""]
+    lines += ["## Target test quality (`metrics/eval.json`)", ""]
+    per_class = sorted(evaluation["target"].get("per_class", {}))
+    header = ["model", *(metric_names[m] for m in metrics), *(f"F1 {label}" for label in per_class)]
+    models = (("target", f"{evaluation['strategy']} (transferred)"), ("baseline", "target_only baseline"))
+    rows = [[label, *(evaluation[model][m] for m in metrics),
+             *(evaluation[model]["per_class"][c]["f1"] for c in per_class)] for model, label in models]
+    lines += table(header, rows)
+    gains = ", ".join(f"{evaluation[f'gain_{m}_points']:+.2f} {metric_names[m]} points" for m in metrics
+                      if f"gain_{m}_points" in evaluation)
+    lines += ["", f"Gain over the baseline: {gains}; negative transfer: "
+                  f"{'yes' if evaluation['negative_transfer'] else 'no'}.", ""]
+    if clean:
+        lines += ["## Training data (`metrics/clean.json`)", ""]
+        for domain, entry in clean.get("labeled_budget", {}).items():
+            lines.append(f"- {domain} train examples: {entry['used']} used of {entry['valid']} valid after cleaning "
+                         f"(asked for: {entry['requested']}).")
+        lines += [f"- Warning: {warning}" for warning in clean.get("warnings", [])]
+        lines.append("")
+    if compare:
+        lines += [f"## Strategies side by side (`metrics/compare.json`, {name_of})", ""]
+        lines += table(["model", name_of, "std over seeds", "seeds", "gain (points)", "negative transfer"],
+                       [[name, row[primary], row[f"{primary}_std"], row["seeds"],
+                         f"{row[f'gain_{primary}_points']:+.2f}", "yes" if row["negative_transfer"] else ""]
+                        for name, row in compare.items()])
+        lines.append("")
+    if budget:
+        sizes = sorted(budget["curve"]["target_only"], key=int)
+        lines += [f"## Label budget (`metrics/label_budget.json`, {name_of}, {budget['seeds']} seed(s) a point)", ""]
+        lines += table(["labeled target examples", "target_only", budget["strategy"]],
+                       [[n, budget["curve"]["target_only"][n], budget["curve"]["transfer"][n]] for n in sizes])
+        if budget["labels_saved"] is None:
+            lines += ["", budget["note"] + "."]
+        else:
+            bound = "at least " if budget["labels_saved_is_lower_bound"] else ""
+            lines += ["", f"{budget['strategy']} reaches target_only's {budget['full_budget']}-label {name_of} with "
+                          f"{budget['transfer_labels_needed']:.0f} labels: {bound}{budget['labels_saved']:.0f} labels "
+                          f"saved."]
+        if "dropped_note" in budget:
+            lines += ["", budget["dropped_note"] + "."]
+        lines.append("")
+    pretrain = load("pretrain.json")
+    if pretrain.get("enabled"):
+        lines += ["## Domain-adaptive pretraining (`metrics/pretrain.json`)", "",
+                  f"Held-out target MLM loss on {pretrain['heldout_texts']} texts: "
+                  f"{pretrain['random_head']['loss']:.2f} with the fresh head, {pretrain['before']['loss']:.3f} after "
+                  f"the head warm-up (the honest before), "
+                  f"{pretrain['after']['loss']:.3f} after adaptation on {pretrain['train_texts']} texts (perplexity "
+                  f"{pretrain['before']['perplexity']:.0f} -> {pretrain['after']['perplexity']:.0f}).", ""]
+    distill, speed = load("distill.json"), load("distill_speed.json")
+    if distill and distill.get("applicable", True):
+        lines += ["## Distillation (`metrics/distill.json`, `metrics/distill_speed.json`)", ""]
+        lines += table(["model", "layers", "parameters", name_of, "inference samples/s"],
+                       [[role, distill[role]["layers"], f"{distill[role]['parameters']:,}", distill[role][primary],
+                         f"{speed.get(f'{role}_samples_per_second', 0):.1f}"] for role in ("teacher", "student")])
+        lines += ["", f"The student keeps {distill['quality_retained']:.0%} of the teacher's {name_of} with "
+                      f"{distill['size_ratio']:.0%} of its parameters.", ""]
+    domain = load("domain.json")
+    if domain:
+        lines += [f"## Domain shift (`metrics/domain.json`, {domain['sample_per_domain']} held-out texts a domain)", ""]
+        lines += table(["encoder checkpoint", "proxy A-distance", "domain classifier error", "MMD²"],
+                       [[name, e["proxy_a_distance"], f"{e['domain_classifier_error']:.1%}", e["mmd2"]]
+                        for name, e in domain["embeddings"].items()])
+        text, tokenizer = domain["text"], domain["tokenizer"]
+        lines += ["", f"Vocabulary overlap {text['vocabulary_overlap']:.2f}, JS divergence "
+                      f"{text['js_divergence']:.2f}; median length "
+                      f"{domain['length_tokens']['source']['median']:.0f} tokens (source) vs "
+                      f"{domain['length_tokens']['target']['median']:.0f} (target); the tokenizer splits "
+                      f"{tokenizer['source']['split_word_rate']:.0%} of source and "
+                      f"{tokenizer['target']['split_word_rate']:.0%} of target words.", ""]
+    timing = load("timing.json")
+    if timing:
+        lines += ["## Training wall time (`metrics/timing.json`; machine-dependent)", ""]
+        lines += table(["model", "seconds"], [[name, f"{seconds:.1f}"] for name, seconds in timing.items()])
+        lines.append("")
+    return "\n".join(lines)

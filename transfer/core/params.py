@@ -1,0 +1,323 @@
+"""The schema of params.yaml: types, bounds, choices and the rules across keys.
+
+Values and what they mean live once, in params.yaml (its comments say why each value is what it is);
+this file holds no defaults for the keys params.yaml lists, so a value cannot drift between the two,
+and a key deleted from params.yaml is reported as missing rather than silently defaulted. Keys that
+params.yaml leaves out on purpose (the optional columns and layouts of a `files` or `hub` corpus) keep
+their defaults here, next to the comment that says what they mean.
+
+Every stage validates the *whole* file at start-up, before any work: a typo in a key that
+belongs to a later stage should stop the first stage, not surface an hour later. Rules that depend
+on the task (which corpus keys, formats and strategies it takes) are the task's, checked by
+`transfer.tasks.task_for` right after this schema.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from transfer.core.errors import ParamsError
+
+PARAMS_FILE = Path("params.yaml")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelParams(Strict):
+    name: str
+    trust_remote_code: bool
+    cpu_dropout_masks: Literal["numpy", "torch"]
+
+
+class PackagedCorpus(Strict):
+    kind: Literal["packaged"]
+    # crowdflower_tweets and drugscom_reviews: positive/negative/neutral; bbc_news: its 5 topics.
+    name: Literal["crowdflower_tweets", "drugscom_reviews", "bbc_news"]
+
+
+def _keys_as_text(value: object) -> object:
+    # YAML reads `{0: negative}` with an integer key; labels cross stage boundaries as text.
+    return {str(k): v for k, v in value.items()} if isinstance(value, dict) else value
+
+
+# Names for the labels a file holds, e.g. {0: negative, 1: positive} or {pos: positive}; labels not in
+# the map are kept as they are (and rejected by clean unless they are in data.labels).
+LabelMap = Annotated[dict[str, str], BeforeValidator(_keys_as_text)]
+
+class LocalFiles(Strict):
+    kind: Literal["files"]
+    # Either one file that is split with the seed, or one file per split. With format: aligned, each
+    # is a pair [source-language file, target-language file].
+    path: str | list[str] | None = None
+    train: str | list[str] | None = None
+    validation: str | list[str] | None = None
+    test: str | list[str] | None = None
+    # squad: SQuAD v1.1/v2.0 JSON (QA); aligned: two text files, one sentence per line (translation).
+    format: Literal["auto", "csv", "tsv", "jsonl", "parquet", "squad", "aligned"] = "auto"
+    # classification
+    text_column: str = "text"
+    label_column: str = "label"
+    label_map: LabelMap = {}
+    # translation: one column per language (QA tables use question, context, answer_text, answer_start)
+    source_column: str = "source"
+    target_column: str = "target"
+    encoding: str = "utf-8"
+
+    @model_validator(mode="after")
+    def one_layout(self) -> LocalFiles:
+        if (self.path is None) == (self.train is None):
+            raise ValueError("give either `path` (one file, split with the seed) or `train` (+ optional "
+                             "`validation`, `test`) files, not both and not neither")
+        for key in ("path", "train", "validation", "test"):
+            value = getattr(self, key)
+            if value is not None and isinstance(value, list) != (self.format == "aligned"):
+                raise ValueError(f"`{key}`: format aligned takes a pair [source file, target file] per split; "
+                                 f"every other format one file")
+            if isinstance(value, list) and len(value) != 2:
+                raise ValueError(f"`{key}`: a pair [source-language file, target-language file]")
+        return self
+
+
+class HubDataset(Strict):
+    kind: Literal["hub"]
+    # Anything datasets.load_dataset accepts: a hub id, or a builder such as "csv" with data_files.
+    path: str
+    config: str | None = None
+    data_files: dict[str, str] | str | None = None
+    # Split names in the dataset; missing validation/test are carved out of train with the seed.
+    train_split: str = "train"
+    validation_split: str | None = None
+    test_split: str | None = None
+    text_column: str = "text"
+    label_column: str = "label"
+    label_map: LabelMap = {}
+    # translation: a column per language; "translation.en" reads key `en` of a `translation` dict column
+    # (the WMT/OPUS layout). QA datasets need SQuAD's columns: question, context, answers.
+    source_column: str = "source"
+    target_column: str = "target"
+    revision: str | None = None
+
+
+Corpus = Annotated[PackagedCorpus | LocalFiles | HubDataset, Field(discriminator="kind")]
+
+
+class DataParams(Strict):
+    source: Corpus
+    target: Corpus
+    labels: list[str]
+    validation_fraction: float = Field(gt=0, lt=0.5)
+    test_fraction: float = Field(gt=0, lt=0.5)
+    source_train_max: int = Field(ge=0)
+    target_train_labeled: int = Field(ge=0)
+
+
+class CleanParams(Strict):
+    fix_unicode: bool
+    mask_urls: bool
+    mask_mentions: bool
+    min_chars: int = Field(ge=1)
+    max_chars: int = Field(ge=1)
+    dedup: Literal["none", "exact", "normalized"]
+    leakage_guard: bool
+
+
+class AugmentParams(Strict):
+    n_aug: int = Field(ge=0, le=16)
+    alpha: float = Field(gt=0, le=0.5)
+    operations: list[Literal["synonym", "swap", "delete", "insert"]] = Field(min_length=1)
+    synonym_min_similarity: float = Field(ge=0, le=1)
+    synonym_top_k: int = Field(ge=1)
+    rebalance: Literal["none", "oversample", "undersample", "class_weights"]
+
+
+class TokenizeParams(Strict):
+    max_length: int = Field(ge=8)
+
+
+class PretrainParams(Strict):
+    enabled: bool
+    max_length: int = Field(ge=8)
+    mlm_probability: float = Field(gt=0, lt=1)
+    head_warmup_epochs: float = Field(ge=0)
+    head_learning_rate: float = Field(gt=0)
+    epochs: float = Field(ge=0)
+    learning_rate: float = Field(gt=0)
+    batch_size: int = Field(ge=1)
+    heldout_fraction: float = Field(gt=0, lt=0.5)
+
+
+class JointParams(Strict):
+    source_weight: float = Field(ge=0)
+    target_weight: float = Field(ge=0)
+
+
+class DannParams(Strict):
+    gamma: float = Field(gt=0)
+    domain_weight: float = Field(ge=0)
+
+
+class LoraParams(Strict):
+    r: int = Field(ge=1)
+    alpha: int = Field(ge=1)
+    dropout: float = Field(ge=0, lt=1)
+    target_modules: list[str]
+
+
+STRATEGIES = ("target_only", "source_only", "sequential", "joint", "dann")
+
+
+class FinetuneParams(Strict):
+    strategy: Literal[STRATEGIES]
+    peft: Literal["none", "lora"]
+    learning_rate: float = Field(gt=0)
+    batch_size: int = Field(ge=1)
+    target_epochs: float = Field(gt=0)
+    source_epochs: float = Field(gt=0)
+    source_learning_rate: float = Field(gt=0)
+    weight_decay: float = Field(ge=0)
+    warmup_ratio: float = Field(ge=0, lt=1)
+    select_best: bool
+    joint: JointParams
+    dann: DannParams
+    lora: LoraParams
+
+
+class DistillParams(Strict):
+    keep_every: int = Field(ge=2)
+    temperature: float = Field(gt=0)
+    alpha: float = Field(ge=0, le=1)
+    epochs: float = Field(gt=0)
+    learning_rate: float = Field(gt=0)
+
+
+class CompareParams(Strict):
+    strategies: list[Literal[STRATEGIES]] = Field(min_length=1)
+    seeds: list[int] = Field(min_length=1)
+
+
+class LabelBudgetParams(Strict):
+    sizes: list[Annotated[int, Field(ge=1)]] = Field(min_length=1)
+    seeds: list[int] = Field(min_length=1)
+
+
+class DomainShiftParams(Strict):
+    sample_size: int = Field(ge=20)
+    heldout_fraction: float = Field(gt=0, lt=1)
+    vocab_top_k: int = Field(ge=10)
+    projection: Literal["pca", "tsne"]
+
+
+class QaParams(Strict):
+    doc_stride: int = Field(ge=0)
+    n_best: int = Field(ge=1)
+    max_answer_length: int = Field(ge=1)
+
+
+class TranslationParams(Strict):
+    max_source_length: int = Field(ge=8)
+    max_target_length: int = Field(ge=8)
+    num_beams: int = Field(ge=1)
+    max_new_tokens: int = Field(ge=1)
+    length_penalty: float
+
+
+class CheckpointParams(Strict):
+    # Not a DVC param of any stage: it never changes results.
+    every_steps: int = Field(ge=0)
+
+
+class EvaluateParams(Strict):
+    batch_size: int = Field(ge=1)
+    negative_transfer_margin: float = Field(ge=0)
+
+
+class Params(Strict):
+    seed: int
+    # A name in the task registry (transfer/tasks): checked by transfer.tasks.task_for.
+    task: str
+    model: ModelParams
+    data: DataParams
+    clean: CleanParams
+    augment: AugmentParams
+    tokenize: TokenizeParams
+    pretrain_domain: PretrainParams
+    finetune: FinetuneParams
+    evaluate: EvaluateParams
+    compare: CompareParams
+    label_budget: LabelBudgetParams
+    distill: DistillParams
+    domain_shift: DomainShiftParams
+    checkpoint: CheckpointParams
+    qa: QaParams
+    translation: TranslationParams
+
+    @model_validator(mode="after")
+    def class_weights_need_a_target_phase(self) -> Params:
+        # Only the chosen strategy is refused: compare's entries without a target phase (source_only by default)
+        # train unweighted, as the README says, so that `-S augment.rebalance=class_weights` works as it reads.
+        if self.augment.rebalance == "class_weights" and self.finetune.strategy in ("joint", "dann", "source_only"):
+            raise ValueError(f"augment.rebalance: class_weights applies to the target phase of target_only and "
+                             f"sequential, not to finetune.strategy {self.finetune.strategy}; use oversample")
+        return self
+
+    @model_validator(mode="after")
+    def budget_sizes_once(self) -> Params:
+        # Sizes at or above the labeled set are not refused here: that set's size is known only after
+        # clean, and label_budget drops them from the curve with a note.
+        if len(set(self.label_budget.sizes)) != len(self.label_budget.sizes):
+            raise ValueError("label_budget.sizes: each size once")
+        return self
+
+    @model_validator(mode="after")
+    def labels_differ_beyond_case(self) -> Params:
+        # clean matches labels whatever their case and surrounding spaces ("Positive " is positive).
+        folded = [label.strip().casefold() for label in self.data.labels]
+        if len(set(folded)) != len(folded):
+            raise ValueError(f"data.labels: {self.data.labels} holds the same name twice (labels are matched "
+                             f"whatever their case and surrounding spaces)")
+        return self
+
+
+CORPUS_KINDS = {"packaged", "files", "hub"}
+
+
+def _describe(error: dict) -> str:
+    # pydantic puts the union tag (`packaged`, ...) and validator names in the location: drop them.
+    key = ".".join(str(part) for part in error["loc"]
+                   if str(part) not in CORPUS_KINDS and not str(part).startswith("function-"))
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (typo?)"
+    return f"  {key or '(top level)'}: {message}"
+
+
+def parse_params(raw: dict, origin: str = "params.yaml") -> Params:
+    try:
+        return Params.model_validate(raw or {})
+    except ValidationError as exc:
+        lines = sorted({_describe(err) for err in exc.errors()})
+        raise ParamsError(f"{origin} is invalid:\n" + "\n".join(lines)) from None
+
+
+def load_params(path: Path = PARAMS_FILE) -> Params:
+    if not path.exists():
+        raise ParamsError(f"{path} not found: run the stages from the project root")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        # The context mark is where the broken construct starts (the key that lacks its `:`, the opening
+        # bracket); the problem mark is where the parser gave up, often the line after.
+        mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ParamsError(f"{path}{where}: not valid YAML ({problem}); fix that line (indentation, a missing "
+                          f"`:` or an unclosed quote or bracket)") from None
+    if raw is not None and not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected keys and values (a YAML mapping), found a {type(raw).__name__}")
+    return parse_params(raw, str(path))

@@ -1,0 +1,1 @@
+"""Reading corpora into canonical rows, fingerprinting them, cleaning, labeled budgets and augmentation."""

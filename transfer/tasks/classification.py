@@ -1,0 +1,213 @@
+"""Text classification: rows {id, text, label}, a sequence classifier over data.labels, accuracy and macro-F1.
+
+The only task with a label head, so the one that the packaged corpora, EDA and rebalancing, joint's
+per-domain loss weights, DANN and distillation serve.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+from transfer.core.errors import DataError
+from transfer.core.modeling import load_kwargs, load_tokenizer, training_arguments
+from transfer.core.params import STRATEGIES, CleanParams, HubDataset, LocalFiles, Params
+from transfer.data.corpora import canonical_frame
+from transfer.data.tables import read_table
+from transfer.data.training_sets import BUDGET_KEYS
+from transfer.tasks.base import Task
+
+
+class Predictions(NamedTuple):
+    label_ids: np.ndarray
+    predicted: np.ndarray
+    samples_per_second: float  # inference alone, as Trainer.predict measured it
+
+
+class Classification(Task):
+    name = "classification"
+    metrics = {"macro_f1": "macro-F1", "accuracy": "accuracy"}
+    points = 100.0  # macro-F1 is a fraction
+    text_field = "text"
+    normalized_fields = ("text",)
+    corpus_keys = ("text_column", "label_column", "label_map")
+    label_head = True
+    strategies = STRATEGIES
+    # Unlabeled target text (label -1) feeds the domain classifier of DANN.
+    tokenized_splits = ("train", "validation", "test", "unlabeled")
+    peft_task_type = "SEQ_CLS"
+    best_epoch = {}
+
+    def check_params(self, params: Params) -> list[str]:
+        if len(params.data.labels) < 2:
+            return ["data.labels: classification needs at least 2 class names"]
+        return []
+
+    # --- rows -----------------------------------------------------------------------------------------
+
+    def read_file(self, spec: LocalFiles, path: str | list[str], id_prefix: str) -> pd.DataFrame:
+        return self.frame(read_table(path, spec.format, spec.encoding), spec, str(path), id_prefix)
+
+    def read_hub_split(self, dataset, spec: HubDataset, origin: str, id_prefix: str) -> pd.DataFrame:
+        import datasets  # heavy: only hub corpora need it
+
+        df = dataset.to_pandas()
+        feature = dataset.features.get(spec.label_column)
+        if isinstance(feature, datasets.ClassLabel):  # integer ids -> names: names cross stage boundaries
+            df[spec.label_column] = [feature.int2str(int(v)) for v in df[spec.label_column]]
+        return self.frame(df, spec, origin, id_prefix)
+
+    @staticmethod
+    def frame(df: pd.DataFrame, spec: LocalFiles | HubDataset, origin: str, id_prefix: str) -> pd.DataFrame:
+        """Text and label columns; `label_map` renames labels (class ids or other names) to data.labels."""
+        frame = canonical_frame(df, {"text": spec.text_column, "label": spec.label_column}, origin, id_prefix)
+        if spec.label_map:
+            frame["label"] = pd.Series([None if label is None else spec.label_map.get(label, label)
+                                        for label in frame["label"]], index=frame.index, dtype=object)
+        return frame
+
+    def strata(self, rows: list[dict]) -> list:
+        return [row["label"] for row in rows]
+
+    def unlabeled(self, row: dict) -> dict:
+        return {**row, "label": None}
+
+    def reject_reason(self, row: dict, labels: set[str], params: CleanParams) -> str | None:
+        text = row["text"]
+        if not text:
+            return "empty_text"
+        if row["split"] != "unlabeled":
+            if row["label"] is None:
+                return "missing_label"
+            if row["label"] not in labels:
+                return "unknown_label"
+        return self.length_reason(text, params)
+
+    def check_training_sets(self, kept: dict[str, dict[str, list[dict]]], labels: list[str]) -> list[str]:
+        """Stops: a train set with fewer than two classes (nothing to tell apart), or a declared class that
+        no train set of either domain has (nothing can learn it). Warns: a class one domain's train set lacks
+        (the other domain can teach it, e.g. sequential), a class absent from the target test set (its F1 is 0
+        and pulls macro-F1 down)."""
+        trains = {domain: Counter(row["label"] for row in splits["train"]) for domain, splits in kept.items()}
+        for domain, counts in trains.items():
+            if len(counts) < 2:
+                found = ", ".join(f"{label} ({n})" for label, n in counts.items()) or "no rows"
+                raise DataError(f"clean: the {domain} train set has {len(counts)} class after cleaning ({found}); "
+                                f"a classifier needs at least two: check {BUDGET_KEYS[domain]}, data.labels and the "
+                                f"label column of the {domain} data (metrics/clean.json lists the labels it "
+                                f"rejected)")
+        untaught = [label for label in labels if not any(label in counts for counts in trains.values())]
+        if untaught:
+            raise DataError(f"clean: data.labels lists {untaught}, but no train example of either domain has that "
+                            f"label after cleaning; remove it from data.labels or add labeled examples")
+        warnings = []
+        for domain, other in (("source", "target"), ("target", "source")):
+            missing = [label for label in labels if label not in trains[domain] and label in trains[other]]
+            if missing:
+                warnings.append(f"the {domain} train set has no example of {missing}: only the {other} domain's "
+                                f"labels teach that class")
+        test = Counter(row["label"] for row in kept["target"].get("test", []))
+        absent = [label for label in labels if label not in test]
+        if absent:
+            warnings.append(f"the target test set has no example of {absent}: that class scores F1 0, which "
+                            f"lowers macro-F1")
+        return warnings
+
+    # --- model ----------------------------------------------------------------------------------------
+
+    def tokenize(self, rows: list[dict], tokenizer, params: Params, split: str) -> dict:
+        return {split: tokenize_rows(rows, tokenizer, params.data.labels, params.tokenize.max_length)}
+
+    def load_model(self, init: str, tokenizer, params: Params):
+        return load_classifier(init, params)
+
+    def trainer_metrics(self):
+        return compute_trainer_metrics
+
+    def score(self, model_dir, target, params: Params) -> tuple[dict, list[dict]]:
+        labels = params.data.labels
+        test = target["test"].sort("length")
+        label_ids, predictions, _ = predict(model_dir, test, params)
+        rows = [{"id": i, "actual": labels[a], "predicted": labels[p]}
+                for i, a, p in sorted(zip(test["id"], label_ids, predictions, strict=True))]
+        return classification_metrics(label_ids, predictions, labels), rows
+
+
+def tokenize_rows(rows: list[dict], tokenizer, label_names: list[str], max_length: int):
+    """Labels become class ids of a ClassLabel feature, so the names travel with the data (-1: unlabeled);
+    `origin_id` names the original row of an augmented copy (label budgets keep copies with their origin)."""
+    import datasets  # heavy: model side only (ingest and clean import this module too)
+
+    features = datasets.Features({"id": datasets.Value("string"), "origin_id": datasets.Value("string"),
+                                  "text": datasets.Value("string"), "label": datasets.ClassLabel(names=label_names)})
+    label_ids = [-1 if r["label"] is None else label_names.index(r["label"]) for r in rows]
+    dataset = datasets.Dataset.from_dict(
+        {"id": [r["id"] for r in rows], "origin_id": [r.get("origin_id") or r["id"] for r in rows],
+         "text": [r["text"] for r in rows], "label": label_ids}, features=features)
+
+    def encode(batch: dict) -> dict:
+        encoded = tokenizer(batch["text"], truncation=True, max_length=max_length)
+        encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
+        return encoded
+
+    return dataset.map(encode, batched=True, batch_size=1000, remove_columns=["text"], desc="tokenize")
+
+
+def load_classifier(name_or_path: str, params: Params):
+    """A sequence classifier whose config carries the label names (id2label) from params."""
+    from transformers import AutoModelForSequenceClassification  # heavy: model side only
+
+    labels = params.data.labels
+    return AutoModelForSequenceClassification.from_pretrained(
+        name_or_path, num_labels=len(labels), id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)}, **load_kwargs(params, name_or_path))
+
+
+def predict(model_dir, test, params: Params) -> Predictions:
+    """Predictions in the order of `test` (callers sort it by length: batches then carry little padding).
+
+    Trainer returns label_ids in the order it ran, so we check them against the dataset before
+    trusting that predictions line up with example ids.
+    """
+    from transformers import DataCollatorWithPadding, Trainer  # heavy: model side only
+
+    tokenizer = load_tokenizer(str(model_dir), params)
+    model = load_classifier(str(model_dir), params)
+    with tempfile.TemporaryDirectory(prefix="evaluate-") as scratch:
+        args = training_arguments(scratch, seed=params.seed, epochs=1, learning_rate=1e-5, batch_size=1,
+                                  eval_each_epoch=False, group_by_length=False,
+                                  per_device_eval_batch_size=params.evaluate.batch_size)
+        trainer = Trainer(model=model, args=args, data_collator=DataCollatorWithPadding(tokenizer))
+        output = trainer.predict(test)
+    label_ids = np.asarray(output.label_ids)
+    if not np.array_equal(label_ids, np.asarray(test["label"])):
+        raise RuntimeError("evaluate: Trainer returned predictions in a different order than the test set")
+    return Predictions(label_ids, np.asarray(output.predictions).argmax(-1),
+                       float(output.metrics["test_samples_per_second"]))
+
+
+def classification_metrics(label_ids: np.ndarray, predictions: np.ndarray, label_names: list[str]) -> dict:
+    """Accuracy, macro-F1 and per-class precision/recall/F1 (sklearn), as plain JSON types."""
+    ids = list(range(len(label_names)))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        label_ids, predictions, labels=ids, zero_division=0)
+    return {
+        "accuracy": float(accuracy_score(label_ids, predictions)),
+        "macro_f1": float(f1_score(label_ids, predictions, labels=ids, average="macro", zero_division=0)),
+        "per_class": {name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                             "support": int(support[i])} for i, name in enumerate(label_names)},
+        "confusion_matrix": confusion_matrix(label_ids, predictions, labels=ids).tolist(),
+    }
+
+
+def compute_trainer_metrics(eval_prediction) -> dict[str, float]:
+    """Trainer's compute_metrics: scores against the label_ids Trainer returns, never dataset order."""
+    logits, label_ids = eval_prediction.predictions, eval_prediction.label_ids
+    predictions = np.asarray(logits).argmax(-1)
+    return {"accuracy": float(accuracy_score(label_ids, predictions)),
+            "macro_f1": float(f1_score(label_ids, predictions, average="macro", zero_division=0))}

@@ -1,0 +1,84 @@
+"""The task registry: `task: <name>` in params.yaml picks one of these, and each stage looks it up once.
+
+Rows by task: classification {id, text, label}; qa {id, question, context, answers}; translation
+{id, source_text, target_text}. A new task subclasses `Task` (transfer/tasks/base.py) and is added with
+`register`; nothing else in the pipeline names a task.
+"""
+
+from __future__ import annotations
+
+from transfer.core.errors import ParamsError
+from transfer.core.params import JointParams, LocalFiles, PackagedCorpus, Params
+from transfer.tasks.base import Task
+from transfer.tasks.classification import Classification
+from transfer.tasks.qa import QuestionAnswering
+from transfer.tasks.translation import Translation
+
+TASKS: dict[str, Task] = {}
+
+
+def register(task: Task) -> Task:
+    TASKS[task.name] = task
+    return task
+
+
+for _task in (Classification(), QuestionAnswering(), Translation()):
+    register(_task)
+
+
+def get_task(name: str) -> Task:
+    if name not in TASKS:
+        raise ParamsError(f"params.yaml is invalid:\n  task: unknown task `{name}` (known: {', '.join(TASKS)})")
+    return TASKS[name]
+
+
+def task_for(params: Params, origin: str = "params.yaml") -> Task:
+    """The task params name, after the checks that depend on it (the schema has done the rest)."""
+    task = get_task(params.task)
+    problems = corpus_problems(params, task) + task.check_params(params)
+    if not task.label_head:
+        problems += [f"{problem} (task: {task.name})" for problem in label_head_problems(params, task)]
+    if problems:
+        raise ParamsError(f"{origin} is invalid:\n" + "\n".join(f"  {problem}" for problem in problems))
+    return task
+
+
+def corpus_problems(params: Params, task: Task) -> list[str]:
+    """Corpus keys and formats of another task, and packaged (classification) corpora elsewhere, are
+    refused rather than ignored."""
+    problems = []
+    for domain in ("source", "target"):
+        corpus = getattr(params.data, domain)
+        if isinstance(corpus, PackagedCorpus) and not task.label_head:
+            problems.append(f"data.{domain}: the packaged corpora are classification data; give `files` or "
+                            f"`hub` data for task {task.name}")
+        if isinstance(corpus, LocalFiles):
+            owner = next((other.name for other in TASKS.values() if corpus.format in other.formats), task.name)
+            if owner != task.name:
+                problems.append(f"data.{domain}.format: {corpus.format} is for task {owner}")
+        for other in TASKS.values():
+            for key in sorted(set(other.corpus_keys) & corpus.model_fields_set):
+                if other.name != task.name and key not in task.corpus_keys:
+                    problems.append(f"data.{domain}.{key}: a {other.name} key; task is {task.name}")
+    return problems
+
+
+def label_head_problems(params: Params, task: Task) -> list[str]:
+    """Knobs that need a classifier over data.labels, set for a task without one."""
+    chosen = {params.finetune.strategy, *params.compare.strategies}
+    strategies = sorted(chosen - set(task.strategies))
+    checks = [
+        (params.data.labels, "data.labels: class names are for classification; set []"),
+        (params.augment.n_aug, "augment.n_aug: EDA rewrites words, which would move QA answer offsets and "
+                               "break translation pairs; set 0"),
+        (params.augment.rebalance != "none", "augment.rebalance: there are no classes to rebalance; set none"),
+        (strategies, f"finetune.strategy / compare.strategies: {', '.join(strategies)} need a label head "
+                     f"(classification only); {task.name} supports {', '.join(task.strategies)}"),
+        ("joint" in chosen and params.finetune.joint != JointParams(source_weight=1.0, target_weight=1.0),
+         "finetune.joint weights: the source and target examples of QA / translation train as one mixed "
+         "set, without per-domain loss weights; leave them at 1.0"),
+    ]
+    return [message for failed, message in checks if failed]
+
+
+__all__ = ["TASKS", "Task", "get_task", "register", "task_for"]

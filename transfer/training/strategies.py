@@ -1,0 +1,198 @@
+"""Transfer strategies on top of `transformers.Trainer`: what differs is the data mix and the loss.
+
+- joint: source and target examples in the same batches, loss = a_s * L_source + a_t * L_target.
+- dann: domain-adversarial training (Ganin et al. 2016): a domain classifier on the [CLS] state,
+  fed with labeled source and (un)labeled target text through a gradient-reversal layer whose
+  strength follows lambda(p) = 2 / (1 + exp(-gamma * p)) - 1 over training progress p.
+- lora: low-rank adapters (peft) on any strategy, merged back so the output loads with
+  `from_pretrained` like any other model.
+
+`train_strategy` runs a strategy's phases (sequential: source, then target) and saves the model.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import datasets
+import torch
+from torch import nn
+from transformers import DataCollatorWithPadding, TrainerCallback
+
+from transfer.core.errors import ParamsError
+from transfer.core.modeling import load_tokenizer, set_seed
+from transfer.core.params import Params
+from transfer.training.checkpoints import ResumableRun
+from transfer.training.trainer import LengthSortedTrainer, class_weight_loss, train_phase, write_curves
+
+if TYPE_CHECKING:  # the stage passes its task in
+    from transfer.tasks.base import Task
+
+SOURCE, TARGET = 0, 1
+
+
+def with_domain(dataset: datasets.Dataset, domain: int) -> datasets.Dataset:
+    return dataset.add_column("domain", [domain] * len(dataset))
+
+
+class DomainCollator:
+    """Dynamic padding that keeps the `domain` column and maps missing labels (-1) to -100."""
+
+    def __init__(self, tokenizer):
+        self.pad = DataCollatorWithPadding(tokenizer)
+
+    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        keep = ("input_ids", "attention_mask", "token_type_ids", "label", "domain")
+        batch = self.pad([{k: v for k, v in f.items() if k in keep} for f in features])
+        batch["labels"] = batch["labels"].masked_fill(batch["labels"] < 0, -100)
+        return batch
+
+
+def masked_mean_ce(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    mask = mask & (labels != -100)
+    if not mask.any():
+        return logits.sum() * 0.0
+    return nn.functional.cross_entropy(logits[mask], labels[mask])
+
+
+class JointTrainer(LengthSortedTrainer):
+    """Multi-task loss over mixed batches: each domain's mean loss, weighted."""
+
+    def __init__(self, *args, source_weight: float, target_weight: float, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.domain_weights = (source_weight, target_weight)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        labels, domain = inputs.pop("labels"), inputs.pop("domain")
+        outputs = model(**inputs)
+        loss = sum(weight * masked_mean_ce(outputs.logits, labels, domain == d)
+                   for d, weight in enumerate(self.domain_weights))
+        return (loss, outputs) if return_outputs else loss
+
+
+class GradientReversal(torch.autograd.Function):
+    """Identity forward; backward multiplies the gradient by -strength."""
+
+    @staticmethod
+    def forward(ctx, features: torch.Tensor, strength: float) -> torch.Tensor:
+        ctx.strength = strength
+        return features.view_as(features)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return -ctx.strength * grad, None
+
+
+def dann_lambda(progress: float, gamma: float = 10.0) -> float:
+    """Ganin et al.'s schedule: 0 at the start (the domain head is still noise), towards 1 at the end."""
+    return 2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0
+
+
+class DomainAdversarialModel(nn.Module):
+    """A sequence classifier plus a domain head on its last [CLS] hidden state, behind gradient reversal.
+
+    Only `classifier` is saved: the domain head is scaffolding for training.
+    """
+
+    def __init__(self, classifier, domain_weight: float = 1.0):
+        super().__init__()
+        self.classifier = classifier
+        hidden = classifier.config.hidden_size
+        self.domain_head = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 2))
+        self.domain_weight = domain_weight
+        self.reversal_strength = 0.0
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None, domain=None):
+        extra = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+        out = self.classifier(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True, **extra)
+        if labels is None:
+            return {"logits": out.logits}
+        task_loss = masked_mean_ce(out.logits, labels, torch.ones_like(labels, dtype=torch.bool))
+        loss = task_loss
+        if domain is not None:
+            features = GradientReversal.apply(out.hidden_states[-1][:, 0], self.reversal_strength)
+            loss = loss + self.domain_weight * nn.functional.cross_entropy(self.domain_head(features), domain)
+        return {"loss": loss, "logits": out.logits}
+
+
+class ReversalSchedule(TrainerCallback):
+    """Sets the gradient-reversal strength from training progress before every step."""
+
+    def __init__(self, model: DomainAdversarialModel, gamma: float):
+        self.model, self.gamma = model, gamma
+
+    def on_step_begin(self, args, state, control, **kwargs: Any):
+        self.model.reversal_strength = dann_lambda(state.global_step / max(state.max_steps, 1), self.gamma)
+
+
+def apply_lora(model, r: int, alpha: int, dropout: float, target_modules: list[str], task_type: str = "SEQ_CLS"):
+    """Wrap the task model with LoRA adapters (task_type: a peft TaskType name); the task head (classifier,
+    QA span head) stays fully trainable."""
+    from peft import LoraConfig, TaskType, get_peft_model  # optional: only finetune.peft: lora needs peft
+
+    config = LoraConfig(task_type=TaskType[task_type], r=r, lora_alpha=alpha, lora_dropout=dropout,
+                        target_modules=target_modules)
+    return get_peft_model(model, config)
+
+
+def merge_lora(model):
+    """Fold the adapters into the weights: the saved model needs no peft to load."""
+    return model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
+
+
+def train_strategy(params: Params, task: Task, strategy: str, init: str, source: datasets.DatasetDict,
+                   target: datasets.DatasetDict, out: Path, curves: Path, run: ResumableRun) -> None:
+    """Train the task's model from `init` with `strategy` on tokenized source and target data; save it
+    (adapters merged) with its tokenizer to `out`, and its learning curves to `curves`."""
+    config = params.finetune
+    set_seed(params.seed)
+    tokenizer = load_tokenizer(init, params)
+    model = task.load_model(init, tokenizer, params)
+    if config.peft == "lora" and model.config.model_type == "encoder-decoder":
+        raise ParamsError("finetune.peft: lora would leave the randomly initialised cross-attention of a warm-started "
+                          "encoder-decoder frozen (only the adapters train); use a pretrained seq2seq model.name "
+                          "with lora, or finetune.peft: none")
+    if config.peft == "lora":
+        model = apply_lora(model, config.lora.r, config.lora.alpha, config.lora.dropout, config.lora.target_modules,
+                           task.peft_task_type)
+    train = partial(train_phase, tokenizer=tokenizer, task=task, params=params, run=run)
+    mixed_validation = with_domain(target["validation"], TARGET)
+    phases = {}
+    if strategy in ("source_only", "sequential"):
+        phases["source"] = train(model, train=source["train"], evaluation=None, epochs=config.source_epochs,
+                                 learning_rate=config.source_learning_rate, phase="source")
+    if strategy in ("target_only", "sequential"):
+        loss = (class_weight_loss(target["train"], len(params.data.labels))
+                if params.augment.rebalance == "class_weights" else None)
+        phases["target"] = train(model, train=target["train"], evaluation=target["validation"],
+                                 epochs=config.target_epochs, learning_rate=config.learning_rate, phase="target",
+                                 compute_loss_func=loss)
+    if strategy == "joint" and not task.label_head:
+        # QA windows / sentence pairs of both domains in one shuffled set (no per-domain loss weights).
+        mixed = datasets.concatenate_datasets([source["train"], target["train"]])
+        phases["joint"] = train(model, train=mixed, evaluation=target["validation"], epochs=config.source_epochs,
+                                learning_rate=config.learning_rate, phase="joint")
+    elif strategy == "joint":
+        mixed = datasets.concatenate_datasets([with_domain(source["train"], SOURCE),
+                                               with_domain(target["train"], TARGET)])
+        phases["joint"] = train(model, train=mixed, evaluation=mixed_validation, epochs=config.source_epochs,
+                                learning_rate=config.learning_rate, phase="joint", trainer_class=JointTrainer,
+                                data_collator=DomainCollator(tokenizer), source_weight=config.joint.source_weight,
+                                target_weight=config.joint.target_weight)
+    if strategy == "dann":
+        adversarial = DomainAdversarialModel(model, config.dann.domain_weight)
+        mixed = datasets.concatenate_datasets([with_domain(source["train"], SOURCE),
+                                               with_domain(target["train"], TARGET),
+                                               with_domain(target["unlabeled"], TARGET)])
+        phases["dann"] = train(adversarial, train=mixed, evaluation=mixed_validation, epochs=config.source_epochs,
+                               learning_rate=config.learning_rate, phase="dann",
+                               data_collator=DomainCollator(tokenizer),
+                               callbacks=[ReversalSchedule(adversarial, config.dann.gamma)])
+    write_curves(curves, phases, curves.with_name(f"{curves.stem}_eval.csv"))
+    model = merge_lora(model)
+    model.config.transfer_strategy = strategy
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)

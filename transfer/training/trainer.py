@@ -1,0 +1,117 @@
+"""Training loops shared by every strategy: length-sorted batches, one resumable Trainer run per phase,
+and the learning curves `dvc plots` draws."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import datasets
+import numpy as np
+import torch
+from transformers import Trainer
+
+from transfer.core.artifacts import write_csv
+from transfer.core.modeling import training_arguments
+from transfer.core.params import Params
+from transfer.training.checkpoints import ResumableRun, checkpoint_arguments
+from transfer.training.cpu_dropout import configure_dropout
+
+if TYPE_CHECKING:  # the stage passes its task in: training code does not depend on the tasks
+    from transfer.tasks.base import Task
+
+
+class LengthSortedBatches(torch.utils.data.Sampler):
+    """Indices in batches of near-equal length (a full sort), the batches in random order.
+
+    Trainer's group_by_length sorts only within random groups of up to 50 batches (48 examples for
+    200 labeled reviews at batch 16), leaving ~28% padding; a full sort leaves almost none. Ties are
+    broken at random and the batch order reshuffled every epoch from torch's global RNG, as
+    Trainer's own samplers do (it seeds and checkpoints that RNG). The short last batch goes last so
+    that Trainer's batch slicing stays aligned.
+    """
+
+    def __init__(self, lengths: list[int], batch_size: int):
+        self.lengths, self.batch_size = list(lengths), batch_size
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):
+        order = sorted(torch.randperm(len(self.lengths)).tolist(), key=self.lengths.__getitem__)
+        batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        last = batches.pop() if len(batches[-1]) < self.batch_size else None
+        shuffled = [batches[i] for i in torch.randperm(len(batches)).tolist()] + ([last] if last else [])
+        return iter([i for batch in shuffled for i in batch])
+
+
+class LengthSortedTrainer(Trainer):
+    """Trainer whose group_by_length batches come from LengthSortedBatches."""
+
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        if self.args.train_sampling_strategy == "group_by_length" and isinstance(dataset, datasets.Dataset):
+            # Trainer has already dropped columns the model does not take, `length` among them.
+            lengths = (dataset["length"] if "length" in dataset.column_names
+                       else [len(ids) for ids in dataset["input_ids"]])
+            return LengthSortedBatches(lengths, self.args.train_batch_size * self.args.gradient_accumulation_steps)
+        return super()._get_train_sampler(train_dataset)
+
+
+TRAIN_CURVE_FIELDS = ("phase", "step", "epoch", "loss", "learning_rate")
+EVAL_CURVE_FIELDS = ("phase", "step", "epoch", "eval_loss", "eval_macro_f1")
+
+
+def write_curves(path: str | Path, phases: dict[str, Any], eval_path: str | Path | None = None) -> None:
+    """Learning curves for `dvc plots` from each phase's Trainer: training-loss rows to `path`, and the
+    per-epoch evaluations to `eval_path`. Apart, because one table with both kinds of row draws each line
+    through an empty cell at every other row.
+
+    Steps run on across phases so the curves line up; timings are left out (they differ run to run).
+    """
+    train, evaluations, offset = [], [], 0
+    for phase, trainer in phases.items():
+        for entry in trainer.state.log_history:
+            step = entry["step"] + offset
+            if "loss" in entry:
+                train.append({"phase": phase, **{f: entry.get(f, "") for f in TRAIN_CURVE_FIELDS[2:]}, "step": step})
+            if "eval_loss" in entry:
+                evaluations.append({"phase": phase, **{f: entry.get(f, "") for f in EVAL_CURVE_FIELDS[2:]},
+                                    "step": step})
+        offset += trainer.state.global_step
+    write_csv(path, train, fieldnames=TRAIN_CURVE_FIELDS)
+    if eval_path is not None:
+        write_csv(eval_path, evaluations, fieldnames=EVAL_CURVE_FIELDS)
+
+
+def class_weight_loss(train: datasets.Dataset, n_labels: int):
+    """Cross-entropy weighted by inverse class frequency (augment.rebalance: class_weights)."""
+    counts = np.bincount(np.asarray(train["label"]), minlength=n_labels).astype(np.float64)
+    weights = torch.tensor(counts.sum() / (n_labels * np.maximum(counts, 1)), dtype=torch.float32)
+
+    def loss(outputs, labels, num_items_in_batch=None):
+        logits = outputs["logits"]
+        return torch.nn.functional.cross_entropy(logits.view(-1, n_labels), labels.view(-1),
+                                                 weight=weights.to(logits.device))
+    return loss
+
+
+def train_phase(model, tokenizer, train: datasets.Dataset, evaluation: datasets.Dataset | None, *, task: Task,
+                params: Params, epochs: float, learning_rate: float, run: ResumableRun, phase: str,
+                trainer_class=None, data_collator=None, **trainer_kwargs):
+    """One Trainer run, resumable; with an evaluation set, keeps the best epoch by the task's criterion
+    (macro-F1 for classification; the lowest validation loss where scoring needs decoding: QA, translation)."""
+    config = params.finetune
+    select_best = evaluation is not None and config.select_best
+    args = training_arguments(run.phase_dir(phase), seed=params.seed, epochs=epochs, learning_rate=learning_rate,
+                              batch_size=config.batch_size, eval_each_epoch=select_best,
+                              weight_decay=config.weight_decay, warmup_ratio=config.warmup_ratio,
+                              remove_unused_columns=data_collator is None, **(task.best_epoch if select_best else {}),
+                              **checkpoint_arguments(params.checkpoint.every_steps, mid_epoch=not select_best,
+                                                     examples=len(train), batch_size=config.batch_size))
+    configure_dropout(model, params, args.device)
+    trainer = (trainer_class or LengthSortedTrainer)(
+        model=model, args=args, train_dataset=train, eval_dataset=evaluation if select_best else None,
+        data_collator=data_collator or task.collator(tokenizer, model), processing_class=tokenizer,
+        compute_metrics=task.trainer_metrics(), **trainer_kwargs)
+    return run.train(trainer, phase)

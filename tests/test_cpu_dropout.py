@@ -1,5 +1,5 @@
 """numpy dropout masks: the same law as torch's, reproducible from torch's seed, and routed through the
-attention of every model type it claims (stages/cpu_dropout.py)."""
+attention of every model type it claims (transfer/training/cpu_dropout.py)."""
 
 from __future__ import annotations
 

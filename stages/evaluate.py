@@ -1,6 +1,7 @@
 """evaluate: target-test quality of the transferred model and of the target-only baseline.
 
-Writes metrics/eval.json (the task's scores for both models, and the gain over the baseline in points,
+Writes metrics/eval.json (the task's scores for both models, the gain over the baseline in points with the
+primary gain's 95% paired-bootstrap interval over test examples and `significant` when it excludes zero,
 flagged as negative transfer when the primary score's gain is below -evaluate.negative_transfer_margin)
 and metrics/plots/predictions_<model>.csv, one row per test example, drawn as a confusion matrix of
 `actual` x `predicted`: the labels for classification; for QA whether the question has an answer x the
@@ -28,11 +29,11 @@ def main() -> None:
     params = load_params()
     task = task_for(params)
     target = load_dataset_output(TOKENIZED / "target")
-    results = {}
+    results, rows = {}, {}
     for name, model_dir in MODELS.items():
-        results[name], rows = task.score(model_dir, target, params)
-        write_csv(Path("metrics/plots") / f"predictions_{name}.csv", rows)
-    report = headline_report(task, params, results, task.test_size(target))
+        results[name], rows[name] = task.score(model_dir, target, params)
+        write_csv(Path("metrics/plots") / f"predictions_{name}.csv", rows[name])
+    report = headline_report(task, params, results, task.test_size(target), rows)
     write_json("metrics/eval.json", report)
     print(headline_line(task, report))
 

@@ -70,6 +70,11 @@ class TextRegression(Task):
         return AutoModelForSequenceClassification.from_pretrained(init, num_labels=1, problem_type="regression",
                                                                   **load_kwargs(params, init))
 
+    def resampled_score(self, rows: list[dict], params: Params):
+        actual = np.array([float(row["actual"]) for row in rows])
+        predicted = np.array([float(row["predicted"]) for row in rows])
+        return lambda positions: float(np.corrcoef(predicted[positions], actual[positions])[0, 1])
+
     def score(self, model_dir, target, params: Params) -> tuple[dict, list[dict]]:
         import tempfile
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from transfer.analysis.evaluation import interval_words
 from transfer.core.artifacts import read_json
 from transfer.tasks.registry import get_task
 
@@ -39,6 +40,9 @@ def print_summary() -> None:
         spread = f" ± {row[f'{metric}_std']:.3f}" if row["seeds"] > 1 else ""
         flag = "YES" if row["negative_transfer"] else ""
         print(f"{name:<24}{row[metric]:>10.3f}{row[f'gain_{metric}_points']:>+12.2f}  {flag}{spread}")
+    if "gain_ci95_points" in evaluation:
+        print(f"\nHeadline gain over the baseline: {evaluation[f'gain_{metric}_points']:+.2f} {name_of} points "
+              f"{interval_words(evaluation)}: bootstrap over the test examples, one training seed")
     if (METRICS / "label_budget.json").exists():
         budget = read_json(METRICS / "label_budget.json")
         curve = "  ".join(f"{n}: {budget['curve']['target_only'][n]:.3f} / {budget['curve']['transfer'][n]:.3f}"
@@ -103,8 +107,11 @@ def results_page() -> str:
     lines += table(header, rows)
     gains = ", ".join(f"{evaluation[f'gain_{m}_points']:+.2f} {metric_names[m]} points" for m in metrics
                       if f"gain_{m}_points" in evaluation)
+    interval = (f" The {name_of} gain's 95% interval over the test examples (paired bootstrap, "
+                f"{evaluation['bootstrap_resamples']} resamples): {interval_words(evaluation)}."
+                if "gain_ci95_points" in evaluation else "")
     lines += ["", f"Gain over the baseline: {gains}; negative transfer: "
-                  f"{'yes' if evaluation['negative_transfer'] else 'no'}.", ""]
+                  f"{'yes' if evaluation['negative_transfer'] else 'no'}.{interval}", ""]
     if clean:
         lines += ["## Training data (`metrics/clean.json`)", ""]
         for domain, entry in clean.get("labeled_budget", {}).items():

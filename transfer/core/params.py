@@ -235,6 +235,7 @@ class CheckpointParams(Strict):
 class EvaluateParams(Strict):
     batch_size: int = Field(ge=1)
     negative_transfer_margin: float = Field(ge=0)
+    bootstrap_resamples: int = Field(ge=100)
 
 
 class Params(Strict):

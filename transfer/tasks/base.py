@@ -9,12 +9,14 @@ domain and split travel with them); tokenized splits are `datasets.Dataset`s.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from transfer.data.corpora import stratified_take
 
 if TYPE_CHECKING:  # annotations only: datasets is imported where tokenized data is made
     import datasets
+    import numpy as np
     import pandas as pd
 
     from transfer.core.params import CleanParams, HubDataset, LocalFiles, Params
@@ -133,6 +135,11 @@ class Task(ABC):
     @abstractmethod
     def score(self, model_dir: str, target: datasets.DatasetDict, params: Params) -> tuple[dict, list[dict]]:
         """(scores, one row per test example: id, actual, predicted and what a reader checks it by)."""
+
+    @abstractmethod
+    def resampled_score(self, rows: list[dict], params: Params) -> Callable[[np.ndarray], float]:
+        """The primary score recomputed on the test examples at given positions of `rows` (what `score` returns
+        per example), for the bootstrap interval of a gain."""
 
     def test_size(self, target: datasets.DatasetDict) -> int:
         return len(target["test"])

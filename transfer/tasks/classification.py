@@ -129,6 +129,13 @@ class Classification(Task):
     def trainer_metrics(self):
         return compute_trainer_metrics
 
+    def resampled_score(self, rows: list[dict], params: Params):
+        labels = params.data.labels
+        index = {label: i for i, label in enumerate(labels)}
+        actual = np.array([index[row["actual"]] for row in rows])
+        predicted = np.array([index[row["predicted"]] for row in rows])
+        return lambda positions: macro_f1(actual[positions], predicted[positions], len(labels))
+
     def score(self, model_dir, target, params: Params) -> tuple[dict, list[dict]]:
         labels = params.data.labels
         test = target["test"].sort("length")
@@ -203,6 +210,17 @@ def classification_metrics(label_ids: np.ndarray, predictions: np.ndarray, label
                              "support": int(support[i])} for i, name in enumerate(label_names)},
         "confusion_matrix": confusion_matrix(label_ids, predictions, labels=ids).tolist(),
     }
+
+
+def macro_f1(actual: np.ndarray, predicted: np.ndarray, n_classes: int) -> float:
+    """Macro-F1 over every declared class (F1 0 for a class neither predicted nor present, as sklearn's
+    f1_score with labels= and zero_division=0), from counts: fast enough for a thousand resamples."""
+    true_positives = np.bincount(actual[actual == predicted], minlength=n_classes)
+    support = np.bincount(actual, minlength=n_classes)
+    predicted_count = np.bincount(predicted, minlength=n_classes)
+    denominator = support + predicted_count
+    f1 = np.divide(2 * true_positives, denominator, out=np.zeros(n_classes), where=denominator > 0)
+    return float(f1.mean())
 
 
 def compute_trainer_metrics(eval_prediction) -> dict[str, float]:

@@ -356,8 +356,14 @@ class QuestionAnswering(Task):
                                   params.qa.n_best, params.qa.max_answer_length)
         rows = [{"id": e["id"], "actual": "answerable" if e["answers"]["text"] else "unanswerable",
                  "predicted": answer_outcome(answers[e["id"]], e["answers"]["text"]),
-                 "gold": " | ".join(e["answers"]["text"]), "prediction": answers[e["id"]]} for e in examples]
+                 "gold": " | ".join(e["answers"]["text"]), "prediction": answers[e["id"]],
+                 "f1": 100 * max(token_f1(answers[e["id"]], g) for g in e["answers"]["text"] or [""])}
+                for e in examples]
         return squad_metrics(answers, list(examples)), sorted(rows, key=lambda r: r["id"])
+
+    def resampled_score(self, rows: list[dict], params: Params):
+        f1 = np.array([float(row["f1"]) for row in rows])  # SQuAD F1 is the mean of the per-question F1
+        return lambda positions: float(f1[positions].mean())
 
     def test_size(self, target) -> int:
         return len(target["test_examples"])

@@ -208,3 +208,10 @@ class Translation(Task):
         rows = [{"id": i, "actual": "test sentences", "predicted": chrf_band(hyp, ref), "reference": ref,
                  "translation": hyp} for i, ref, hyp in zip(test["id"], test["target_text"], hypotheses, strict=True)]
         return translation_scores(hypotheses, test["target_text"]), sorted(rows, key=lambda r: r["id"])
+
+    def resampled_score(self, rows: list[dict], params: Params):
+        import sacrebleu  # only translation scoring needs it
+
+        hypotheses, references = [row["translation"] for row in rows], [row["reference"] for row in rows]
+        return lambda positions: sacrebleu.corpus_chrf([hypotheses[i] for i in positions],
+                                                       [[references[i] for i in positions]]).score

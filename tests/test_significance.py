@@ -1,0 +1,75 @@
+"""The headline gain's interval: a paired bootstrap that calls a real difference significant and a tie not,
+and per-task resampled scores that reproduce the reported score on the full test set."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score
+
+from tests.conftest import shipped_params
+from transfer.analysis.significance import paired_bootstrap
+from transfer.tasks.classification import macro_f1
+from transfer.tasks.qa import squad_metrics, token_f1
+from transfer.tasks.registry import get_task
+
+LABELS = ["negative", "neutral", "positive"]
+
+
+def accuracy_on(correct: np.ndarray):
+    return lambda positions: float(correct[positions].mean())
+
+
+def test_a_clear_gain_is_significant_and_a_tie_is_not():
+    rng = np.random.default_rng(0)
+    baseline = rng.random(400) < 0.5
+    better = baseline | (rng.random(400) < 0.4)           # right wherever the baseline is, and on ~40% more
+    clear = paired_bootstrap(accuracy_on(better), accuracy_on(baseline), 400, resamples=500, seed=1, points=100)
+    assert clear["significant"] and clear["gain_ci95_points"][0] > 0 and clear["share_of_resamples_with_a_gain"] == 1
+    shuffled = rng.permutation(baseline)                   # same accuracy, other examples: no real difference
+    tie = paired_bootstrap(accuracy_on(shuffled), accuracy_on(baseline), 400, resamples=500, seed=1, points=100)
+    low, high = tie["gain_ci95_points"]
+    assert not tie["significant"] and low < 0 < high
+
+
+def test_the_interval_depends_on_the_seed_only_through_the_resamples():
+    correct = np.random.default_rng(3).random(200) < 0.6
+    one = paired_bootstrap(accuracy_on(correct), accuracy_on(~correct), 200, resamples=200, seed=5, points=100)
+    assert one == paired_bootstrap(accuracy_on(correct), accuracy_on(~correct), 200, resamples=200, seed=5,
+                                   points=100)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_counted_macro_f1_is_sklearns_with_every_declared_class(seed):
+    rng = np.random.default_rng(seed)
+    actual, predicted = rng.integers(0, 3, 60), rng.integers(0, 2, 60)  # class 2 never predicted
+    expected = f1_score(actual, predicted, labels=[0, 1, 2], average="macro", zero_division=0)
+    assert macro_f1(actual, predicted, 3) == pytest.approx(expected)
+
+
+def test_each_tasks_resampled_score_on_every_example_is_its_reported_score():
+    params = shipped_params()
+    rows = [{"id": str(i), "actual": a, "predicted": p}
+            for i, (a, p) in enumerate([("negative", "negative"), ("neutral", "positive"), ("positive", "positive"),
+                                        ("neutral", "neutral"), ("negative", "positive")])]
+    everything = np.arange(len(rows))
+    ids = {label: i for i, label in enumerate(LABELS)}
+    expected = f1_score([ids[r["actual"]] for r in rows], [ids[r["predicted"]] for r in rows], labels=[0, 1, 2],
+                        average="macro", zero_division=0)
+    assert get_task("classification").resampled_score(rows, params)(everything) == pytest.approx(expected)
+
+    examples = [{"id": "a", "answers": {"text": ["the cat"], "answer_start": [0]}},
+                {"id": "b", "answers": {"text": [], "answer_start": []}}]
+    answers = {"a": "cat", "b": ""}
+    qa_rows = [{"id": e["id"], "f1": 100 * max(token_f1(answers[e["id"]], g) for g in e["answers"]["text"] or [""])}
+               for e in examples]
+    assert get_task("qa").resampled_score(qa_rows, params)(np.arange(2)) == pytest.approx(
+        squad_metrics(answers, examples)["f1"])
+
+    from transfer.tasks.translation import translation_scores
+
+    pairs = [{"reference": "the house is small", "translation": "the house is tiny"},
+             {"reference": "good morning", "translation": "good morning"}]
+    chrf = get_task("translation").resampled_score(pairs, params)(np.arange(2))
+    assert chrf == pytest.approx(translation_scores([p["translation"] for p in pairs],
+                                                    [p["reference"] for p in pairs])["chrf"], abs=1e-3)

@@ -107,8 +107,8 @@ def results_page() -> str:
     lines += table(header, rows)
     gains = ", ".join(f"{evaluation[f'gain_{m}_points']:+.2f} {metric_names[m]} points" for m in metrics
                       if f"gain_{m}_points" in evaluation)
-    interval = (f" The {name_of} gain's 95% interval over the test examples (paired bootstrap, "
-                f"{evaluation['bootstrap_resamples']} resamples): {interval_words(evaluation)}."
+    interval = (f" The {name_of} gain {interval_words(evaluation)}: a paired bootstrap over the test examples "
+                f"({evaluation['bootstrap_resamples']} resamples), one training seed."
                 if "gain_ci95_points" in evaluation else "")
     lines += ["", f"Gain over the baseline: {gains}; negative transfer: "
                   f"{'yes' if evaluation['negative_transfer'] else 'no'}.{interval}", ""]

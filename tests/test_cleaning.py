@@ -46,6 +46,27 @@ def test_every_row_is_kept_or_rejected_with_a_reason():
             assert entry["in"] == entry["kept"] + entry["rejected"]
 
 
+def test_the_target_test_set_is_never_filtered_for_length_or_repetition():
+    """Scores cover the test set the user gave: tokenization truncates long reviews; only rows that cannot
+    be scored (no text, no or an unknown label) are rejected, and counted."""
+    long_review = "The tablets helped. " * 400   # 8,000 characters, over clean.max_chars
+    domains = {"target": {
+        "train": [row("t1", long_review, "positive", "train"), row("t2", "Worked for me", "positive", "train")],
+        "validation": [row("v1", "ok", "neutral", "validation"), row("v2", "Did nothing", "negative", "validation")],
+        "test": [row("x1", long_review, "positive", "test"), row("x2", "ok", "neutral", "test"),
+                 row("x3", "Did nothing", "negative", "test"), row("x4", "did nothing!", "negative", "test"),
+                 row("x5", "", "negative", "test"), row("x6", "fine", "mixed", "test")]}}
+    kept, rejected = clean_domains(domains, ["negative", "neutral", "positive"], shipped_section("clean"),
+                                   CLASSIFICATION)
+    assert [r["id"] for r in kept["target"]["test"]] == ["x1", "x2", "x3", "x4"]
+    reasons = {r["id"]: r["reason"] for r in rejected["target"]}
+    assert reasons == {"x5": "empty_text", "x6": "unknown_label",   # cannot be scored
+                       "t1": "too_long", "v1": "too_short",         # the bounds still hold for training data
+                       "v2": "duplicate"}                           # test texts still claim their key first
+    report = clean_report(domains, kept, rejected)
+    assert report["target"]["test"]["in"] == 6 and report["target"]["test"]["kept"] == 4
+
+
 def test_dedup_and_guard_can_be_switched_off():
     domains = {"target": {"train": [row("a", "same text", "positive", "train"),
                                     row("b", "same text", "positive", "train")],

@@ -28,6 +28,9 @@ NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
 # Evaluation splits claim their texts first, so a duplicate is dropped from training, never from test.
 SPLIT_PRIORITY = ("test", "validation", "train", "unlabeled")
+# Bounds that keep training data sane; the target test set is what the user gave: its long texts are
+# truncated by tokenization, its short ones scored, its repeated reviews each counted.
+LENGTH_REASONS = ("too_short", "too_long")
 
 
 def normalize_text(text: str, params: CleanParams) -> str:
@@ -81,16 +84,19 @@ def clean_domains(domains: dict[str, dict[str, list[dict]]], labels: Iterable[st
                 if isinstance(row.get("label"), str):
                     row["label"] = declared.get(fold_label(row["label"]), row["label"])
                 reason, detail = task.reject_reason(row, labels, params), None
+                is_test_set = domain == "target" and split == "test"
+                if is_test_set and reason in LENGTH_REASONS:
+                    reason = None
                 if reason is None:
                     is_training = split in ("train", "unlabeled") or domain == "source"
                     leak_key = dedup_key(task.key_text(row), "normalized")
                     key = dedup_key(task.key_text(row), params.dedup) if params.dedup != "none" else None
                     if is_training and leak_key in target_eval:
                         reason, detail = "leaks_target_eval", target_eval[leak_key]
-                    elif key is not None and key in seen:
+                    elif key is not None and key in seen and not is_test_set:
                         reason, detail = "duplicate", seen[key]
                     elif key is not None:
-                        seen[key] = row["id"]
+                        seen.setdefault(key, row["id"])
                 if reason is None:
                     kept[domain][split].append(row)
                 else:

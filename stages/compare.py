@@ -3,8 +3,9 @@
 Reads models/baseline, models/target and each models/compare/<strategy>-<seed> (the
 `compare.strategies` x `compare.seeds` matrix in dvc.yaml). Per strategy: mean and spread of
 the task's primary score (macro-F1, QA F1, chrF) over seeds, the gain over the target-only
-baseline, and a negative-transfer flag when the
-gain is below zero by more than the seed-to-seed spread (or the margin, with one seed).
+baseline with its 95% interval and `significant` (a bootstrap over the test examples and, where
+compare.seeds lists several, the seeds), and a negative-transfer flag when the gain is below zero
+by more than the seed-to-seed spread (or the margin, with one seed).
 Writes metrics/compare.json, metrics/timing.json (wall times) and the bar chart's table.
 """
 
@@ -13,14 +14,14 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from transfer.analysis.comparison import summarize
-from transfer.core.artifacts import load_dataset_output, read_json, write_csv, write_json
+from transfer.analysis.comparison import gain_intervals, summarize
+from transfer.core.artifacts import load_dataset_output, read_csv, read_json, write_csv, write_json
 from transfer.core.errors import run_stage
 from transfer.core.modeling import TRAINING_REPORT
 from transfer.core.params import load_params
 from transfer.tasks.registry import task_for
 
-COMPARE = Path("models/compare")
+COMPARE, PREDICTIONS = Path("models/compare"), Path("metrics/plots")
 
 
 def label(report: dict) -> str:
@@ -33,27 +34,33 @@ def main() -> None:
     metric = task.primary
     headline = read_json("metrics/eval.json")  # baseline and chosen model, already scored by evaluate
     scores: dict[str, list[float]] = defaultdict(list)
+    rows: dict[str, list[list[dict]]] = defaultdict(list)  # per entry, per seed: evaluate's per-example rows
     timing = {}
     for key in ("baseline", "target"):
         report = read_json(Path("models") / key / TRAINING_REPORT)
         name = "baseline" if key == "baseline" else f"chosen:{label(report)}"
         scores[name].append(headline[key][metric])
+        rows[name].append(read_csv(PREDICTIONS / f"predictions_{key}.csv"))
         timing[name] = report["wall_time_s"]
 
     target = load_dataset_output("data/tokenized/target")
     # Only the matrix that params declare now: DVC leaves the folders of removed entries in place.
     for model_dir in [COMPARE / f"{s}-{seed}" for s in params.compare.strategies for seed in params.compare.seeds]:
         report = read_json(model_dir / TRAINING_REPORT)
-        value = task.score(model_dir, target, params)[0][metric]
+        result, example_rows = task.score(model_dir, target, params)
+        value = result[metric]
         name = label(report)
         scores[name].append(value)
+        rows[name].append(example_rows)
         timing[f"{name}@{report['seed']}"] = report["wall_time_s"]
         print(f"compare: {model_dir} {task.metrics[metric]} {value:.4f}")
 
-    rows = summarize(scores, scores["baseline"][0], metric, task.points, params.evaluate.negative_transfer_margin)
-    write_json("metrics/compare.json", rows)
+    table = summarize(scores, scores["baseline"][0], metric, task.points, params.evaluate.negative_transfer_margin)
+    for name, interval in gain_intervals(task, params, rows).items():
+        table[name] |= interval
+    write_json("metrics/compare.json", table)
     write_json("metrics/timing.json", timing)
-    write_csv("metrics/plots/compare.csv", [{"strategy": k, "score": v[metric]} for k, v in rows.items()])
+    write_csv("metrics/plots/compare.csv", [{"strategy": k, "score": v[metric]} for k, v in table.items()])
 
 
 if __name__ == "__main__":

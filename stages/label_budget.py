@@ -7,7 +7,8 @@ strategy on nested, label-stratified subsets of the labeled target train set
 (`finetune_target --labels N`); the full budget is the headline pair (models/baseline,
 models/target), already scored in metrics/eval.json. This stage scores the rest and answers the
 practitioner's question: how many target labels does the transfer save? (transfer/analysis/label_budget.py
-defines labels_saved.)
+defines labels_saved.) At each size, the transfer's gain over target_only comes with its 95% interval
+(a bootstrap over the test examples and the label_budget.seeds).
 Writes metrics/label_budget.json and metrics/plots/label_budget.csv (the DVC plot).
 """
 
@@ -17,7 +18,8 @@ import statistics
 from pathlib import Path
 
 from transfer.analysis.label_budget import labels_saved
-from transfer.core.artifacts import load_dataset_output, read_json, write_csv, write_json
+from transfer.analysis.significance import rows_gain_interval
+from transfer.core.artifacts import load_dataset_output, read_csv, read_json, write_csv, write_json
 from transfer.core.errors import run_stage
 from transfer.core.params import load_params
 from transfer.tasks.registry import task_for
@@ -38,15 +40,19 @@ def main() -> None:
 
     scores: dict[str, dict[int, list[float]]] = {"target_only": {full_budget: [headline["baseline"][metric]]},
                                                  "transfer": {full_budget: [headline["target"][metric]]}}
+    rows = {"target_only": {full_budget: [read_csv("metrics/plots/predictions_baseline.csv")]},
+            "transfer": {full_budget: [read_csv("metrics/plots/predictions_target.csv")]}}
     # Sizes at or above the labeled set: their budget stages trained nothing (finetune_target --labels).
     dropped = sorted(size for size in config.sizes if size >= full_budget)
     sizes = [size for size in config.sizes if size < full_budget]
     for curve, prefix in (("target_only", "baseline"), ("transfer", "chosen")):
         for size in sizes:
-            scores[curve][size] = []
+            scores[curve][size], rows[curve][size] = [], []
             for seed in config.seeds:
                 model_dir = BUDGET / f"{prefix}-{size}-{seed}"
-                scores[curve][size].append(task.score(model_dir, target, params)[0][metric])
+                result, example_rows = task.score(model_dir, target, params)
+                scores[curve][size].append(result[metric])
+                rows[curve][size].append(example_rows)
                 print(f"label_budget: {curve} with {size} labels (seed {seed}): {metric_name} "
                       f"{scores[curve][size][-1]:.4f}")
 
@@ -58,6 +64,11 @@ def main() -> None:
               "full_budget": full_budget, "seeds": len(config.seeds),
               "curve": {curve: {str(n): round(f, 4) for n, f in sorted(points.items())}
                         for curve, points in means.items()},
+              "gain_points": {str(n): round(task.points * (means["transfer"][n] - means["target_only"][n]), 2)
+                              for n in sorted(means["transfer"])},
+              "gain_ci95": {str(n): rows_gain_interval(task, params, rows["transfer"][n], rows["target_only"][n],
+                                                       f"label_budget: the {n}-label transfer model")
+                            for n in sorted(rows["transfer"])},
               **saved}
     if dropped:
         report["dropped_sizes"] = dropped

@@ -8,7 +8,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from tests.conftest import shipped_params
-from transfer.analysis.significance import paired_bootstrap
+from transfer.analysis.significance import paired_bootstrap, seeds_and_examples_bootstrap
 from transfer.tasks.classification import macro_f1
 from transfer.tasks.qa import squad_metrics, token_f1
 from transfer.tasks.registry import get_task
@@ -30,6 +30,22 @@ def test_a_clear_gain_is_significant_and_a_tie_is_not():
     tie = paired_bootstrap(accuracy_on(shuffled), accuracy_on(baseline), 400, resamples=500, seed=1, points=100)
     low, high = tie["gain_ci95_points"]
     assert not tie["significant"] and low < 0 < high
+
+
+def test_seeds_that_disagree_widen_the_interval_and_one_seed_is_the_paired_bootstrap():
+    rng = np.random.default_rng(3)
+    baseline = rng.random(400) < 0.5
+    seeds = [baseline | (rng.random(400) < share) for share in (0.02, 0.2, 0.4)]  # +1 to +20 points
+    one = seeds_and_examples_bootstrap([accuracy_on(seeds[1])], [accuracy_on(baseline)], 400, resamples=300,
+                                       seed=1, points=100)
+    assert one == paired_bootstrap(accuracy_on(seeds[1]), accuracy_on(baseline), 400, resamples=300, seed=1,
+                                   points=100)
+    mean_of_seeds = seeds_and_examples_bootstrap([accuracy_on(s) for s in seeds], [accuracy_on(baseline)], 400,
+                                                 resamples=300, seed=1, points=100)
+    fixed_mean = paired_bootstrap(lambda p: float(np.mean([s[p].mean() for s in seeds])), accuracy_on(baseline),
+                                  400, resamples=300, seed=1, points=100)
+    width = lambda r: r["gain_ci95_points"][1] - r["gain_ci95_points"][0]  # noqa: E731
+    assert width(mean_of_seeds) > 1.5 * width(fixed_mean)  # the seed-to-seed spread is in the interval
 
 
 def test_the_interval_depends_on_the_seed_only_through_the_resamples():

@@ -1,8 +1,16 @@
-"""Strategies side by side: mean and spread over seeds, the gain over the baseline, negative transfer."""
+"""Strategies side by side: mean and spread over seeds, the gain over the baseline with its 95% interval
+(test examples and seeds resampled), negative transfer."""
 
 from __future__ import annotations
 
 import statistics
+from typing import TYPE_CHECKING
+
+from transfer.analysis.significance import rows_gain_interval
+from transfer.core.params import Params
+
+if TYPE_CHECKING:  # the stage passes its task in
+    from transfer.tasks.base import Task
 
 
 def summarize(scores: dict[str, list[float]], baseline: float, metric: str, points: float,
@@ -19,3 +27,10 @@ def summarize(scores: dict[str, list[float]], baseline: float, metric: str, poin
                       "seeds": len(values), f"gain_{metric}_points": round(points * gain, 2),
                       "negative_transfer": gain < -max(spread, margin)}
     return rows
+
+
+def gain_intervals(task: Task, params: Params, rows: dict[str, list[list[dict]]]) -> dict[str, dict]:
+    """Per entry but the baseline: the primary gain's 95% interval over the baseline, from each seed's
+    per-example rows, test examples and seeds resampled together."""
+    return {name: rows_gain_interval(task, params, per_seed, rows["baseline"], f"compare: {name}")
+            for name, per_seed in rows.items() if name != "baseline"}

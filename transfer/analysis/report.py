@@ -34,12 +34,13 @@ def print_summary() -> None:
               f"{budget['valid']} valid after cleaning)")
     for warning in clean.get("warnings", []):
         print(f"WARNING (clean): {warning}")
-    print(f"\n{'model':<24}{name_of:>10}{'gain (pts)':>12}  negative transfer")
+    print(f"\n{'model':<24}{name_of:>10}{'gain (pts)':>12}  {'95% interval':<20}negative transfer")
     rows = read_json(METRICS / "compare.json") if (METRICS / "compare.json").exists() else {}
     for name, row in rows.items():
         spread = f" ± {row[f'{metric}_std']:.3f}" if row["seeds"] > 1 else ""
         flag = "YES" if row["negative_transfer"] else ""
-        print(f"{name:<24}{row[metric]:>10.3f}{row[f'gain_{metric}_points']:>+12.2f}  {flag}{spread}")
+        print(f"{name:<24}{row[metric]:>10.3f}{row[f'gain_{metric}_points']:>+12.2f}  {interval_cell(row):<20}"
+              f"{flag}{spread}")
     if "gain_ci95_points" in evaluation:
         print(f"\nHeadline gain over the baseline: {evaluation[f'gain_{metric}_points']:+.2f} {name_of} points "
               f"{interval_words(evaluation)}: bootstrap over the test examples, one training seed")
@@ -72,6 +73,14 @@ def print_summary() -> None:
               f"{domain['text']['js_divergence']:.2f}, target words split by the tokenizer "
               f"{domain['tokenizer']['target']['split_word_rate']:.0%}")
     print("\nMore: dvc metrics show metrics/eval.json | dvc plots show | README 'What you get'")
+
+
+def interval_cell(row: dict) -> str:
+    """A compare row's gain interval and whether it is significant ("" for the baseline itself)."""
+    if "gain_ci95_points" not in row:
+        return ""
+    low, high = row["gain_ci95_points"]
+    return f"[{low:+.2f}, {high:+.2f}] " + ("significant" if row["significant"] else "not significant")
 
 
 def table(header: list[str], rows: list[list]) -> list[str]:
@@ -121,16 +130,23 @@ def results_page() -> str:
         lines.append("")
     if compare:
         lines += [f"## Strategies side by side (`metrics/compare.json`, {name_of})", ""]
-        lines += table(["model", name_of, "std over seeds", "seeds", "gain (points)", "negative transfer"],
+        lines += table(["model", name_of, "std over seeds", "seeds", "gain (points)", "95% interval",
+                        "negative transfer"],
                        [[name, row[primary], row[f"{primary}_std"], row["seeds"],
-                         f"{row[f'gain_{primary}_points']:+.2f}", "yes" if row["negative_transfer"] else ""]
+                         f"{row[f'gain_{primary}_points']:+.2f}", interval_cell(row),
+                         "yes" if row["negative_transfer"] else ""]
                         for name, row in compare.items()])
-        lines.append("")
+        lines += ["", "Intervals: a bootstrap over the test examples and, where an entry has several seeds, over "
+                      "the seeds; a gain whose interval includes 0 is not significant.", ""]
     if budget:
         sizes = sorted(budget["curve"]["target_only"], key=int)
         lines += [f"## Label budget (`metrics/label_budget.json`, {name_of}, {budget['seeds']} seed(s) a point)", ""]
-        lines += table(["labeled target examples", "target_only", budget["strategy"]],
-                       [[n, budget["curve"]["target_only"][n], budget["curve"]["transfer"][n]] for n in sizes])
+        intervals = budget.get("gain_ci95", {})
+        lines += table(["labeled target examples", "target_only", budget["strategy"], "gain (points)",
+                        "95% interval"],
+                       [[n, budget["curve"]["target_only"][n], budget["curve"]["transfer"][n],
+                         f"{budget['gain_points'][n]:+.2f}" if "gain_points" in budget else "",
+                         interval_cell(intervals[n]) if n in intervals else ""] for n in sizes])
         if budget["labels_saved"] is None:
             lines += ["", budget["note"] + "."]
         else:

@@ -4,14 +4,20 @@ Both models' predictions on the same resampled test examples are re-scored with 
 (macro-F1, SQuAD F1, corpus chrF: not a mean of per-example numbers in general, so the metric itself is
 recomputed on each resample). The 95% interval is the 2.5th to 97.5th percentile of the resampled gains; a
 gain is called significant when that interval excludes zero. One seed's interval says how much the test
-sample moves the figure, not how much another training seed would (compare.seeds measures that).
+sample moves the figure, not how much another training seed would: compare and label_budget, which train
+several seeds where params ask, resample the seeds as well (seeds_and_examples_bootstrap).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # the stages pass their task in
+    from transfer.core.params import Params
+    from transfer.tasks.base import Task
 
 Scorer = Callable[[np.ndarray], float]  # the primary score on the test examples at these positions
 
@@ -19,13 +25,42 @@ Scorer = Callable[[np.ndarray], float]  # the primary score on the test examples
 def paired_bootstrap(transferred: Scorer, baseline: Scorer, n_examples: int, *, resamples: int, seed: int,
                      points: float) -> dict:
     """The gain's 95% interval in points, whether it excludes zero, and the share of resamples with a gain."""
+    return seeds_and_examples_bootstrap([transferred], [baseline], n_examples, resamples=resamples, seed=seed,
+                                        points=points)
+
+
+def seeds_and_examples_bootstrap(transferred: list[Scorer], baseline: list[Scorer], n_examples: int, *,
+                                 resamples: int, seed: int, points: float) -> dict:
+    """As paired_bootstrap, with one scorer per training seed on each side: every resample draws the test
+    examples and, where a side has several seeds, the seeds too (with replacement; the score is their mean), so
+    the interval covers both what the test sample and what the training seed move. With one seed per side it is
+    exactly paired_bootstrap (no seed draws)."""
     rng = np.random.default_rng(seed)
     gains = np.empty(resamples)
+
+    def mean_score(scorers: list[Scorer], positions: np.ndarray) -> float:
+        chosen = scorers if len(scorers) == 1 else [scorers[i] for i in rng.integers(0, len(scorers), len(scorers))]
+        return float(np.mean([score(positions) for score in chosen]))
+
     for i in range(resamples):
         positions = rng.integers(0, n_examples, n_examples)
-        gains[i] = points * (transferred(positions) - baseline(positions))
+        gains[i] = points * (mean_score(transferred, positions) - mean_score(baseline, positions))
     low, high = np.percentile(gains, [2.5, 97.5])
     return {"gain_ci95_points": [round(float(low), 2), round(float(high), 2)],
             "significant": bool(low > 0 or high < 0),
             "share_of_resamples_with_a_gain": round(float(np.mean(gains > 0)), 4),
             "bootstrap_resamples": resamples}
+
+
+def rows_gain_interval(task: Task, params: Params, transferred: list[list[dict]], baseline: list[list[dict]],
+                       what: str) -> dict:
+    """The primary gain's interval from per-example rows (what Task.score returns), one list per training
+    seed on each side, scored on the same test examples (checked: `what` names the model in the error)."""
+    ids = [row["id"] for row in baseline[0]]
+    if any([row["id"] for row in seed_rows] != ids for seed_rows in transferred + baseline):
+        raise RuntimeError(f"{what} was scored on other test examples than the baseline")
+    interval = seeds_and_examples_bootstrap([task.resampled_score(r, params) for r in transferred],
+                                            [task.resampled_score(r, params) for r in baseline], len(ids),
+                                            resamples=params.evaluate.bootstrap_resamples, seed=params.seed,
+                                            points=task.points)
+    return {key: interval[key] for key in ("gain_ci95_points", "significant")}

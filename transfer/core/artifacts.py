@@ -95,6 +95,11 @@ def write_csv(path: str | Path, rows: list[dict], fieldnames: Sequence[str] | No
         writer.writerows(rows)
 
 
+def read_csv(path: str | Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
 def load_dataset_output(path: str | Path):
     """A saved datasets.Dataset(Dict) stage output, loaded into memory.
 

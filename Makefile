@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # The CPU wheel; an unpinned torch resolves to a multi-GB CUDA build.
 TORCH  := torch==2.13.0
 
-.PHONY: install repro test lint bench clean-venv
+.PHONY: install repro test lint bench transfer-bench clean-venv
 
 install: $(STAMP)
 
@@ -31,6 +31,13 @@ lint: $(STAMP)
 # Throughput against HF-example-style baselines (bench/results.json); needs `make repro` first. Not in CI.
 bench: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) bench/run.py
+
+# The transfer suite: 5 real domain pairs, 100 target labels each, every lever and SetFit against the
+# target-only baseline (bench/transfer.json, bench/transfer.md; docs/transfer-bench.md). ~1 h a seed. Not in CI.
+SEEDS ?= 42
+transfer-bench: $(STAMP)
+	$(PY) -m pip install -q -e ".[bench]"
+	$(PY) bench/transfer.py --seeds $(SEEDS)
 
 clean-venv:
 	rm -rf $(VENV)

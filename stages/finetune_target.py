@@ -5,7 +5,7 @@
     python -m stages.finetune_target --labels 50 --out models/budget/...  # a point of the label-budget curve
 
 The baseline is what the transfer is measured against: fine-tuning of the base model on the scarce
-target labels, without source data and without domain-adaptive pretraining (with the same
+target labels, without source data, domain-adaptive pretraining or finetune's levers (with the same
 finetune.peft, so that the gain measures the transfer, not full fine-tuning against adapters).
 The model is the task's (a sequence classifier, a span-extraction QA head, a seq2seq model), always
 on the same encoder; transfer/training/strategies.py holds the strategies.
@@ -67,7 +67,8 @@ def main() -> None:
     started = time.perf_counter()
     run = resumable(params, out, {"strategy": strategy, "init": init, "labels": cli.labels}, [TOKENIZED, init])
     with atomic_path(out) as tmp:
-        train_strategy(params, task, strategy, init, source, target, tmp, curves or tmp / "curves.csv", run)
+        train_strategy(params, task, strategy, init, source, target, tmp, curves or tmp / "curves.csv", run,
+                       levers=not cli.baseline)
         # Wall time is a measurement, not a result: kept apart so quality metrics stay identical run to run.
         write_json(tmp / TRAINING_REPORT, {"strategy": strategy, "seed": params.seed, "peft": params.finetune.peft,
                                            "labels": cli.labels,

@@ -129,6 +129,14 @@ def test_dag_runs_end_to_end_reruns_only_what_changed_and_compares_experiments(d
     assert report["target"] == report["baseline"] and report["gain_macro_f1_points"] == 0
     budget = json.loads((root / "metrics/label_budget.json").read_text())
     assert budget["curve"]["transfer"] == budget["curve"]["target_only"]
+    # A lever (label-shift correction) is the transferred model's: the baseline and its curve stay cached, and
+    # eval.json says what it chose.
+    out = dvc_project.run("dvc", "exp", "run", "-S", "finetune.label_shift=em").stdout
+    assert sorted(ran_stages(out)) == ["budget_target@12-42", "budget_target@30-42", "compare",
+                                       "compare_train@source_only-42", "distill", "domain_shift", "evaluate",
+                                       "finetune_target", "label_budget", "report"]
+    levers = json.loads((root / "metrics/eval.json").read_text())["levers"]
+    assert set(levers) == {"label_shift"} and levers["label_shift"]["temperature"] > 0
     for command in ("dvc exp show --only-changed", "dvc metrics diff", "dvc plots diff"):
         assert dvc_project.run(*shlex.split(readme_command(command))).returncode == 0
     table = dvc_project.run("dvc", "exp", "show", "--csv").stdout

@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # the stage passes its task in
 
 
 def headline_report(task: Task, params: Params, results: dict[str, dict], test_examples: int,
-                    rows: dict[str, list[dict]]) -> dict:
+                    rows: dict[str, list[dict]], levers: dict | None = None) -> dict:
     """metrics/eval.json: both models' scores, the gain over the baseline in points per metric with the primary
     gain's 95% bootstrap interval and whether it excludes zero, flagged as negative transfer when the primary
     gain is below -evaluate.negative_transfer_margin."""
@@ -28,6 +28,7 @@ def headline_report(task: Task, params: Params, results: dict[str, dict], test_e
         **{f"gain_{metric}_points": round(gain, 2) for metric, gain in gains.items()},
         **gain_interval(task, params, rows),
         "negative_transfer": gains[task.primary] < -params.evaluate.negative_transfer_margin,
+        **({"levers": levers} if levers else {}),
     }
 
 

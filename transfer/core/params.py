@@ -172,6 +172,17 @@ class LoraParams(Strict):
 STRATEGIES = ("target_only", "source_only", "sequential", "joint", "dann")
 
 
+class WeightEnsemblingParams(Strict):
+    mixes: list[Annotated[float, Field(ge=0, le=1)]] = Field(min_length=1)
+
+
+class SelfTrainingParams(Strict):
+    rounds: int = Field(ge=0)
+    threshold: float = Field(ge=0, lt=1)
+    share: float = Field(gt=0, le=1)
+    epochs: float = Field(gt=0)
+
+
 class FinetuneParams(Strict):
     strategy: Literal[STRATEGIES]
     peft: Literal["none", "lora"]
@@ -183,6 +194,9 @@ class FinetuneParams(Strict):
     weight_decay: float = Field(ge=0)
     warmup_ratio: float = Field(ge=0, lt=1)
     select_best: bool
+    weight_ensembling: WeightEnsemblingParams
+    self_training: SelfTrainingParams
+    label_shift: Literal["none", "em"]
     joint: JointParams
     dann: DannParams
     lora: LoraParams

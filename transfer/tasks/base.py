@@ -141,6 +141,15 @@ class Task(ABC):
         """The primary score recomputed on the test examples at given positions of `rows` (what `score` returns
         per example), for the bootstrap interval of a gain."""
 
+    def probabilities(self, model, dataset: datasets.Dataset, tokenizer, params: Params) -> np.ndarray:
+        """Class probabilities of an in-memory model, one row per example in dataset order (the levers of
+        finetune: self-training, label shift, weight ensembling). Tasks with a label head implement it."""
+        raise NotImplementedError(f"task {self.name} has no class probabilities")
+
+    def validation_score(self, model, dataset: datasets.Dataset, tokenizer, params: Params) -> float:
+        """The primary score of an in-memory model on a labeled set (higher is better)."""
+        raise NotImplementedError(f"task {self.name} has no in-memory validation score")
+
     def test_size(self, target: datasets.DatasetDict) -> int:
         return len(target["test"])
 

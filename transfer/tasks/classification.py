@@ -136,6 +136,14 @@ class Classification(Task):
         predicted = np.array([index[row["predicted"]] for row in rows])
         return lambda positions: macro_f1(actual[positions], predicted[positions], len(labels))
 
+    def probabilities(self, model, dataset, tokenizer, params: Params) -> np.ndarray:
+        # The training stages' evaluation batch (Trainer's per_device_eval_batch_size): a finetune param.
+        return class_probabilities(model, dataset, tokenizer, params.finetune.batch_size * 2)
+
+    def validation_score(self, model, dataset, tokenizer, params: Params) -> float:
+        predicted = self.probabilities(model, dataset, tokenizer, params).argmax(axis=1)
+        return macro_f1(np.asarray(dataset["label"]), predicted, len(params.data.labels))
+
     def score(self, model_dir, target, params: Params) -> tuple[dict, list[dict]]:
         labels = params.data.labels
         test = target["test"].sort("length")
@@ -196,6 +204,30 @@ def predict(model_dir, test, params: Params) -> Predictions:
         raise RuntimeError("evaluate: Trainer returned predictions in a different order than the test set")
     return Predictions(label_ids, np.asarray(output.predictions).argmax(-1),
                        float(output.metrics["test_samples_per_second"]))
+
+
+def class_probabilities(model, dataset, tokenizer, batch_size: int) -> np.ndarray:
+    """Softmax class probabilities of an in-memory classifier, in the order of `dataset`: batches of
+    near-equal length (no Trainer, no length-grouped sampler, so no reordering to undo)."""
+    import torch  # heavy: model side only
+    from transformers import DataCollatorWithPadding
+
+    collate = DataCollatorWithPadding(tokenizer)
+    keep = [c for c in ("input_ids", "attention_mask", "token_type_ids") if c in dataset.column_names]
+    lengths = np.asarray(dataset["length"] if "length" in dataset.column_names
+                         else [len(ids) for ids in dataset["input_ids"]])
+    order = np.argsort(lengths, kind="stable")
+    probabilities = np.zeros((len(dataset), model.config.num_labels), dtype=np.float32)
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            batch = collate([{c: dataset[int(i)][c] for c in keep} for i in rows])
+            logits = model(**{k: v.to(model.device) for k, v in batch.items()}).logits
+            probabilities[rows] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+    model.train(was_training)
+    return probabilities
 
 
 def classification_metrics(label_ids: np.ndarray, predictions: np.ndarray, label_names: list[str]) -> dict:

@@ -74,6 +74,10 @@ def label_head_problems(params: Params, task: Task) -> list[str]:
         (params.augment.rebalance != "none", "augment.rebalance: there are no classes to rebalance; set none"),
         (strategies, f"finetune.strategy / compare.strategies: {', '.join(strategies)} need a label head "
                      f"(classification only); {task.name} supports {', '.join(task.strategies)}"),
+        (params.finetune.weight_ensembling.mixes != [1.0] or params.finetune.self_training.rounds
+         or params.finetune.label_shift != "none",
+         "finetune.weight_ensembling / self_training / label_shift work on class probabilities (classification "
+         "only); set mixes: [1.0], rounds: 0, label_shift: none"),
         ("joint" in chosen and params.finetune.joint != JointParams(source_weight=1.0, target_weight=1.0),
          "finetune.joint weights: the source and target examples of QA / translation train as one mixed "
          "set, without per-domain loss weights; leave them at 1.0"),

@@ -26,7 +26,9 @@ from transfer.core.errors import ParamsError
 from transfer.core.modeling import load_tokenizer, set_seed
 from transfer.core.params import Params
 from transfer.training.checkpoints import ResumableRun
+from transfer.training.levers import correct_label_shift, ensemble_and_self_train, levers_enabled
 from transfer.training.trainer import LengthSortedTrainer, class_weight_loss, train_phase, write_curves
+from transfer.training.weight_ensembling import snapshot
 
 if TYPE_CHECKING:  # the stage passes its task in
     from transfer.tasks.base import Task
@@ -144,9 +146,11 @@ def merge_lora(model):
 
 
 def train_strategy(params: Params, task: Task, strategy: str, init: str, source: datasets.DatasetDict,
-                   target: datasets.DatasetDict, out: Path, curves: Path, run: ResumableRun) -> None:
-    """Train the task's model from `init` with `strategy` on tokenized source and target data; save it
-    (adapters merged) with its tokenizer to `out`, and its learning curves to `curves`."""
+                   target: datasets.DatasetDict, out: Path, curves: Path, run: ResumableRun,
+                   levers: bool = True) -> None:
+    """Train the task's model from `init` with `strategy` on tokenized source and target data, then apply
+    finetune's levers unless `levers` is False (the baseline); save it (adapters merged) with its tokenizer
+    to `out`, and its learning curves to `curves`."""
     config = params.finetune
     set_seed(params.seed)
     tokenizer = load_tokenizer(init, params)
@@ -164,7 +168,10 @@ def train_strategy(params: Params, task: Task, strategy: str, init: str, source:
     if strategy in ("source_only", "sequential"):
         phases["source"] = train(model, train=source["train"], evaluation=None, epochs=config.source_epochs,
                                  learning_rate=config.source_learning_rate, phase="source")
+    levers = levers and levers_enabled(params)
+    start = None
     if strategy in ("target_only", "sequential"):
+        start = snapshot(model) if levers else None
         loss = (class_weight_loss(target["train"], len(params.data.labels))
                 if params.augment.rebalance == "class_weights" else None)
         phases["target"] = train(model, train=target["train"], evaluation=target["validation"],
@@ -191,8 +198,16 @@ def train_strategy(params: Params, task: Task, strategy: str, init: str, source:
                                learning_rate=config.learning_rate, phase="dann",
                                data_collator=DomainCollator(tokenizer),
                                callbacks=[ReversalSchedule(adversarial, config.dann.gamma)])
+    chosen = {}
+    if levers:
+        chosen = ensemble_and_self_train(model, tokenizer, task=task, params=params, start=start, target=target,
+                                         train=train, phases=phases)
     write_curves(curves, phases, curves.with_name(f"{curves.stem}_eval.csv"))
     model = merge_lora(model)
+    if levers and params.finetune.label_shift == "em":
+        chosen |= correct_label_shift(model, tokenizer, task=task, params=params, target=target)
     model.config.transfer_strategy = strategy
+    if chosen:
+        model.config.transfer_levers = chosen
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)

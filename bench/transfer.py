@@ -1,0 +1,336 @@
+"""The transfer suite: does the source domain (and the unlabeled target text) buy a better target model?
+
+    make transfer-bench                                  # every pair, the seeds below (~1 h per seed on 2 cores)
+    python bench/transfer.py --pairs imdb-to-airline --seeds 1 2 3
+
+Fixed real pairs, 100 labeled target examples each (the rest of the target train split is unlabeled
+text), each scored on its own target test split. Per pair and seed, from the same data:
+
+- target_only    fine-tune the base model on the 100 labels (the pipeline's baseline)
+- source_only    TAPT model + source phase, no target labels
+- sequential     TAPT model + source phase + target phase (the default recipe)
+- wise_ft        sequential with source/target weights interpolated, the mix chosen on target validation
+- self_training  a student from the source-phase weights on the labels plus class-balanced pseudo-labels
+                 of the unlabeled target text from sequential
+- *+em           the model's test posteriors under target priors estimated by EM on the unlabeled text
+- setfit         SetFit on the base sentence-transformer and the 100 labels (the few-shot peer)
+
+Every model is built with the library the pipeline runs (corpora, cleaning, budgets, tokenization,
+pretraining, train_phase); params come from params.yaml, with the overrides in SCENARIO. Results go to
+bench/transfer.json after every pair and seed, and bench/transfer.md is the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import datasets
+import numpy as np
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from transfer.analysis.significance import paired_bootstrap  # noqa: E402
+from transfer.core.modeling import load_tokenizer, resolve_model, set_seed  # noqa: E402
+from transfer.core.params import PARAMS_FILE, Params, parse_params  # noqa: E402
+from transfer.data.cleaning import clean_domains  # noqa: E402
+from transfer.data.corpora import load_corpus  # noqa: E402
+from transfer.data.training_sets import apply_budgets  # noqa: E402
+from transfer.tasks.classification import class_probabilities, load_classifier, macro_f1, tokenize_rows  # noqa: E402
+from transfer.tasks.registry import get_task  # noqa: E402
+from transfer.training.checkpoints import ResumableRun  # noqa: E402
+from transfer.training.label_shift import calibrated_target_priors, class_priors, reweight, tempered  # noqa: E402
+from transfer.training.pretraining import adapt  # noqa: E402
+from transfer.training.self_training import select_pseudo_labels, with_pseudo_labels  # noqa: E402
+from transfer.training.setfit_training import setfit_probabilities, train_setfit  # noqa: E402
+from transfer.training.trainer import train_phase  # noqa: E402
+from transfer.training.weight_ensembling import select_mix, snapshot  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+BINARY, THREE_CLASS = ["negative", "positive"], ["negative", "neutral", "positive"]
+TWEETS = {"kind": "packaged", "name": "crowdflower_tweets"}
+DRUGS = {"kind": "packaged", "name": "drugscom_reviews"}
+
+
+def shared_csv(name: str) -> dict:
+    return {"kind": "files", "path": str(SHARED / f"{name}.csv")}
+
+
+# name: (source, target, labels). Binary pairs drop `neutral` (clean rejects it as unknown_label).
+PAIRS = {
+    "tweets-to-drugs": (TWEETS, DRUGS, THREE_CLASS),
+    "imdb-to-airline": (shared_csv("imdb"), shared_csv("airline"), BINARY),
+    "airline-to-imdb": (shared_csv("airline"), shared_csv("imdb"), BINARY),
+    "tweets-to-airline": (TWEETS, shared_csv("airline"), BINARY),
+    "imdb-to-drugs": (shared_csv("imdb"), DRUGS, BINARY),
+}
+# The suite's scenario on top of params.yaml: 100 labels; 45% of a 2,000-row file is its test split
+# (900 reviews; data.test_fraction must stay below 0.5), 5% (100) validation; 2,000 source examples
+# (IMDB reviews are 4x longer than tweets).
+SCENARIO = {"data": {"target_train_labeled": 100, "source_train_max": 2000, "validation_fraction": 0.05,
+                     "test_fraction": 0.45}}
+MIXES = [0.0, 0.25, 0.5, 0.75, 1.0]
+SETFIT = {"iterations": 5, "epochs": 1, "batch_size": 16, "max_length": 128}
+SELF_TRAINING = {"threshold": 0.7, "share": 0.5, "epochs": 3}
+
+
+# --smoke: the same code paths in a few minutes, to check the harness (its figures mean nothing).
+SMOKE = {"data": {"source_train_max": 100, "target_train_labeled": 40},
+         "pretrain_domain": {"epochs": 0.2, "head_warmup_epochs": 0.2},
+         "finetune": {"target_epochs": 1, "source_epochs": 0.3}, "tokenize": {"max_length": 64}}
+
+
+def scenario_params(source: dict, target: dict, labels: list[str], seed: int, smoke: bool = False) -> Params:
+    raw = yaml.safe_load(PARAMS_FILE.read_text())
+    for overrides in (SCENARIO, SMOKE) if smoke else (SCENARIO,):
+        for section, values in overrides.items():
+            raw[section].update(values)
+    raw["data"].update(source=source, target=target, labels=labels)
+    raw["seed"] = seed
+    return parse_params(raw, origin="bench scenario")
+
+
+def pair_data(params: Params, tokenizer):
+    """Tokenized source and target splits, through the pipeline's ingest -> clean -> budget path."""
+    task = get_task("classification")
+    data = params.data
+    raw = {domain: {split: [{**r, "domain": domain, "split": split} for r in rows]
+                    for split, rows in load_corpus(spec, params.seed, data.validation_fraction, data.test_fraction,
+                                                   task).items()}
+           for domain, spec in (("source", data.source), ("target", data.target))}
+    kept, _ = clean_domains(raw, data.labels, params.clean, task)
+    apply_budgets(kept, data, params.seed, task)
+    max_length = params.tokenize.max_length
+    tokenized = {domain: {split: tokenize_rows(rows, tokenizer, data.labels, max_length)
+                          for split, rows in splits.items() if rows}
+                 for domain, splits in kept.items()}
+    return kept, tokenized
+
+
+class Scorer:
+    """Test-set scores of each method from its class probabilities, and the gain over target_only."""
+
+    def __init__(self, test, labels: list[str], primary: str):
+        self.actual = np.asarray(test["label"])
+        self.n_classes, self.primary = len(labels), primary
+        self.results: dict[str, dict] = {}
+        self.predicted: dict[str, np.ndarray] = {}
+
+    def score(self, predicted: np.ndarray) -> dict:
+        return {"accuracy": float(np.mean(predicted == self.actual)),
+                "macro_f1": macro_f1(self.actual, predicted, self.n_classes),
+                "predicted_share": (np.bincount(predicted, minlength=self.n_classes)
+                                    / len(predicted)).round(3).tolist()}
+
+    def add(self, method: str, probabilities: np.ndarray, seconds: float, **extra) -> None:
+        predicted = probabilities.argmax(axis=1)
+        self.predicted[method] = predicted
+        result = self.score(predicted)
+        self.results[method] = {**result, "seconds": round(seconds, 1), **extra}
+        print(f"  {method:<22} {self.primary} {result[self.primary]:.4f}  ({seconds:.0f} s)", flush=True)
+
+    def gains(self, seed: int) -> None:
+        """Each method's gain over target_only in points, with its paired-bootstrap 95% interval."""
+        metric = {"accuracy": lambda a, p: float(np.mean(a == p)),
+                  "macro_f1": lambda a, p: macro_f1(a, p, self.n_classes)}[self.primary]
+        baseline = self.predicted["target_only"]
+        for method, predicted in self.predicted.items():
+            if method == "target_only":
+                continue
+            interval = paired_bootstrap(lambda pos, p=predicted: metric(self.actual[pos], p[pos]),
+                                        lambda pos: metric(self.actual[pos], baseline[pos]), len(self.actual),
+                                        resamples=1000, seed=seed, points=100.0)
+            self.results[method]["gain_points"] = round(100 * (self.results[method][self.primary]
+                                                               - self.results["target_only"][self.primary]), 2)
+            self.results[method]["gain_ci95_points"] = interval["gain_ci95_points"]
+            self.results[method]["significant"] = interval["significant"]
+
+
+def run_pair(name: str, seed: int, scratch: Path, with_setfit: bool, smoke: bool = False) -> dict:
+    source_spec, target_spec, labels = PAIRS[name]
+    params = scenario_params(source_spec, target_spec, labels, seed, smoke)
+    setfit_config = {**SETFIT, "iterations": 1, "max_length": 64} if smoke else SETFIT
+    primary = "accuracy" if len(labels) == 2 else "macro_f1"
+    base = resolve_model(params.model.name)
+    tokenizer = load_tokenizer(base, params)
+    kept, data = pair_data(params, tokenizer)
+    source, target = data["source"], data["target"]
+    sizes = {f"{d}_{s}": len(rows) for d, splits in kept.items() for s, rows in splits.items()}
+    print(f"{name} seed {seed}: {sizes}", flush=True)
+    task = get_task("classification")
+    run = ResumableRun(scratch / name / str(seed), {"bench": f"{name}-{seed}"}, root=scratch / "checkpoints")
+    config = params.finetune
+    batch = params.evaluate.batch_size
+    scorer = Scorer(target["test"], labels, primary)
+
+    def phase(model, train, evaluation, epochs, learning_rate, label):
+        return train_phase(model, tokenizer, train=train, evaluation=evaluation, task=task, params=params,
+                           epochs=epochs, learning_rate=learning_rate, run=run, phase=label)
+
+    def timed_probabilities(model, split):
+        return class_probabilities(model, target[split], tokenizer, batch)
+
+    # target_only: the baseline
+    started = time.perf_counter()
+    set_seed(seed)
+    model = load_classifier(base, params)
+    phase(model, target["train"], target["validation"], config.target_epochs, config.learning_rate, "target_only")
+    scorer.add("target_only", timed_probabilities(model, "test"), time.perf_counter() - started)
+
+    # TAPT on the unlabeled target text (pretrain_domain), shared by every transfer method
+    started = time.perf_counter()
+    texts = [row["text"] for row in kept["target"]["unlabeled"]]
+    domain_dir = scratch / name / str(seed) / "domain"
+    pretraining = adapt(params, base, texts, domain_dir, run, scratch / "tapt_curves.csv")
+    tapt_seconds = time.perf_counter() - started
+
+    # source phase -> source_only; target phase -> sequential
+    started = time.perf_counter()
+    set_seed(seed)
+    model = load_classifier(str(domain_dir), params)
+    phase(model, source["train"], None, config.source_epochs, config.source_learning_rate, "source")
+    source_weights = snapshot(model)
+    source_seconds = time.perf_counter() - started
+    scorer.add("source_only", timed_probabilities(model, "test"), source_seconds + tapt_seconds)
+    started = time.perf_counter()
+    phase(model, target["train"], target["validation"], config.target_epochs, config.learning_rate, "sequential")
+    target_weights = snapshot(model)
+    unlabeled = timed_probabilities(model, "unlabeled")
+    sequential_test = timed_probabilities(model, "test")
+    sequential_seconds = tapt_seconds + source_seconds + time.perf_counter() - started
+    scorer.add("sequential", sequential_test, sequential_seconds)
+
+    # label-shift correction of sequential: calibrated on validation, target priors by EM on the unlabeled text
+    train_priors = class_priors(np.asarray(target["train"]["label"]), len(labels))
+    validation_labels = np.asarray(target["validation"]["label"])
+
+    def label_shift(model_, test_probabilities, unlabeled_probabilities, priors):
+        temperature, target_priors = calibrated_target_priors(timed_probabilities(model_, "validation"),
+                                                              validation_labels, unlabeled_probabilities, priors)
+        corrected = reweight(tempered(test_probabilities, temperature), priors, target_priors)
+        return corrected, {"temperature": round(temperature, 3), "estimated_priors": target_priors.round(3).tolist()}
+
+    corrected, chosen = label_shift(model, sequential_test, unlabeled, train_priors)
+    scorer.add("sequential+em", corrected, sequential_seconds, **chosen)
+
+    # WiSE-FT: the mix of source-phase and target-phase weights, chosen on target validation
+    started = time.perf_counter()
+    def validation_score(candidate) -> float:
+        predicted = class_probabilities(candidate, target["validation"], tokenizer, batch).argmax(axis=1)
+        return macro_f1(validation_labels, predicted, len(labels))
+
+    mix, mix_scores = select_mix(model, source_weights, target_weights, MIXES, validation_score)
+    scorer.add("wise_ft", timed_probabilities(model, "test"), sequential_seconds + time.perf_counter() - started,
+               mix=mix, validation_macro_f1=mix_scores)
+
+    # self-training: pseudo-labels of the unlabeled text from sequential, a student from the source phase
+    started = time.perf_counter()
+    rows, pseudo = select_pseudo_labels(unlabeled, SELF_TRAINING["threshold"], SELF_TRAINING["share"],
+                                        train_priors)
+    model.load_state_dict(source_weights)
+    student_train = datasets.concatenate_datasets([target["train"], with_pseudo_labels(target["unlabeled"], rows,
+                                                                                       pseudo)])
+    set_seed(seed)
+    phase(model, student_train, target["validation"], SELF_TRAINING["epochs"], config.learning_rate, "student")
+    student_test = timed_probabilities(model, "test")
+    student_seconds = sequential_seconds + time.perf_counter() - started
+    scorer.add("self_training", student_test, student_seconds, pseudo_labels=len(rows),
+               pseudo_label_share=(np.bincount(pseudo, minlength=len(labels)) / max(len(rows), 1)).round(3).tolist())
+    corrected, chosen = label_shift(model, student_test, timed_probabilities(model, "unlabeled"), train_priors)
+    scorer.add("self_training+em", corrected, student_seconds, **chosen)
+
+    if with_setfit:
+        started = time.perf_counter()
+        train_rows = kept["target"]["train"]
+        setfit_model = train_setfit(base, [r["text"] for r in train_rows],
+                                    [labels.index(r["label"]) for r in train_rows], seed=seed, **setfit_config)
+        test_texts = [r["text"] for r in kept["target"]["test"]]
+        # kept rows and the tokenized test set are in the same order (tokenize_rows keeps it)
+        scorer.add("setfit", setfit_probabilities(setfit_model, test_texts, len(labels)),
+                   time.perf_counter() - started)
+
+    scorer.gains(seed)
+    return {"pair": name, "seed": seed, "primary": primary, "sizes": sizes,
+            "tapt_loss_reduction": pretraining["loss_reduction"], "methods": scorer.results}
+
+
+def summarize(runs: list[dict]) -> dict:
+    """Per pair and method: mean and std over seeds of the primary score and of the gain."""
+    table: dict[str, dict] = {}
+    for entry in runs:
+        pair = table.setdefault(entry["pair"], {"primary": entry["primary"], "seeds": [], "methods": {}})
+        pair["seeds"].append(entry["seed"])
+        for method, result in entry["methods"].items():
+            cell = pair["methods"].setdefault(method, {"scores": [], "gains": [], "significant": []})
+            cell["scores"].append(result[entry["primary"]])
+            cell["gains"].append(result.get("gain_points", 0.0))
+            cell["significant"].append(result.get("significant"))
+    for pair in table.values():
+        for cell in pair["methods"].values():
+            cell["mean"], cell["std"] = float(np.mean(cell["scores"])), float(np.std(cell["scores"]))
+            cell["mean_gain_points"] = float(np.mean(cell["gains"]))
+    methods = sorted({m for pair in table.values() for m in pair["methods"]})
+    average = {m: float(np.mean([p["methods"][m]["mean"] for p in table.values() if m in p["methods"]]))
+               for m in methods}
+    return {"pairs": table, "average": average}
+
+
+def markdown(summary: dict, wall_seconds: float) -> str:
+    methods = list(next(iter(summary["pairs"].values()))["methods"])
+    lines = ["| pair (metric, seeds) | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
+    for name, pair in summary["pairs"].items():
+        cells = []
+        for method in methods:
+            cell = pair["methods"].get(method)
+            if cell is None:
+                cells.append("")
+                continue
+            text = f"{100 * cell['mean']:.1f} ± {100 * cell['std']:.1f}"
+            if method != "target_only":
+                flags = "".join("*" if s else "" for s in cell["significant"])
+                text += f" ({cell['mean_gain_points']:+.1f}{flags})"
+            cells.append(text)
+        lines.append(f"| {name} ({pair['primary']}, {len(pair['seeds'])}) | " + " | ".join(cells) + " |")
+    lines.append("| **average** | " + " | ".join(f"{100 * summary['average'][m]:.1f}" for m in methods) + " |")
+    return ("Score × 100, mean ± std over seeds; (gain over target_only in points; * per seed whose paired-"
+            "bootstrap 95% interval excludes 0).\n\n" + "\n".join(lines)
+            + f"\n\nWall time: {wall_seconds / 60:.1f} min.\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pairs", nargs="+", choices=list(PAIRS), default=list(PAIRS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[42])
+    parser.add_argument("--no-setfit", action="store_true", help="leave the SetFit peer out")
+    parser.add_argument("--smoke", action="store_true", help="tiny budgets: checks the harness, not the methods")
+    parser.add_argument("--out", type=Path, default=Path("bench/transfer.json"))
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the runs already in --out and run only the missing pair x seed ones")
+    cli = parser.parse_args()
+    runs, started, previous_wall = [], time.perf_counter(), 0.0
+    if cli.resume and cli.out.exists():
+        kept = json.loads(cli.out.read_text())
+        runs, previous_wall = kept["runs"], kept["wall_seconds"]
+    done = {(run["pair"], run["seed"]) for run in runs}
+    with tempfile.TemporaryDirectory(prefix="transfer-bench-") as scratch:
+        for seed in cli.seeds:
+            for name in cli.pairs:
+                if (name, seed) in done:
+                    continue
+                runs.append(run_pair(name, seed, Path(scratch), with_setfit=not cli.no_setfit, smoke=cli.smoke))
+                summary = summarize(runs)
+                wall = previous_wall + time.perf_counter() - started  # summed over resumed sessions
+                cli.out.write_text(json.dumps({"wall_seconds": round(wall, 1), "scenario": SCENARIO,
+                                               "setfit": SETFIT, "self_training": SELF_TRAINING,
+                                               "summary": summary, "runs": runs}, indent=2) + "\n")
+                cli.out.with_suffix(".md").write_text(markdown(summary, wall))
+    print(cli.out.with_suffix(".md").read_text())
+
+
+if __name__ == "__main__":
+    main()

@@ -33,7 +33,7 @@ bench: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) bench/run.py
 
 # The transfer suite: 5 real domain pairs, 100 target labels each, every lever and SetFit against the
-# target-only baseline (bench/transfer.json, bench/transfer.md; docs/transfer-bench.md). ~1 h a seed. Not in CI.
+# target-only baseline (bench/transfer.json, bench/transfer.md; docs/transfer-bench.md). Over 1 h a seed. Not in CI.
 SEEDS ?= 42
 transfer-bench: $(STAMP)
 	$(PY) -m pip install -q -e ".[bench]"

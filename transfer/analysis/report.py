@@ -34,12 +34,12 @@ def print_summary() -> None:
               f"{budget['valid']} valid after cleaning)")
     for warning in clean.get("warnings", []):
         print(f"WARNING (clean): {warning}")
-    print(f"\n{'model':<24}{name_of:>10}{'gain (pts)':>12}  {'95% interval':<20}negative transfer")
+    print(f"\n{'model':<24}{name_of:>10}{'gain (pts)':>12}  {'95% interval':<34}negative transfer")
     rows = read_json(METRICS / "compare.json") if (METRICS / "compare.json").exists() else {}
     for name, row in rows.items():
         spread = f" ± {row[f'{metric}_std']:.3f}" if row["seeds"] > 1 else ""
         flag = "YES" if row["negative_transfer"] else ""
-        print(f"{name:<24}{row[metric]:>10.3f}{row[f'gain_{metric}_points']:>+12.2f}  {interval_cell(row):<20}"
+        print(f"{name:<24}{row[metric]:>10.3f}{row[f'gain_{metric}_points']:>+12.2f}  {interval_cell(row):<34}"
               f"{flag}{spread}")
     if "gain_ci95_points" in evaluation:
         print(f"\nHeadline gain over the baseline: {evaluation[f'gain_{metric}_points']:+.2f} {name_of} points "
@@ -49,6 +49,8 @@ def print_summary() -> None:
         curve = "  ".join(f"{n}: {budget['curve']['target_only'][n]:.3f} / {budget['curve']['transfer'][n]:.3f}"
                           for n in sorted(budget["curve"]["target_only"], key=int))
         print(f"\nLabel budget (labels: target_only / {budget['strategy']} {name_of})  {curve}")
+        for n, interval in budget.get("gain_ci95", {}).items():
+            print(f"  {n} labels: gain {budget['gain_points'][n]:+.2f} points {interval_cell(interval)}")
         if "dropped_note" in budget:
             print(f"  {budget['dropped_note']}")
         if budget["labels_saved"] is None:

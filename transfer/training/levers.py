@@ -44,6 +44,8 @@ def ensemble_and_self_train(model, tokenizer, *, task: Task, params: Params, sta
                                                                          params))
         report["weight_ensembling"] = {"mix": mix, "validation_scores": {str(k): round(v, 4)
                                                                           for k, v in scores.items()}}
+    elif config.weight_ensembling.mixes != [1.0]:
+        report["weight_ensembling"] = {"skipped": "this strategy has no target phase to interpolate across"}
     rounds = config.self_training.rounds
     if rounds and len(target["unlabeled"]) == 0:
         raise ModelError("finetune.self_training: there is no unlabeled target text (every valid target train row "

@@ -13,6 +13,10 @@ text), each scored on its own target test split. Per pair and seed, from the sam
 - self_training  a student from the source-phase weights on the labels plus class-balanced pseudo-labels
                  of the unlabeled target text from sequential
 - *+em           the model's test posteriors under target priors estimated by EM on the unlabeled text
+- l2sp=<a>       sequential whose target phase is pulled toward the source-phase weights (L2-SP, strength a)
+- replay         sequential with as many source examples as labels replayed in the target phase
+- auto           finetune.strategy: auto with candidates [sequential]: the baseline recipe and sequential
+                 cross-validated (3 folds) on the 100 labels, the better one's test score (guarded)
 - setfit         SetFit on the base sentence-transformer and the 100 labels (the few-shot peer)
 
 Every model is built with the library the pipeline runs (corpora, cleaning, budgets, tokenization,
@@ -37,15 +41,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from transfer.analysis.significance import paired_bootstrap  # noqa: E402
 from transfer.core.modeling import load_tokenizer, resolve_model, set_seed  # noqa: E402
-from transfer.core.params import PARAMS_FILE, Params, parse_params  # noqa: E402
+from transfer.core.params import PARAMS_FILE, KeepSourceParams, Params, parse_params  # noqa: E402
 from transfer.data.cleaning import clean_domains  # noqa: E402
 from transfer.data.corpora import load_corpus  # noqa: E402
 from transfer.data.training_sets import apply_budgets  # noqa: E402
 from transfer.tasks.classification import class_probabilities, load_classifier, macro_f1, tokenize_rows  # noqa: E402
 from transfer.tasks.registry import get_task  # noqa: E402
 from transfer.training.checkpoints import ResumableRun  # noqa: E402
+from transfer.training.keep_source import keep_source_arguments  # noqa: E402
 from transfer.training.label_shift import calibrated_target_priors, class_priors, reweight, tempered  # noqa: E402
 from transfer.training.pretraining import adapt  # noqa: E402
+from transfer.training.selection import BASELINE, choose, label_folds  # noqa: E402
 from transfer.training.self_training import select_pseudo_labels, with_pseudo_labels  # noqa: E402
 from transfer.training.setfit_training import setfit_probabilities, train_setfit  # noqa: E402
 from transfer.training.trainer import train_phase  # noqa: E402
@@ -77,6 +83,7 @@ SCENARIO = {"data": {"target_train_labeled": 100, "source_train_max": 2000, "val
 MIXES = [0.0, 0.25, 0.5, 0.75, 1.0]
 SETFIT = {"iterations": 5, "epochs": 1, "batch_size": 16, "max_length": 128}
 SELF_TRAINING = {"threshold": 0.7, "share": 0.5, "epochs": 3}
+L2SP_STRENGTHS, REPLAY, AUTO_FOLDS = (0.01, 0.1), 1.0, 3
 
 
 # --smoke: the same code paths in a few minutes, to check the harness (its figures mean nothing).
@@ -243,6 +250,42 @@ def run_pair(name: str, seed: int, scratch: Path, with_setfit: bool, smoke: bool
                pseudo_label_share=(np.bincount(pseudo, minlength=len(labels)) / max(len(rows), 1)).round(3).tolist())
     corrected, chosen = label_shift(model, student_test, timed_probabilities(model, "unlabeled"), train_priors)
     scorer.add("self_training+em", corrected, student_seconds, **chosen)
+
+    # keeping what the source taught in the target phase: L2-SP toward the source-phase weights, source replay
+    target_phase_seconds = sequential_seconds - tapt_seconds - source_seconds
+    keeps = {f"l2sp={a}": KeepSourceParams(l2sp=a, replay=0.0) for a in L2SP_STRENGTHS}
+    for method, keep in (keeps | {"replay": KeepSourceParams(l2sp=0.0, replay=REPLAY)}).items():
+        started = time.perf_counter()
+        model.load_state_dict(source_weights)
+        train_set, arguments = keep_source_arguments(keep, source["train"], target["train"], source_weights, seed)
+        arguments.pop("report")
+        train_phase(model, tokenizer, train=train_set, evaluation=target["validation"], task=task, params=params,
+                    epochs=config.target_epochs, learning_rate=config.learning_rate, run=run, phase=method,
+                    **arguments)
+        scorer.add(method, timed_probabilities(model, "test"),
+                   sequential_seconds - target_phase_seconds + time.perf_counter() - started)
+
+    # auto: the baseline recipe and sequential, cross-validated on the labels; the guarded choice ships (the
+    # pipeline retrains it on every label with the same seed: the target_only or sequential model above)
+    started = time.perf_counter()
+    fold_scores = {BASELINE: [], "sequential": []}
+    for fold, (training, heldout) in enumerate(label_folds(target["train"], AUTO_FOLDS, seed), start=1):
+        for recipe in fold_scores:
+            set_seed(seed)
+            if recipe == BASELINE:
+                model = load_classifier(base, params)
+            else:
+                model.load_state_dict(source_weights)
+            phase(model, target["train"].select(training), target["validation"], config.target_epochs,
+                  config.learning_rate, f"auto_{recipe}_{fold}")
+            predicted = class_probabilities(model, target["train"].select(heldout), tokenizer, batch).argmax(axis=1)
+            fold_scores[recipe].append(macro_f1(np.asarray(target["train"].select(heldout)["label"]), predicted,
+                                                len(labels)))
+    picked = choose(fold_scores)
+    shipped = "target_only" if picked["chosen"] == BASELINE else "sequential"
+    scorer.add("auto", np.eye(len(labels))[scorer.predicted[shipped]], scorer.results[shipped]["seconds"]
+               + time.perf_counter() - started, chosen=picked["chosen"],
+               cv_macro_f1={k: v["mean"] for k, v in picked["scores"].items()})
 
     if with_setfit:
         started = time.perf_counter()

@@ -3,7 +3,7 @@
 Writes metrics/eval.json (the task's scores for both models, the gain over the baseline in points with the
 primary gain's 95% paired-bootstrap interval over test examples and `significant` when it excludes zero,
 flagged as negative transfer when the primary score's gain is below -evaluate.negative_transfer_margin;
-what finetune's levers chose, when any is on)
+what finetune's levers chose, when any is on, and what strategy: auto chose)
 and metrics/plots/predictions_<model>.csv, one row per test example, drawn as a confusion matrix of
 `actual` x `predicted`: the labels for classification; for QA whether the question has an answer x the
 outcome (exact match, partial overlap, wrong span, abstained), for translation the sentence chrF band,
@@ -34,9 +34,11 @@ def main() -> None:
     for name, model_dir in MODELS.items():
         results[name], rows[name] = task.score(model_dir, target, params)
         write_csv(Path("metrics/plots") / f"predictions_{name}.csv", rows[name])
-    # What finetune's levers chose (weight-ensembling mix, pseudo-labels, priors) travels in the model config.
-    levers = read_json(MODELS["target"] / "config.json").get("transfer_levers")
-    report = headline_report(task, params, results, task.test_size(target), rows, levers)
+    # What finetune's levers chose (weight-ensembling mix, pseudo-labels, priors) and what strategy: auto
+    # chose travel in the model config.
+    config = read_json(MODELS["target"] / "config.json")
+    report = headline_report(task, params, results, task.test_size(target), rows, config.get("transfer_levers"),
+                             config.get("transfer_selection"))
     write_json("metrics/eval.json", report)
     print(headline_line(task, report))
 

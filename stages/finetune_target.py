@@ -8,7 +8,8 @@ The baseline is what the transfer is measured against: fine-tuning of the base m
 target labels, without source data, domain-adaptive pretraining or finetune's levers (with the same
 finetune.peft, so that the gain measures the transfer, not full fine-tuning against adapters).
 The model is the task's (a sequence classifier, a span-extraction QA head, a seq2seq model), always
-on the same encoder; transfer/training/strategies.py holds the strategies.
+on the same encoder; transfer/training/strategies.py holds the strategies, and
+transfer/training/selection.py the cross-validated choice of finetune.strategy: auto.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from pathlib import Path
 from transfer.core.artifacts import atomic_path, load_dataset_output, write_json
 from transfer.core.errors import run_stage
 from transfer.core.modeling import TRAINING_REPORT, resolve_model
-from transfer.core.params import STRATEGIES, load_params
+from transfer.core.params import AUTO, STRATEGIES, load_params
 from transfer.tasks.registry import task_for
 from transfer.training.checkpoints import resumable
 from transfer.training.label_subsets import budget_subset, original_rows
+from transfer.training.selection import BASELINE, Recipe, select_recipe
 from transfer.training.strategies import train_strategy
 
 TOKENIZED, DOMAIN = Path("data/tokenized"), Path("models/domain")
@@ -41,8 +43,9 @@ def main() -> None:
     task = task_for(params)
     if cli.seed is not None:
         params = params.model_copy(update={"seed": cli.seed})
+    base = resolve_model(params.model.name)
     if cli.baseline:
-        strategy, init, out = "target_only", resolve_model(params.model.name), cli.out or Path("models/baseline")
+        strategy, init, out = "target_only", base, cli.out or Path("models/baseline")
     else:
         strategy, init, out = cli.strategy or params.finetune.strategy, str(DOMAIN), cli.out or Path("models/target")
     source = load_dataset_output(TOKENIZED / "source")
@@ -65,10 +68,19 @@ def main() -> None:
     budget = "" if cli.labels is None else f" labels={cli.labels}"
     print(f"finetune_target: strategy={strategy} seed={params.seed}{budget} from {init} -> {out}")
     started = time.perf_counter()
-    run = resumable(params, out, {"strategy": strategy, "init": init, "labels": cli.labels}, [TOKENIZED, init])
+    inputs = [TOKENIZED, init] + ([base] if strategy == AUTO else [])
+    run = resumable(params, out, {"strategy": strategy, "init": init, "labels": cli.labels}, inputs)
+    recipe, selection = Recipe(strategy, init, levers=not cli.baseline), None
+    if strategy == AUTO:
+        recipes = {BASELINE: Recipe("target_only", base, levers=False)}
+        recipes |= {name: Recipe(name, init, levers=True) for name in params.finetune.auto.candidates}
+        selection = select_recipe(params, task, recipes, source, target, run)
+        recipe = recipes[selection["chosen"]]
+        print(f"finetune_target: auto chose {selection['chosen']} ({recipe.strategy} from {recipe.init})"
+              + (": no candidate scored above the baseline recipe" if selection["guard_applied"] else ""))
     with atomic_path(out) as tmp:
-        train_strategy(params, task, strategy, init, source, target, tmp, curves or tmp / "curves.csv", run,
-                       levers=not cli.baseline)
+        train_strategy(params, task, recipe.strategy, recipe.init, source, target, tmp, curves or tmp / "curves.csv",
+                       run, levers=recipe.levers, selection=selection)
         # Wall time is a measurement, not a result: kept apart so quality metrics stay identical run to run.
         write_json(tmp / TRAINING_REPORT, {"strategy": strategy, "seed": params.seed, "peft": params.finetune.peft,
                                            "labels": cli.labels,

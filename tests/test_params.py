@@ -20,7 +20,8 @@ def test_shipped_params_are_valid():
 
 @pytest.mark.parametrize(("edit", "expected"), [
     (lambda p: p["finetune"].update(stratgy="x"), "finetune.stratgy: unknown key"),
-    (lambda p: p["finetune"].update(strategy="magic"), "'target_only', 'source_only', 'sequential', 'joint' or 'dann'"),
+    (lambda p: p["finetune"].update(strategy="magic"),
+     "'target_only', 'source_only', 'sequential', 'joint', 'dann' or 'auto'"),
     (lambda p: p["tokenize"].update(max_length="long"), "tokenize.max_length"),
     (lambda p: p["clean"].update(dedup="fuzzy"), "'none', 'exact' or 'normalized'"),
     (lambda p: p["data"]["source"].update(name="imdb"), "crowdflower_tweets"),

@@ -137,6 +137,18 @@ def test_dag_runs_end_to_end_reruns_only_what_changed_and_compares_experiments(d
                                        "finetune_target", "label_budget", "report"]
     levers = json.loads((root / "metrics/eval.json").read_text())["levers"]
     assert set(levers) == {"label_shift"} and levers["label_shift"]["temperature"] > 0
+    # strategy: auto cross-validates its candidates and the baseline recipe on the labels; the baseline stays cached.
+    out = dvc_project.run("dvc", "exp", "run", "-S", "finetune.label_shift=none", "-S", "finetune.strategy=auto",
+                          "-S", "finetune.auto.folds=2").stdout
+    assert "finetune_baseline" not in ran_stages(out) and "finetune_target" in ran_stages(out)
+    selection = json.loads((root / "metrics/eval.json").read_text())["selection"]
+    assert selection["folds"] == 2 and set(selection["scores"]) == {"baseline", "target_only", "sequential"}
+    candidates = {name: score["mean"] for name, score in selection["scores"].items() if name != "baseline"}
+    best = max(candidates, key=candidates.get)
+    floor = selection["scores"]["baseline"]["mean"]
+    assert selection["chosen"] == (best if candidates[best] >= floor else "baseline")
+    summary = dvc_project.run("python", "-m", "stages.report").stdout
+    assert f"auto: {selection['chosen']} (2-fold mean macro_f1" in summary
     for command in ("dvc exp show --only-changed", "dvc metrics diff", "dvc plots diff"):
         assert dvc_project.run(*shlex.split(readme_command(command))).returncode == 0
     table = dvc_project.run("dvc", "exp", "show", "--csv").stdout

@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # the stage passes its task in
 
 
 def headline_report(task: Task, params: Params, results: dict[str, dict], test_examples: int,
-                    rows: dict[str, list[dict]], levers: dict | None = None) -> dict:
+                    rows: dict[str, list[dict]], levers: dict | None = None, selection: dict | None = None) -> dict:
     """metrics/eval.json: both models' scores, the gain over the baseline in points per metric with the primary
     gain's 95% bootstrap interval and whether it excludes zero, flagged as negative transfer when the primary
     gain is below -evaluate.negative_transfer_margin."""
@@ -29,6 +29,7 @@ def headline_report(task: Task, params: Params, results: dict[str, dict], test_e
         **gain_interval(task, params, rows),
         "negative_transfer": gains[task.primary] < -params.evaluate.negative_transfer_margin,
         **({"levers": levers} if levers else {}),
+        **({"selection": selection} if selection else {}),
     }
 
 
@@ -46,7 +47,10 @@ def headline_line(task: Task, report: dict) -> str:
     primary, second = list(task.metrics)[:2]
     names = task.metrics
     gain = report[f"gain_{primary}_points"]
-    return (f"evaluate: {report['strategy']} {names[primary]} {report['target'][primary]:.4f} "
+    strategy = report["strategy"]
+    if "selection" in report:
+        strategy += f" (chose {report['selection']['chosen']})"
+    return (f"evaluate: {strategy} {names[primary]} {report['target'][primary]:.4f} "
             f"({names[second]} {report['target'][second]:.4f}); target_only baseline "
             f"{report['baseline'][primary]:.4f}; gain {gain:+.2f} points {interval_words(report)}"
             + ("  ** NEGATIVE TRANSFER **" if report["negative_transfer"] else ""))

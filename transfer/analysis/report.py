@@ -20,13 +20,24 @@ def load(name: str) -> dict:
     return read_json(path) if path.exists() else {}
 
 
+def strategy_words(evaluation: dict) -> str:
+    """finetune.strategy, and for auto what it chose on which cross-validated scores."""
+    selection = evaluation.get("selection")
+    if not selection:
+        return evaluation["strategy"]
+    scores = ", ".join(f"{name} {score['mean']:.3f}" for name, score in selection["scores"].items())
+    guard = "; no candidate above the baseline recipe, which ships" if selection["guard_applied"] else ""
+    return (f"{evaluation['strategy']}: {selection['chosen']} ({selection['folds']}-fold mean {selection['score']}: "
+            f"{scores}{guard})")
+
+
 def print_summary() -> None:
     evaluation = read_json(METRICS / "eval.json")
     task = evaluation.get("task", "classification")
     metric = get_task(task).primary
     name_of = get_task(task).metrics[metric]
     print(f"\nTask {task}. Target test split: {evaluation['test_examples']} examples; chosen strategy: "
-          f"{evaluation['strategy']} (domain pretraining {'on' if evaluation['pretrain_domain'] else 'off'})")
+          f"{strategy_words(evaluation)} (domain pretraining {'on' if evaluation['pretrain_domain'] else 'off'})")
     clean = read_json(METRICS / "clean.json") if (METRICS / "clean.json").exists() else {}
     budget = clean.get("labeled_budget", {}).get("target")
     if budget:
@@ -104,7 +115,8 @@ def results_page() -> str:
              "Written by `python -m stages.report --markdown docs/results.md` (the `report` stage of `dvc repro`) from "
              "`metrics/*.json`; do not edit by hand. "
              f"Task **{task}**; target test split: **{evaluation['test_examples']} examples**; chosen strategy: "
-             f"**{evaluation['strategy']}**, domain pretraining {'on' if evaluation['pretrain_domain'] else 'off'}.",
+             f"**{strategy_words(evaluation)}**, domain pretraining "
+             f"{'on' if evaluation['pretrain_domain'] else 'off'}.",
              ""]
     if seeds == 1:
         lines += ["**One seed.** Differences of a few points between single-seed runs are within seed noise; "

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from transfer.core.errors import ParamsError
 
@@ -170,6 +170,8 @@ class LoraParams(Strict):
 
 
 STRATEGIES = ("target_only", "source_only", "sequential", "joint", "dann")
+AUTO = "auto"  # finetune.strategy: chosen among finetune.auto.candidates by k-fold cross-validation
+STRATEGY_CHOICES = (*STRATEGIES, AUTO)
 
 
 class WeightEnsemblingParams(Strict):
@@ -183,8 +185,25 @@ class SelfTrainingParams(Strict):
     epochs: float = Field(gt=0)
 
 
+class KeepSourceParams(Strict):
+    l2sp: float = Field(ge=0)
+    replay: float = Field(ge=0)
+
+
+class AutoParams(Strict):
+    candidates: list[Literal[STRATEGIES]] = Field(min_length=1)
+    folds: int = Field(ge=2)
+
+    @field_validator("candidates")
+    @classmethod
+    def each_once(cls, candidates: list[str]) -> list[str]:
+        if len(set(candidates)) != len(candidates):
+            raise ValueError("each candidate once")
+        return candidates
+
+
 class FinetuneParams(Strict):
-    strategy: Literal[STRATEGIES]
+    strategy: Literal[STRATEGY_CHOICES]
     peft: Literal["none", "lora"]
     learning_rate: float = Field(gt=0)
     batch_size: int = Field(ge=1)
@@ -197,6 +216,8 @@ class FinetuneParams(Strict):
     weight_ensembling: WeightEnsemblingParams
     self_training: SelfTrainingParams
     label_shift: Literal["none", "em"]
+    keep_source: KeepSourceParams
+    auto: AutoParams
     joint: JointParams
     dann: DannParams
     lora: LoraParams
@@ -276,9 +297,11 @@ class Params(Strict):
     def class_weights_need_a_target_phase(self) -> Params:
         # Only the chosen strategy is refused: compare's entries without a target phase (source_only by default)
         # train unweighted, as the README says, so that `-S augment.rebalance=class_weights` works as it reads.
-        if self.augment.rebalance == "class_weights" and self.finetune.strategy in ("joint", "dann", "source_only"):
+        strategies = (self.finetune.auto.candidates if self.finetune.strategy == AUTO else [self.finetune.strategy])
+        unweighted = [s for s in strategies if s in ("joint", "dann", "source_only")]
+        if self.augment.rebalance == "class_weights" and unweighted:
             raise ValueError(f"augment.rebalance: class_weights applies to the target phase of target_only and "
-                             f"sequential, not to finetune.strategy {self.finetune.strategy}; use oversample")
+                             f"sequential, not to finetune.strategy {', '.join(unweighted)}; use oversample")
         return self
 
     @model_validator(mode="after")

@@ -30,7 +30,8 @@ TrainPhase = Callable[..., object]  # train_phase with the model, tokenizer, tas
 
 def levers_enabled(params: Params) -> bool:
     config = params.finetune
-    return config.weight_ensembling.mixes != [1.0] or config.self_training.rounds > 0 or config.label_shift != "none"
+    return (config.weight_ensembling.mixes != [1.0] or config.self_training.rounds > 0 or config.label_shift != "none"
+            or config.keep_source.l2sp > 0 or config.keep_source.replay > 0)
 
 
 def ensemble_and_self_train(model, tokenizer, *, task: Task, params: Params, start: dict[str, torch.Tensor] | None,
@@ -50,7 +51,7 @@ def ensemble_and_self_train(model, tokenizer, *, task: Task, params: Params, sta
     if rounds and len(target["unlabeled"]) == 0:
         raise ModelError("finetune.self_training: there is no unlabeled target text (every valid target train row "
                          "is labeled); lower data.target_train_labeled or set self_training.rounds: 0")
-    priors = class_priors(np.asarray(target["train"]["label"]), len(params.data.labels))
+    priors = class_priors(np.asarray(target["train"]["label"]), len(params.data.labels)) if rounds else None
     for round_ in range(1, rounds + 1):
         probabilities = task.probabilities(model, target["unlabeled"], tokenizer, params)
         rows, labels = select_pseudo_labels(probabilities, config.self_training.threshold,

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import math
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +25,7 @@ from transfer.core.errors import ParamsError
 from transfer.core.modeling import load_tokenizer, set_seed
 from transfer.core.params import Params
 from transfer.training.checkpoints import ResumableRun
+from transfer.training.keep_source import keep_source_arguments
 from transfer.training.levers import correct_label_shift, ensemble_and_self_train, levers_enabled
 from transfer.training.trainer import LengthSortedTrainer, class_weight_loss, train_phase, write_curves
 from transfer.training.weight_ensembling import snapshot
@@ -147,10 +147,26 @@ def merge_lora(model):
 
 def train_strategy(params: Params, task: Task, strategy: str, init: str, source: datasets.DatasetDict,
                    target: datasets.DatasetDict, out: Path, curves: Path, run: ResumableRun,
-                   levers: bool = True) -> None:
+                   levers: bool = True, selection: dict | None = None) -> None:
     """Train the task's model from `init` with `strategy` on tokenized source and target data, then apply
     finetune's levers unless `levers` is False (the baseline); save it (adapters merged) with its tokenizer
-    to `out`, and its learning curves to `curves`."""
+    to `out`, and its learning curves to `curves`. `selection` (strategy: auto) goes into its config."""
+    model, tokenizer, phases = fit_strategy(params, task, strategy, init, source, target, run, levers=levers)
+    write_curves(curves, phases, curves.with_name(f"{curves.stem}_eval.csv"))
+    if selection:
+        model.config.transfer_selection = selection
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+def fit_strategy(params: Params, task: Task, strategy: str, init: str, source: datasets.DatasetDict,
+                 target: datasets.DatasetDict, run: ResumableRun, *, levers: bool = True, phase_prefix: str = ""):
+    """The trained model (adapters merged, `transfer_strategy` and `transfer_levers` in its config), its
+    tokenizer, and each phase's Trainer (for the curves).
+
+    Phases are checkpointed in `run` under `phase_prefix` + their name, but for the source phase: it reads
+    no target data, so the cross-validation folds of strategy: auto and the final model share one.
+    """
     config = params.finetune
     set_seed(params.seed)
     tokenizer = load_tokenizer(init, params)
@@ -162,21 +178,30 @@ def train_strategy(params: Params, task: Task, strategy: str, init: str, source:
     if config.peft == "lora":
         model = apply_lora(model, config.lora.r, config.lora.alpha, config.lora.dropout, config.lora.target_modules,
                            task.peft_task_type)
-    train = partial(train_phase, tokenizer=tokenizer, task=task, params=params, run=run)
+
+    def train(model, *, phase: str, **kwargs):
+        return train_phase(model, tokenizer=tokenizer, task=task, params=params, run=run,
+                           phase=phase if phase == "source" else phase_prefix + phase, **kwargs)
+
     mixed_validation = with_domain(target["validation"], TARGET)
     phases = {}
     if strategy in ("source_only", "sequential"):
         phases["source"] = train(model, train=source["train"], evaluation=None, epochs=config.source_epochs,
                                  learning_rate=config.source_learning_rate, phase="source")
     levers = levers and levers_enabled(params)
-    start = None
+    start, chosen = None, {}
     if strategy in ("target_only", "sequential"):
         start = snapshot(model) if levers else None
         loss = (class_weight_loss(target["train"], len(params.data.labels))
                 if params.augment.rebalance == "class_weights" else None)
-        phases["target"] = train(model, train=target["train"], evaluation=target["validation"],
+        target_train, keep_source = target["train"], {}
+        if levers and strategy == "sequential":
+            target_train, keep_source = keep_source_arguments(config.keep_source, source["train"], target_train,
+                                                              start, params.seed)
+            chosen |= keep_source.pop("report")
+        phases["target"] = train(model, train=target_train, evaluation=target["validation"],
                                  epochs=config.target_epochs, learning_rate=config.learning_rate, phase="target",
-                                 compute_loss_func=loss)
+                                 compute_loss_func=loss, **keep_source)
     if strategy == "joint" and not task.label_head:
         # QA windows / sentence pairs of both domains in one shuffled set (no per-domain loss weights).
         mixed = datasets.concatenate_datasets([source["train"], target["train"]])
@@ -198,16 +223,13 @@ def train_strategy(params: Params, task: Task, strategy: str, init: str, source:
                                learning_rate=config.learning_rate, phase="dann",
                                data_collator=DomainCollator(tokenizer),
                                callbacks=[ReversalSchedule(adversarial, config.dann.gamma)])
-    chosen = {}
     if levers:
-        chosen = ensemble_and_self_train(model, tokenizer, task=task, params=params, start=start, target=target,
-                                         train=train, phases=phases)
-    write_curves(curves, phases, curves.with_name(f"{curves.stem}_eval.csv"))
+        chosen |= ensemble_and_self_train(model, tokenizer, task=task, params=params, start=start, target=target,
+                                          train=train, phases=phases)
     model = merge_lora(model)
     if levers and params.finetune.label_shift == "em":
         chosen |= correct_label_shift(model, tokenizer, task=task, params=params, target=target)
     model.config.transfer_strategy = strategy
     if chosen:
         model.config.transfer_levers = chosen
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    return model, tokenizer, phases

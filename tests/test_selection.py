@@ -96,8 +96,10 @@ def test_l2sp_keeps_the_target_phase_near_the_source_weights_and_replay_mixes_so
                                                keep_source={"l2sp": l2sp, "replay": 0.5})
         run = ResumableRun(f"m{l2sp}", {}, root=tmp_path / "ckpt")
         fit_strategy(params, get_task("classification"), "source_only", str(tiny_model), source, target, run)
-        after_source = snapshot(fit_strategy(params, get_task("classification"), "source_only", str(tiny_model),
-                                             source, target, run)[0])  # restored from the finished phase
+        source_only = fit_strategy(params, get_task("classification"), "source_only", str(tiny_model), source,
+                                   target, run)[0]  # restored from the finished phase
+        assert "skipped" in source_only.config.transfer_levers["keep_source"]  # no target phase to act on
+        after_source = snapshot(source_only)
         model, _, phases = fit_strategy(params, get_task("classification"), "sequential", str(tiny_model), source,
                                         target, run)
         distances[l2sp] = float(distance_to_anchor(model, after_source).detach())

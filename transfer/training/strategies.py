@@ -202,6 +202,8 @@ def fit_strategy(params: Params, task: Task, strategy: str, init: str, source: d
         phases["target"] = train(model, train=target_train, evaluation=target["validation"],
                                  epochs=config.target_epochs, learning_rate=config.learning_rate, phase="target",
                                  compute_loss_func=loss, **keep_source)
+    if levers and strategy != "sequential" and (config.keep_source.l2sp or config.keep_source.replay):
+        chosen["keep_source"] = {"skipped": "keep_source acts on the target phase of sequential, after a source phase"}
     if strategy == "joint" and not task.label_head:
         # QA windows / sentence pairs of both domains in one shuffled set (no per-domain loss weights).
         mixed = datasets.concatenate_datasets([source["train"], target["train"]])

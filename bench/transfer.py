@@ -17,7 +17,10 @@ text), each scored on its own target test split. Per pair and seed, from the sam
 - replay         sequential with as many source examples as labels replayed in the target phase
 - auto           finetune.strategy: auto with candidates [sequential]: the baseline recipe and sequential
                  cross-validated (3 folds) on the 100 labels, the better one's test score (guarded)
+- mixed_mlm      sequential whose target phase adds the MLM loss on unlabeled target text (UDALM-style)
 - setfit         SetFit on the base sentence-transformer and the 100 labels (the few-shot peer)
+
+`--methods` runs a subset of the methods after the first three (which every other one starts from).
 
 Every model is built with the library the pipeline runs (corpora, cleaning, budgets, tokenization,
 pretraining, train_phase); params come from params.yaml, with the overrides in SCENARIO. Results go to
@@ -41,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from transfer.analysis.significance import paired_bootstrap  # noqa: E402
 from transfer.core.modeling import load_tokenizer, resolve_model, set_seed  # noqa: E402
-from transfer.core.params import PARAMS_FILE, KeepSourceParams, Params, parse_params  # noqa: E402
+from transfer.core.params import PARAMS_FILE, KeepSourceParams, MixedMlmParams, Params, parse_params  # noqa: E402
 from transfer.data.cleaning import clean_domains  # noqa: E402
 from transfer.data.corpora import load_corpus  # noqa: E402
 from transfer.data.training_sets import apply_budgets  # noqa: E402
@@ -50,6 +53,7 @@ from transfer.tasks.registry import get_task  # noqa: E402
 from transfer.training.checkpoints import ResumableRun  # noqa: E402
 from transfer.training.keep_source import keep_source_arguments  # noqa: E402
 from transfer.training.label_shift import calibrated_target_priors, class_priors, reweight, tempered  # noqa: E402
+from transfer.training.mixed_objective import mixed_objective_arguments  # noqa: E402
 from transfer.training.pretraining import adapt  # noqa: E402
 from transfer.training.selection import BASELINE, choose, label_folds  # noqa: E402
 from transfer.training.self_training import select_pseudo_labels, with_pseudo_labels  # noqa: E402
@@ -83,7 +87,11 @@ SCENARIO = {"data": {"target_train_labeled": 100, "source_train_max": 2000, "val
 MIXES = [0.0, 0.25, 0.5, 0.75, 1.0]
 SETFIT = {"iterations": 5, "epochs": 1, "batch_size": 16, "max_length": 128}
 SELF_TRAINING = {"threshold": 0.7, "share": 0.5, "epochs": 3}
-L2SP_STRENGTHS, REPLAY, AUTO_FOLDS = (0.01, 0.1), 1.0, 3
+REPLAY, AUTO_FOLDS, MIXED_MLM = 1.0, 3, 1.0
+KEEP_SOURCE = {f"l2sp={a}": KeepSourceParams(l2sp=a, replay=0.0) for a in (0.01, 0.1)}
+CORE = ("target_only", "source_only", "sequential")  # always run: the others start from them
+OPTIONAL = ("sequential+em", "wise_ft", "self_training", "self_training+em", *KEEP_SOURCE, "replay", "mixed_mlm",
+            "auto", "setfit")
 
 
 # --smoke: the same code paths in a few minutes, to check the harness (its figures mean nothing).
@@ -158,7 +166,7 @@ class Scorer:
             self.results[method]["significant"] = interval["significant"]
 
 
-def run_pair(name: str, seed: int, scratch: Path, with_setfit: bool, smoke: bool = False) -> dict:
+def run_pair(name: str, seed: int, scratch: Path, methods: set[str], smoke: bool = False) -> dict:
     source_spec, target_spec, labels = PAIRS[name]
     params = scenario_params(source_spec, target_spec, labels, seed, smoke)
     setfit_config = {**SETFIT, "iterations": 1, "max_length": 64} if smoke else SETFIT
@@ -175,9 +183,9 @@ def run_pair(name: str, seed: int, scratch: Path, with_setfit: bool, smoke: bool
     batch = params.evaluate.batch_size
     scorer = Scorer(target["test"], labels, primary)
 
-    def phase(model, train, evaluation, epochs, learning_rate, label):
+    def phase(model, train, evaluation, epochs, learning_rate, label, **arguments):
         return train_phase(model, tokenizer, train=train, evaluation=evaluation, task=task, params=params,
-                           epochs=epochs, learning_rate=learning_rate, run=run, phase=label)
+                           epochs=epochs, learning_rate=learning_rate, run=run, phase=label, **arguments)
 
     def timed_probabilities(model, split):
         return class_probabilities(model, target[split], tokenizer, batch)
@@ -211,6 +219,7 @@ def run_pair(name: str, seed: int, scratch: Path, with_setfit: bool, smoke: bool
     sequential_test = timed_probabilities(model, "test")
     sequential_seconds = tapt_seconds + source_seconds + time.perf_counter() - started
     scorer.add("sequential", sequential_test, sequential_seconds)
+    target_phase_seconds = sequential_seconds - tapt_seconds - source_seconds
 
     # label-shift correction of sequential: calibrated on validation, target priors by EM on the unlabeled text
     train_priors = class_priors(np.asarray(target["train"]["label"]), len(labels))
@@ -222,72 +231,89 @@ def run_pair(name: str, seed: int, scratch: Path, with_setfit: bool, smoke: bool
         corrected = reweight(tempered(test_probabilities, temperature), priors, target_priors)
         return corrected, {"temperature": round(temperature, 3), "estimated_priors": target_priors.round(3).tolist()}
 
-    corrected, chosen = label_shift(model, sequential_test, unlabeled, train_priors)
-    scorer.add("sequential+em", corrected, sequential_seconds, **chosen)
+    if "sequential+em" in methods:
+        corrected, chosen = label_shift(model, sequential_test, unlabeled, train_priors)
+        scorer.add("sequential+em", corrected, sequential_seconds, **chosen)
 
-    # WiSE-FT: the mix of source-phase and target-phase weights, chosen on target validation
-    started = time.perf_counter()
-    def validation_score(candidate) -> float:
-        predicted = class_probabilities(candidate, target["validation"], tokenizer, batch).argmax(axis=1)
-        return macro_f1(validation_labels, predicted, len(labels))
+    if "wise_ft" in methods:
+        # WiSE-FT: the mix of source-phase and target-phase weights, chosen on target validation
+        started = time.perf_counter()
+        def validation_score(candidate) -> float:
+            predicted = class_probabilities(candidate, target["validation"], tokenizer, batch).argmax(axis=1)
+            return macro_f1(validation_labels, predicted, len(labels))
 
-    mix, mix_scores = select_mix(model, source_weights, target_weights, MIXES, validation_score)
-    scorer.add("wise_ft", timed_probabilities(model, "test"), sequential_seconds + time.perf_counter() - started,
-               mix=mix, validation_macro_f1=mix_scores)
+        mix, mix_scores = select_mix(model, source_weights, target_weights, MIXES, validation_score)
+        scorer.add("wise_ft", timed_probabilities(model, "test"), sequential_seconds + time.perf_counter() - started,
+                   mix=mix, validation_macro_f1=mix_scores)
 
-    # self-training: pseudo-labels of the unlabeled text from sequential, a student from the source phase
-    started = time.perf_counter()
-    rows, pseudo = select_pseudo_labels(unlabeled, SELF_TRAINING["threshold"], SELF_TRAINING["share"],
-                                        train_priors)
-    model.load_state_dict(source_weights)
-    student_train = datasets.concatenate_datasets([target["train"], with_pseudo_labels(target["unlabeled"], rows,
-                                                                                       pseudo)])
-    set_seed(seed)
-    phase(model, student_train, target["validation"], SELF_TRAINING["epochs"], config.learning_rate, "student")
-    student_test = timed_probabilities(model, "test")
-    student_seconds = sequential_seconds + time.perf_counter() - started
-    scorer.add("self_training", student_test, student_seconds, pseudo_labels=len(rows),
-               pseudo_label_share=(np.bincount(pseudo, minlength=len(labels)) / max(len(rows), 1)).round(3).tolist())
-    corrected, chosen = label_shift(model, student_test, timed_probabilities(model, "unlabeled"), train_priors)
-    scorer.add("self_training+em", corrected, student_seconds, **chosen)
+    if methods & {"self_training", "self_training+em"}:
+        # self-training: pseudo-labels of the unlabeled text from sequential, a student from the source phase
+        started = time.perf_counter()
+        rows, pseudo = select_pseudo_labels(unlabeled, SELF_TRAINING["threshold"], SELF_TRAINING["share"],
+                                            train_priors)
+        model.load_state_dict(source_weights)
+        student_train = datasets.concatenate_datasets([target["train"], with_pseudo_labels(target["unlabeled"], rows,
+                                                                                           pseudo)])
+        set_seed(seed)
+        phase(model, student_train, target["validation"], SELF_TRAINING["epochs"], config.learning_rate, "student")
+        student_test = timed_probabilities(model, "test")
+        student_seconds = sequential_seconds + time.perf_counter() - started
+        shares = np.bincount(pseudo, minlength=len(labels)) / max(len(rows), 1)
+        scorer.add("self_training", student_test, student_seconds, pseudo_labels=len(rows),
+                   pseudo_label_share=shares.round(3).tolist())
+        corrected, chosen = label_shift(model, student_test, timed_probabilities(model, "unlabeled"), train_priors)
+        scorer.add("self_training+em", corrected, student_seconds, **chosen)
 
-    # keeping what the source taught in the target phase: L2-SP toward the source-phase weights, source replay
-    target_phase_seconds = sequential_seconds - tapt_seconds - source_seconds
-    keeps = {f"l2sp={a}": KeepSourceParams(l2sp=a, replay=0.0) for a in L2SP_STRENGTHS}
-    for method, keep in (keeps | {"replay": KeepSourceParams(l2sp=0.0, replay=REPLAY)}).items():
+    if methods & {*KEEP_SOURCE, "replay"}:
+        # keeping what the source taught in the target phase: L2-SP toward the source-phase weights, source replay
+        keeps = KEEP_SOURCE | {"replay": KeepSourceParams(l2sp=0.0, replay=REPLAY)}
+        for method, keep in ((m, k) for m, k in keeps.items() if m in methods):
+            started = time.perf_counter()
+            model.load_state_dict(source_weights)
+            train_set, arguments = keep_source_arguments(keep, source["train"], target["train"], source_weights, seed)
+            arguments.pop("report")
+            train_phase(model, tokenizer, train=train_set, evaluation=target["validation"], task=task, params=params,
+                        epochs=config.target_epochs, learning_rate=config.learning_rate, run=run, phase=method,
+                        **arguments)
+            scorer.add(method, timed_probabilities(model, "test"),
+                       sequential_seconds - target_phase_seconds + time.perf_counter() - started)
+
+    if "auto" in methods:
+        # auto: the baseline recipe and sequential, cross-validated on the labels; the guarded choice ships (the
+        # pipeline retrains it on every label with the same seed: the target_only or sequential model above)
+        started = time.perf_counter()
+        fold_scores = {BASELINE: [], "sequential": []}
+        for fold, (training, heldout) in enumerate(label_folds(target["train"], AUTO_FOLDS, seed), start=1):
+            for recipe in fold_scores:
+                set_seed(seed)
+                if recipe == BASELINE:
+                    model = load_classifier(base, params)
+                else:
+                    model.load_state_dict(source_weights)
+                phase(model, target["train"].select(training), target["validation"], config.target_epochs,
+                      config.learning_rate, f"auto_{recipe}_{fold}")
+                predicted = class_probabilities(model, target["train"].select(heldout), tokenizer, batch).argmax(axis=1)
+                fold_scores[recipe].append(macro_f1(np.asarray(target["train"].select(heldout)["label"]), predicted,
+                                                    len(labels)))
+        picked = choose(fold_scores)
+        shipped = "target_only" if picked["chosen"] == BASELINE else "sequential"
+        scorer.add("auto", np.eye(len(labels))[scorer.predicted[shipped]], scorer.results[shipped]["seconds"]
+                   + time.perf_counter() - started, chosen=picked["chosen"],
+                   cv_macro_f1={k: v["mean"] for k, v in picked["scores"].items()})
+
+    if "mixed_mlm" in methods:
+        # UDALM-style: the target phase of sequential with the MLM loss on unlabeled target text in every step
         started = time.perf_counter()
         model.load_state_dict(source_weights)
-        train_set, arguments = keep_source_arguments(keep, source["train"], target["train"], source_weights, seed)
-        arguments.pop("report")
-        train_phase(model, tokenizer, train=train_set, evaluation=target["validation"], task=task, params=params,
-                    epochs=config.target_epochs, learning_rate=config.learning_rate, run=run, phase=method,
-                    **arguments)
-        scorer.add(method, timed_probabilities(model, "test"),
+        wrapper, arguments = mixed_objective_arguments(model, tokenizer, str(domain_dir), target["unlabeled"],
+                                                       params.model_copy(update={"finetune": config.model_copy(
+                                                           update={"mixed_mlm": MixedMlmParams(weight=MIXED_MLM)})}))
+        phase(wrapper, target["train"], target["validation"], config.target_epochs, config.learning_rate,
+              "mixed_mlm", **arguments)
+        scorer.add("mixed_mlm", timed_probabilities(model, "test"),
                    sequential_seconds - target_phase_seconds + time.perf_counter() - started)
 
-    # auto: the baseline recipe and sequential, cross-validated on the labels; the guarded choice ships (the
-    # pipeline retrains it on every label with the same seed: the target_only or sequential model above)
-    started = time.perf_counter()
-    fold_scores = {BASELINE: [], "sequential": []}
-    for fold, (training, heldout) in enumerate(label_folds(target["train"], AUTO_FOLDS, seed), start=1):
-        for recipe in fold_scores:
-            set_seed(seed)
-            if recipe == BASELINE:
-                model = load_classifier(base, params)
-            else:
-                model.load_state_dict(source_weights)
-            phase(model, target["train"].select(training), target["validation"], config.target_epochs,
-                  config.learning_rate, f"auto_{recipe}_{fold}")
-            predicted = class_probabilities(model, target["train"].select(heldout), tokenizer, batch).argmax(axis=1)
-            fold_scores[recipe].append(macro_f1(np.asarray(target["train"].select(heldout)["label"]), predicted,
-                                                len(labels)))
-    picked = choose(fold_scores)
-    shipped = "target_only" if picked["chosen"] == BASELINE else "sequential"
-    scorer.add("auto", np.eye(len(labels))[scorer.predicted[shipped]], scorer.results[shipped]["seconds"]
-               + time.perf_counter() - started, chosen=picked["chosen"],
-               cv_macro_f1={k: v["mean"] for k, v in picked["scores"].items()})
-
-    if with_setfit:
+    if "setfit" in methods:
         started = time.perf_counter()
         train_rows = kept["target"]["train"]
         setfit_model = train_setfit(base, [r["text"] for r in train_rows],
@@ -349,6 +375,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", nargs="+", choices=list(PAIRS), default=list(PAIRS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[42])
+    parser.add_argument("--methods", nargs="+", choices=OPTIONAL, default=list(OPTIONAL),
+                        help=f"which methods beyond {', '.join(CORE)} (always run) to run; default: all")
     parser.add_argument("--no-setfit", action="store_true", help="leave the SetFit peer out")
     parser.add_argument("--smoke", action="store_true", help="tiny budgets: checks the harness, not the methods")
     parser.add_argument("--out", type=Path, default=Path("bench/transfer.json"))
@@ -365,7 +393,8 @@ def main() -> None:
             for name in cli.pairs:
                 if (name, seed) in done:
                     continue
-                runs.append(run_pair(name, seed, Path(scratch), with_setfit=not cli.no_setfit, smoke=cli.smoke))
+                methods = set(cli.methods) - ({"setfit"} if cli.no_setfit else set())
+                runs.append(run_pair(name, seed, Path(scratch), methods, smoke=cli.smoke))
                 summary = summarize(runs)
                 wall = previous_wall + time.perf_counter() - started  # summed over resumed sessions
                 cli.out.write_text(json.dumps({"wall_seconds": round(wall, 1), "scenario": SCENARIO,

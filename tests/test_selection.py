@@ -6,6 +6,7 @@ from __future__ import annotations
 import datasets
 import numpy as np
 import pytest
+import torch
 
 from tests.conftest import synthetic_rows, tiny_params
 from transfer.training.selection import BASELINE, Recipe, choose, cross_validate, label_folds
@@ -70,8 +71,8 @@ def tiny_setting(tiny_model, **finetune):
     from transfer.tasks.classification import tokenize_rows
 
     raw = tiny_params(tiny_model, {})
-    raw["finetune"].update(target_epochs=3, source_epochs=2, learning_rate=3e-3, source_learning_rate=3e-3,
-                           select_best=False, **finetune)
+    raw["finetune"].update({"target_epochs": 3, "source_epochs": 2, "learning_rate": 3e-3,
+                            "source_learning_rate": 3e-3, "select_best": False, **finetune})
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
 
     def split(domain: str, n: int, seed: int) -> datasets.Dataset:
@@ -155,3 +156,70 @@ def test_params_refuse_auto_for_tasks_without_classes_and_duplicate_candidates(t
     raw["augment"]["rebalance"] = "class_weights"
     with pytest.raises(Exception, match="not to finetune.strategy joint"):
         parse_params(raw)
+
+
+@pytest.fixture(scope="module")
+def tiny_mlm(tiny_model, tmp_path_factory):
+    """The tiny encoder with an MLM head, as pretrain_domain saves it (models/domain)."""
+    from transformers import AutoTokenizer, BertForMaskedLM
+
+    folder = tmp_path_factory.mktemp("tiny-mlm")
+    torch.manual_seed(0)
+    mlm = BertForMaskedLM.from_pretrained(tiny_model)
+    mlm.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(tiny_model).save_pretrained(folder)
+    return folder
+
+
+def test_mixed_objective_adds_the_weighted_mlm_loss_of_unlabeled_text_through_the_shared_encoder(tiny_mlm):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from transfer.training.mixed_objective import MixedBatchCollator, with_mlm_head
+
+    params, _, target = tiny_setting(tiny_mlm, mixed_mlm={"weight": 2.0})
+    tokenizer = AutoTokenizer.from_pretrained(tiny_mlm)
+    classifier = AutoModelForSequenceClassification.from_pretrained(tiny_mlm, num_labels=3)
+    model = with_mlm_head(classifier, str(tiny_mlm), params)
+    assert model.mlm.mlm.bert is classifier.bert  # one encoder
+    assert model.mlm.mlm.cls.predictions.decoder.weight is classifier.bert.embeddings.word_embeddings.weight
+    torch.manual_seed(3)
+    batch = MixedBatchCollator(tokenizer, target["unlabeled"], 0.3)([target["train"][i] for i in range(8)])
+    assert batch["mlm_input_ids"].shape[0] == 8 and (batch["mlm_targets"] != -100).any()
+    model.train()
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    with torch.no_grad():
+        mixed = model(**batch)["loss"]
+        plain = torch.nn.functional.cross_entropy(classifier(input_ids=batch["input_ids"],
+                                                             attention_mask=batch["attention_mask"]).logits,
+                                                  batch["labels"])
+        mlm = model.mlm(input_ids=batch["mlm_input_ids"], attention_mask=batch["mlm_attention_mask"],
+                        labels=batch["mlm_targets"])["loss"]
+        assert float(mixed) == pytest.approx(float(plain + 2.0 * mlm), rel=1e-5)
+        assert float(model.eval()(**batch)["loss"]) == pytest.approx(float(plain), rel=1e-5)  # evaluation: CE only
+
+
+def test_mixed_objective_trains_checkpoints_and_refuses_a_model_without_an_mlm_head(tiny_model, tiny_mlm, tmp_path):
+    from transformers import AutoModelForSequenceClassification
+
+    from transfer.core.errors import ModelError
+    from transfer.tasks.registry import get_task
+    from transfer.training.checkpoints import ResumableRun
+    from transfer.training.mixed_objective import with_mlm_head
+    from transfer.training.strategies import fit_strategy
+
+    params, source, target = tiny_setting(tiny_mlm, strategy="target_only", mixed_mlm={"weight": 1.0},
+                                          select_best=True)
+    run = ResumableRun("mixed", {}, root=tmp_path / "ckpt")
+    model, _, phases = fit_strategy(params, get_task("classification"), "target_only", str(tiny_mlm), source,
+                                    target, run)
+    assert model.config.transfer_levers == {"mixed_mlm": {"weight": 1.0}}
+    assert isinstance(model, torch.nn.Module) and not hasattr(model, "mlm")  # the classifier, not the wrapper
+    losses = [entry["loss"] for entry in phases["target"].state.log_history if "loss" in entry]
+    assert losses and losses[-1] < losses[0]
+    model.save_pretrained(tmp_path / "out")
+    AutoModelForSequenceClassification.from_pretrained(tmp_path / "out")
+    with pytest.raises(ModelError, match="no trained MLM head"):
+        with_mlm_head(AutoModelForSequenceClassification.from_pretrained(tiny_model, num_labels=3), str(tiny_model),
+                      params)

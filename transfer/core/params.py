@@ -190,6 +190,10 @@ class KeepSourceParams(Strict):
     replay: float = Field(ge=0)
 
 
+class MixedMlmParams(Strict):
+    weight: float = Field(ge=0)
+
+
 class AutoParams(Strict):
     candidates: list[Literal[STRATEGIES]] = Field(min_length=1)
     folds: int = Field(ge=2)
@@ -217,6 +221,7 @@ class FinetuneParams(Strict):
     self_training: SelfTrainingParams
     label_shift: Literal["none", "em"]
     keep_source: KeepSourceParams
+    mixed_mlm: MixedMlmParams
     auto: AutoParams
     joint: JointParams
     dann: DannParams
@@ -302,6 +307,13 @@ class Params(Strict):
         if self.augment.rebalance == "class_weights" and unweighted:
             raise ValueError(f"augment.rebalance: class_weights applies to the target phase of target_only and "
                              f"sequential, not to finetune.strategy {', '.join(unweighted)}; use oversample")
+        return self
+
+    @model_validator(mode="after")
+    def mixed_mlm_on_a_full_model(self) -> Params:
+        if self.finetune.mixed_mlm.weight > 0 and self.finetune.peft == "lora":
+            raise ValueError("finetune.mixed_mlm shares the encoder between the classifier and the MLM head, which "
+                             "LoRA adapters wrap; set mixed_mlm.weight: 0 or finetune.peft: none")
         return self
 
     @model_validator(mode="after")

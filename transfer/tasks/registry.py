@@ -78,6 +78,8 @@ def label_head_problems(params: Params, task: Task) -> list[str]:
          or params.finetune.label_shift != "none",
          "finetune.weight_ensembling / self_training / label_shift work on class probabilities (classification "
          "only); set mixes: [1.0], rounds: 0, label_shift: none"),
+        (params.finetune.mixed_mlm.weight > 0, "finetune.mixed_mlm trains a sequence classifier and an MLM head "
+                                               "together (classification only); set mixed_mlm.weight: 0"),
         ("joint" in chosen and params.finetune.joint != JointParams(source_weight=1.0, target_weight=1.0),
          "finetune.joint weights: the source and target examples of QA / translation train as one mixed "
          "set, without per-domain loss weights; leave them at 1.0"),

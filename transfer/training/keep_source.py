@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from transfer.core.params import KeepSourceParams
+from transfer.training.mixed_objective import ClassifierWithMLM
 from transfer.training.trainer import LengthSortedTrainer
 
 
@@ -35,7 +36,8 @@ class L2SPTrainer(LengthSortedTrainer):
         if not model.training:
             return result
         loss, outputs = result if return_outputs else (result, None)
-        loss = loss + self.strength / 2 * distance_to_anchor(model, self.anchor)
+        anchored = model.classifier if isinstance(model, ClassifierWithMLM) else model
+        loss = loss + self.strength / 2 * distance_to_anchor(anchored, self.anchor)
         return (loss, outputs) if return_outputs else loss
 
 

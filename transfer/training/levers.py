@@ -31,7 +31,7 @@ TrainPhase = Callable[..., object]  # train_phase with the model, tokenizer, tas
 def levers_enabled(params: Params) -> bool:
     config = params.finetune
     return (config.weight_ensembling.mixes != [1.0] or config.self_training.rounds > 0 or config.label_shift != "none"
-            or config.keep_source.l2sp > 0 or config.keep_source.replay > 0)
+            or config.keep_source.l2sp > 0 or config.keep_source.replay > 0 or config.mixed_mlm.weight > 0)
 
 
 def ensemble_and_self_train(model, tokenizer, *, task: Task, params: Params, start: dict[str, torch.Tensor] | None,

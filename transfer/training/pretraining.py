@@ -40,7 +40,31 @@ def load_masked_lm(base: str, params: Params):
     return mlm
 
 
-class MaskedPositionsMLM(torch.nn.Module):
+class TiedTensorsOnce:
+    """state_dict with each tied tensor once, for training wrappers that are not a PreTrainedModel.
+
+    Trainer checkpoints such a wrapper with safetensors' save_file, which refuses tensors that share
+    memory (an MLM decoder is the word-embedding matrix); it loads them back with strict=False, and
+    the tied twin is the same tensor, so it is restored too.
+    """
+
+    def state_dict(self, *args, **kwargs):
+        state, seen = super().state_dict(*args, **kwargs), set()
+        for key in list(state):
+            tensor = state[key]
+            identity = (tensor.data_ptr(), tuple(tensor.shape))
+            if identity in seen:
+                del state[key]
+            seen.add(identity)
+        return state
+
+    @property
+    def _keys_to_ignore_on_save(self) -> list[str]:
+        """The twins state_dict leaves out: Trainer re-ties them after loading a checkpoint."""
+        return sorted(set(super().state_dict()) - set(self.state_dict()))
+
+
+class MaskedPositionsMLM(TiedTensorsOnce, torch.nn.Module):
     """Runs the MLM head only at masked positions: same loss, ~2x faster on CPU.
 
     The full-vocabulary projection at every position dominates an MLM step (30k outputs per token
@@ -66,27 +90,6 @@ class MaskedPositionsMLM(torch.nn.Module):
         logits = getattr(self.mlm, self.head_name)(hidden[masked])
         loss = torch.nn.functional.cross_entropy(logits, labels[masked]) if masked.any() else hidden.sum() * 0
         return {"loss": loss}
-
-    def state_dict(self, *args, **kwargs):
-        """Each tied tensor once (the decoder is the word embedding matrix).
-
-        Trainer checkpoints a wrapper that is not a PreTrainedModel with safetensors' save_file,
-        which refuses tensors that share memory; it loads them back with strict=False, and the
-        tied twin is the same tensor, so it is restored too.
-        """
-        state, seen = super().state_dict(*args, **kwargs), set()
-        for key in list(state):
-            tensor = state[key]
-            identity = (tensor.data_ptr(), tuple(tensor.shape))
-            if identity in seen:
-                del state[key]
-            seen.add(identity)
-        return state
-
-    @property
-    def _keys_to_ignore_on_save(self) -> list[str]:
-        """The twins state_dict leaves out: Trainer re-ties them after loading a checkpoint."""
-        return sorted(set(super().state_dict()) - set(self.state_dict()))
 
     def tie_weights(self) -> None:
         self.mlm.tie_weights()

@@ -27,6 +27,7 @@ from transfer.core.params import Params
 from transfer.training.checkpoints import ResumableRun
 from transfer.training.keep_source import keep_source_arguments
 from transfer.training.levers import correct_label_shift, ensemble_and_self_train, levers_enabled
+from transfer.training.mixed_objective import mixed_objective_arguments
 from transfer.training.trainer import LengthSortedTrainer, class_weight_loss, train_phase, write_curves
 from transfer.training.weight_ensembling import snapshot
 
@@ -199,9 +200,13 @@ def fit_strategy(params: Params, task: Task, strategy: str, init: str, source: d
             target_train, keep_source = keep_source_arguments(config.keep_source, source["train"], target_train,
                                                               start, params.seed)
             chosen |= keep_source.pop("report")
-        phases["target"] = train(model, train=target_train, evaluation=target["validation"],
+        phase_model, mixed = model, {}
+        if levers and config.mixed_mlm.weight > 0:
+            phase_model, mixed = mixed_objective_arguments(model, tokenizer, init, target["unlabeled"], params, loss)
+            loss, chosen["mixed_mlm"] = None, {"weight": config.mixed_mlm.weight}
+        phases["target"] = train(phase_model, train=target_train, evaluation=target["validation"],
                                  epochs=config.target_epochs, learning_rate=config.learning_rate, phase="target",
-                                 compute_loss_func=loss, **keep_source)
+                                 compute_loss_func=loss, **keep_source, **mixed)
     if levers and strategy != "sequential" and (config.keep_source.l2sp or config.keep_source.replay):
         chosen["keep_source"] = {"skipped": "keep_source acts on the target phase of sequential, after a source phase"}
     if strategy == "joint" and not task.label_head:

@@ -21,11 +21,11 @@ from pathlib import Path
 from transfer.core.artifacts import atomic_path, load_dataset_output, write_json
 from transfer.core.errors import run_stage
 from transfer.core.modeling import TRAINING_REPORT, resolve_model
-from transfer.core.params import AUTO, STRATEGIES, load_params
+from transfer.core.params import AUTO, STRATEGIES, candidate_name, candidate_params, load_params
 from transfer.tasks.registry import task_for
 from transfer.training.checkpoints import resumable
 from transfer.training.label_subsets import budget_subset, original_rows
-from transfer.training.selection import BASELINE, Recipe, select_recipe
+from transfer.training.selection import BASELINE, Recipe, select_recipe, source_phase_name
 from transfer.training.strategies import train_strategy
 
 TOKENIZED, DOMAIN = Path("data/tokenized"), Path("models/domain")
@@ -73,14 +73,18 @@ def main() -> None:
     recipe, selection = Recipe(strategy, init, levers=not cli.baseline), None
     if strategy == AUTO:
         recipes = {BASELINE: Recipe("target_only", base, levers=False)}
-        recipes |= {name: Recipe(name, init, levers=True) for name in params.finetune.auto.candidates}
+        for candidate in params.finetune.auto.candidates:
+            own = candidate_params(params, candidate)
+            recipes[candidate_name(candidate)] = Recipe(own.finetune.strategy, init, levers=True, params=own)
         selection = select_recipe(params, task, recipes, source, target, run)
         recipe = recipes[selection["chosen"]]
         print(f"finetune_target: auto chose {selection['chosen']} ({recipe.strategy} from {recipe.init})"
               + (": no candidate scored above the baseline recipe" if selection["guard_applied"] else ""))
+    own = recipe.params or params
     with atomic_path(out) as tmp:
-        train_strategy(params, task, recipe.strategy, recipe.init, source, target, tmp, curves or tmp / "curves.csv",
-                       run, levers=recipe.levers, selection=selection)
+        train_strategy(own, task, recipe.strategy, recipe.init, source, target, tmp, curves or tmp / "curves.csv",
+                       run, levers=recipe.levers, selection=selection,
+                       source_phase=source_phase_name(selection["chosen"], own, params) if selection else "source")
         # Wall time is a measurement, not a result: kept apart so quality metrics stay identical run to run.
         write_json(tmp / TRAINING_REPORT, {"strategy": strategy, "seed": params.seed, "peft": params.finetune.peft,
                                            "labels": cli.labels,

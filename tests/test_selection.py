@@ -121,21 +121,27 @@ def test_auto_cross_validates_each_recipe_trains_the_source_phase_once_and_recor
     from transfer.training.checkpoints import ResumableRun
     from transfer.training.selection import select_recipe
 
+    from transfer.core.params import candidate_name, candidate_params
+
+    gentle = {"name": "gentle", "strategy": "sequential", "finetune": {"learning_rate": 1e-3, "target_epochs": 2}}
     params, source, target = tiny_setting(tiny_model, strategy="auto",
-                                          auto={"candidates": ["target_only", "sequential"], "folds": 2})
+                                          auto={"candidates": ["target_only", "sequential", gentle], "folds": 2})
     run = ResumableRun("auto", {}, root=tmp_path / "ckpt")
-    recipes = {BASELINE: Recipe("target_only", str(tiny_model), False),
-               "target_only": Recipe("target_only", str(tiny_model), True),
-               "sequential": Recipe("sequential", str(tiny_model), True)}
+    recipes = {BASELINE: Recipe("target_only", str(tiny_model), False)}
+    for candidate in params.finetune.auto.candidates:
+        own = candidate_params(params, candidate)
+        recipes[candidate_name(candidate)] = Recipe(own.finetune.strategy, str(tiny_model), True, own)
+    assert recipes["gentle"].params.finetune.learning_rate == 1e-3 and recipes["gentle"].strategy == "sequential"
     selection = select_recipe(params, get_task("classification"), recipes, source, target, run)
     assert selection["folds"] == 2 and selection["score"] == "macro_f1"
-    assert set(selection["scores"]) == {BASELINE, "target_only", "sequential"}
+    assert set(selection["scores"]) == {BASELINE, "target_only", "sequential", "gentle"}
     assert all(len(s["folds"]) == 2 and 0 <= s["mean"] <= 1 for s in selection["scores"].values())
     assert selection["chosen"] in recipes
     means = {name: s["mean"] for name, s in selection["scores"].items()}
     assert means[selection["chosen"]] >= means[BASELINE]  # never below the baseline recipe
     phases = sorted(p.name for p in (tmp_path / "ckpt" / "auto").iterdir() if p.is_dir())
-    assert phases.count("source") == 1 and "auto_sequential_fold2_target" in phases
+    assert phases.count("source") == 1 and "auto_sequential_fold2_target" in phases  # gentle shares it too
+    assert "auto_gentle_fold2_target" in phases and not any(p.endswith("_source") for p in phases)
     assert "phase `source` already finished" in capsys.readouterr().out  # the second fold reused it
 
 
@@ -223,3 +229,29 @@ def test_mixed_objective_trains_checkpoints_and_refuses_a_model_without_an_mlm_h
     with pytest.raises(ModelError, match="no trained MLM head"):
         with_mlm_head(AutoModelForSequenceClassification.from_pretrained(tiny_model, num_labels=3), str(tiny_model),
                       params)
+
+
+def test_candidates_with_their_own_finetune_settings(tiny_model):
+    from transfer.core.params import candidate_params, parse_params
+    from transfer.training.selection import source_phase_name
+
+    raw = tiny_params(tiny_model, {})
+    pulled = {"name": "l2sp-0.1", "strategy": "sequential", "finetune": {"keep_source": {"l2sp": 0.1}}}
+    slow_source = {"name": "slow-source", "strategy": "sequential", "finetune": {"source_learning_rate": 1e-5}}
+    raw["finetune"].update(strategy="auto", auto={"candidates": ["sequential", pulled, slow_source], "folds": 3})
+    params = parse_params(raw)
+    own = candidate_params(params, params.finetune.auto.candidates[1])
+    assert own.finetune.keep_source.l2sp == 0.1 and own.finetune.keep_source.replay == 0.0  # merged, not replaced
+    assert own.finetune.strategy == "sequential" and params.finetune.keep_source.l2sp == 0.0
+    assert source_phase_name("l2sp-0.1", own, params) == "source"  # same source phase: shared
+    slow = candidate_params(params, params.finetune.auto.candidates[2])
+    assert source_phase_name("slow-source", slow, params) == "auto_slow-source_source"  # its own
+    for bad, message in (({"learning_rate": -1}, "candidates bad: learning_rate"),
+                         ({"learning_rat": 1e-4}, "learning_rat: unknown key"),
+                         ({"strategy": "joint"}, "set `strategy:` beside `finetune:`")):
+        raw["finetune"]["auto"]["candidates"] = [{"name": "bad", "strategy": "sequential", "finetune": bad}]
+        with pytest.raises(Exception, match=message):
+            parse_params(raw)
+    raw["finetune"]["auto"]["candidates"] = ["sequential", {**pulled, "name": "sequential"}]
+    with pytest.raises(Exception, match="each candidate once"):
+        parse_params(raw)

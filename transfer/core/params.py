@@ -15,7 +15,7 @@ on the task (which corpus keys, formats and strategies it takes) are the task's,
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -194,16 +194,36 @@ class MixedMlmParams(Strict):
     weight: float = Field(ge=0)
 
 
+class CandidateParams(Strict):
+    """A strategy with its own finetune settings (a gentler target phase, an L2-SP strength ...)."""
+    name: str = Field(pattern=r"^[A-Za-z0-9_.=-]+$")
+    strategy: Literal[STRATEGIES]
+    finetune: dict[str, Any]
+
+
 class AutoParams(Strict):
-    candidates: list[Literal[STRATEGIES]] = Field(min_length=1)
+    candidates: list[Literal[STRATEGIES] | CandidateParams] = Field(min_length=1)
     folds: int = Field(ge=2)
 
     @field_validator("candidates")
     @classmethod
-    def each_once(cls, candidates: list[str]) -> list[str]:
-        if len(set(candidates)) != len(candidates):
-            raise ValueError("each candidate once")
+    def each_once(cls, candidates: list) -> list:
+        names = [candidate_name(c) for c in candidates]
+        if len(set(names)) != len(names) or "baseline" in names:
+            raise ValueError("each candidate once, under a name of its own (not `baseline`, the guard's)")
         return candidates
+
+
+def candidate_name(candidate: str | CandidateParams) -> str:
+    return candidate if isinstance(candidate, str) else candidate.name
+
+
+def merged(base: dict, overrides: dict) -> dict:
+    """`base` with `overrides` applied key by key, nested mappings merged rather than replaced."""
+    out = dict(base)
+    for key, value in overrides.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 class FinetuneParams(Strict):
@@ -310,6 +330,13 @@ class Params(Strict):
         return self
 
     @model_validator(mode="after")
+    def candidates_override_valid_finetune_keys(self) -> Params:
+        for candidate in self.finetune.auto.candidates:
+            if isinstance(candidate, CandidateParams):
+                candidate_params(self, candidate)  # raises on an unknown key or a bad value
+        return self
+
+    @model_validator(mode="after")
     def mixed_mlm_on_a_full_model(self) -> Params:
         if self.finetune.mixed_mlm.weight > 0 and self.finetune.peft == "lora":
             raise ValueError("finetune.mixed_mlm shares the encoder between the classifier and the MLM head, which "
@@ -344,7 +371,28 @@ def _describe(error: dict) -> str:
     message = error["msg"]
     if error["type"] == "extra_forbidden":
         message = "unknown key (typo?)"
+    if error["type"] == "value_error":
+        message = message.removeprefix("Value error, ")  # our validators' messages name their keys
+        return f"  {key}: {message}" if key else f"  {message}"
     return f"  {key or '(top level)'}: {message}"
+
+
+def candidate_params(params: Params, candidate: str | CandidateParams) -> Params:
+    """The params a finetune.auto candidate trains with: finetune.strategy set to its strategy, and a
+    CandidateParams' finetune overrides applied (strategy and auto cannot be overridden)."""
+    if isinstance(candidate, str):
+        return params.model_copy(update={"finetune": params.finetune.model_copy(update={"strategy": candidate})})
+    fixed = sorted({"strategy", "auto"} & set(candidate.finetune))
+    if fixed:
+        raise ValueError(f"finetune.auto.candidates {candidate.name}: finetune.{fixed[0]} is the candidate's own "
+                         f"field or auto's; set `strategy:` beside `finetune:`")
+    raw = merged(params.finetune.model_dump(mode="json"), {**candidate.finetune, "strategy": candidate.strategy})
+    try:
+        finetune = FinetuneParams.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(sorted({_describe(err).strip() for err in exc.errors()}))
+        raise ValueError(f"finetune.auto.candidates {candidate.name}: {problems}") from None
+    return params.model_copy(update={"finetune": finetune})
 
 
 def parse_params(raw: dict, origin: str = "params.yaml") -> Params:

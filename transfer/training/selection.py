@@ -35,10 +35,24 @@ BASELINE = "baseline"
 
 @dataclass(frozen=True)
 class Recipe:
-    """How a candidate is trained: strategy, initial weights, and whether finetune's levers apply."""
+    """How a candidate is trained: strategy, initial weights, whether finetune's levers apply, and its own
+    params where a candidate overrides finetune keys (None: the run's)."""
     strategy: str
     init: str
     levers: bool
+    params: Params | None = None
+
+
+# What the source phase depends on beyond the data and the initial weights: recipes that agree on these
+# share one source phase (it reads no target data).
+SOURCE_PHASE_KEYS = ("source_epochs", "source_learning_rate", "batch_size", "weight_decay", "warmup_ratio", "peft",
+                     "lora")
+
+
+def source_phase_name(name: str, recipe_params: Params, params: Params) -> str:
+    """`source`, shared, unless the recipe's own finetune settings change what the source phase does."""
+    own, run = recipe_params.finetune, params.finetune
+    return "source" if all(getattr(own, k) == getattr(run, k) for k in SOURCE_PHASE_KEYS) else f"auto_{name}_source"
 
 
 def label_folds(train: datasets.Dataset, folds: int, seed: int) -> list[tuple[list[int], list[int]]]:
@@ -100,8 +114,10 @@ def select_recipe(params: Params, task: Task, recipes: Mapping[str, Recipe], sou
     def fit_and_score(name: str, recipe: Recipe, fold: int, training: datasets.Dataset,
                       heldout: datasets.Dataset) -> float:
         fold_target = datasets.DatasetDict({**target, "train": training})
-        model, tokenizer, _ = fit_strategy(params, task, recipe.strategy, recipe.init, source, fold_target, run,
-                                           levers=recipe.levers, phase_prefix=f"auto_{name}_fold{fold}_")
+        own = recipe.params or params
+        model, tokenizer, _ = fit_strategy(own, task, recipe.strategy, recipe.init, source, fold_target, run,
+                                           levers=recipe.levers, phase_prefix=f"auto_{name}_fold{fold}_",
+                                           source_phase=source_phase_name(name, own, params))
         return task.validation_score(model.eval(), heldout, tokenizer, params)
 
     scores = cross_validate(recipes, splits, target["train"], fit_and_score)

@@ -148,11 +148,12 @@ def merge_lora(model):
 
 def train_strategy(params: Params, task: Task, strategy: str, init: str, source: datasets.DatasetDict,
                    target: datasets.DatasetDict, out: Path, curves: Path, run: ResumableRun,
-                   levers: bool = True, selection: dict | None = None) -> None:
+                   levers: bool = True, selection: dict | None = None, source_phase: str = "source") -> None:
     """Train the task's model from `init` with `strategy` on tokenized source and target data, then apply
     finetune's levers unless `levers` is False (the baseline); save it (adapters merged) with its tokenizer
     to `out`, and its learning curves to `curves`. `selection` (strategy: auto) goes into its config."""
-    model, tokenizer, phases = fit_strategy(params, task, strategy, init, source, target, run, levers=levers)
+    model, tokenizer, phases = fit_strategy(params, task, strategy, init, source, target, run, levers=levers,
+                                            source_phase=source_phase)
     write_curves(curves, phases, curves.with_name(f"{curves.stem}_eval.csv"))
     if selection:
         model.config.transfer_selection = selection
@@ -161,12 +162,14 @@ def train_strategy(params: Params, task: Task, strategy: str, init: str, source:
 
 
 def fit_strategy(params: Params, task: Task, strategy: str, init: str, source: datasets.DatasetDict,
-                 target: datasets.DatasetDict, run: ResumableRun, *, levers: bool = True, phase_prefix: str = ""):
+                 target: datasets.DatasetDict, run: ResumableRun, *, levers: bool = True, phase_prefix: str = "",
+                 source_phase: str = "source"):
     """The trained model (adapters merged, `transfer_strategy` and `transfer_levers` in its config), its
     tokenizer, and each phase's Trainer (for the curves).
 
-    Phases are checkpointed in `run` under `phase_prefix` + their name, but for the source phase: it reads
-    no target data, so the cross-validation folds of strategy: auto and the final model share one.
+    Phases are checkpointed in `run` under `phase_prefix` + their name, but for the source phase, under
+    `source_phase`: it reads no target data, so the cross-validation folds of strategy: auto and the final
+    model share one.
     """
     config = params.finetune
     set_seed(params.seed)
@@ -182,7 +185,7 @@ def fit_strategy(params: Params, task: Task, strategy: str, init: str, source: d
 
     def train(model, *, phase: str, **kwargs):
         return train_phase(model, tokenizer=tokenizer, task=task, params=params, run=run,
-                           phase=phase if phase == "source" else phase_prefix + phase, **kwargs)
+                           phase=source_phase if phase == "source" else phase_prefix + phase, **kwargs)
 
     mixed_validation = with_domain(target["validation"], TARGET)
     phases = {}

@@ -203,13 +203,14 @@ def fit_strategy(params: Params, task: Task, strategy: str, init: str, source: d
             target_train, keep_source = keep_source_arguments(config.keep_source, source["train"], target_train,
                                                               start, params.seed)
             chosen |= keep_source.pop("report")
-        phase_model, mixed = model, {}
+        phase_model, mlm_arguments = model, {}
         if levers and config.mixed_mlm.weight > 0:
-            phase_model, mixed = mixed_objective_arguments(model, tokenizer, init, target["unlabeled"], params, loss)
+            phase_model, mlm_arguments = mixed_objective_arguments(model, tokenizer, init, target["unlabeled"],
+                                                                   params, loss)
             loss, chosen["mixed_mlm"] = None, {"weight": config.mixed_mlm.weight}
         phases["target"] = train(phase_model, train=target_train, evaluation=target["validation"],
                                  epochs=config.target_epochs, learning_rate=config.learning_rate, phase="target",
-                                 compute_loss_func=loss, **keep_source, **mixed)
+                                 compute_loss_func=loss, **keep_source, **mlm_arguments)
     if levers and strategy != "sequential" and (config.keep_source.l2sp or config.keep_source.replay):
         chosen["keep_source"] = {"skipped": "keep_source acts on the target phase of sequential, after a source phase"}
     if strategy == "joint" and not task.label_head:

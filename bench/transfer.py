@@ -349,8 +349,23 @@ def summarize(runs: list[dict]) -> dict:
     return {"pairs": table, "average": average}
 
 
-def markdown(summary: dict, wall_seconds: float) -> str:
-    methods = list(next(iter(summary["pairs"].values()))["methods"])
+def combined_runs(files: list[Path]) -> list[dict]:
+    """The runs of several result files, one per pair x seed: where two files ran the same pair and seed,
+    its methods are united, the first file's result kept for a method both ran (the same code and seed
+    give the same result; a difference means the files came from different code)."""
+    merged: dict[tuple[str, int], dict] = {}
+    for path in files:
+        for run in json.loads(path.read_text())["runs"]:
+            key = (run["pair"], run["seed"])
+            if key in merged:
+                merged[key] = {**merged[key], "methods": {**run["methods"], **merged[key]["methods"]}}
+            else:
+                merged[key] = run
+    return list(merged.values())
+
+
+def markdown(summary: dict, wall_seconds: float | None) -> str:
+    methods = list(dict.fromkeys(m for pair in summary["pairs"].values() for m in pair["methods"]))
     lines = ["| pair (metric, seeds) | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
     for name, pair in summary["pairs"].items():
         cells = []
@@ -360,15 +375,23 @@ def markdown(summary: dict, wall_seconds: float) -> str:
                 cells.append("")
                 continue
             text = f"{100 * cell['mean']:.1f} ± {100 * cell['std']:.1f}"
+            if len(cell["scores"]) != len(pair["seeds"]):
+                text += f" [{len(cell['scores'])} seed{'s' if len(cell['scores']) > 1 else ''}]"
             if method != "target_only":
                 flags = "".join("*" if s else "" for s in cell["significant"])
                 text += f" ({cell['mean_gain_points']:+.1f}{flags})"
             cells.append(text)
         lines.append(f"| {name} ({pair['primary']}, {len(pair['seeds'])}) | " + " | ".join(cells) + " |")
-    lines.append("| **average** | " + " | ".join(f"{100 * summary['average'][m]:.1f}" for m in methods) + " |")
+    n_pairs = len(summary["pairs"])
+    averages = []
+    for m in methods:
+        present = sum(m in pair["methods"] for pair in summary["pairs"].values())
+        averages.append(f"{100 * summary['average'][m]:.1f}" + (f" [{present} pairs]" if present < n_pairs else ""))
+    lines.append("| **average** | " + " | ".join(averages) + " |")
+    wall = f"\n\nWall time: {wall_seconds / 60:.1f} min.\n" if wall_seconds is not None else "\n"
     return ("Score × 100, mean ± std over seeds; (gain over target_only in points; * per seed whose paired-"
-            "bootstrap 95% interval excludes 0).\n\n" + "\n".join(lines)
-            + f"\n\nWall time: {wall_seconds / 60:.1f} min.\n")
+            "bootstrap 95% interval excludes 0); [n seeds] / [n pairs] where a method ran on fewer than the row "
+            "or the table.\n\n" + "\n".join(lines) + wall)
 
 
 def main() -> None:
@@ -382,7 +405,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/transfer.json"))
     parser.add_argument("--resume", action="store_true",
                         help="keep the runs already in --out and run only the missing pair x seed ones")
+    parser.add_argument("--combine", nargs="+", type=Path, metavar="JSON",
+                        help="run nothing: one table (--out, .json and .md) from the runs of these result files")
     cli = parser.parse_args()
+    if cli.combine:
+        runs = combined_runs(cli.combine)
+        summary = summarize(runs)
+        cli.out.write_text(json.dumps({"combined_from": [str(p) for p in cli.combine], "summary": summary,
+                                       "runs": runs}, indent=2) + "\n")
+        cli.out.with_suffix(".md").write_text(markdown(summary, None))
+        print(cli.out.with_suffix(".md").read_text())
+        return
     runs, started, previous_wall = [], time.perf_counter(), 0.0
     if cli.resume and cli.out.exists():
         kept = json.loads(cli.out.read_text())

@@ -86,7 +86,9 @@ def main() -> None:
                        run, levers=recipe.levers, selection=selection,
                        source_phase=source_phase_name(selection["chosen"], own, params) if selection else "source")
         # Wall time is a measurement, not a result: kept apart so quality metrics stay identical run to run.
-        write_json(tmp / TRAINING_REPORT, {"strategy": strategy, "seed": params.seed, "peft": params.finetune.peft,
+        # auto:<chosen> names the shipped recipe in compare's table.
+        shipped = f"{strategy}:{selection['chosen']}" if selection else strategy
+        write_json(tmp / TRAINING_REPORT, {"strategy": shipped, "seed": params.seed, "peft": params.finetune.peft,
                                            "labels": cli.labels,
                                            "wall_time_s": round(time.perf_counter() - started, 1)})
     run.finish()

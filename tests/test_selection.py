@@ -117,11 +117,10 @@ def test_l2sp_keeps_the_target_phase_near_the_source_weights_and_replay_mixes_so
 
 def test_auto_cross_validates_each_recipe_trains_the_source_phase_once_and_records_the_choice(tiny_model,
                                                                                              tmp_path, capsys):
+    from transfer.core.params import candidate_name, candidate_params
     from transfer.tasks.registry import get_task
     from transfer.training.checkpoints import ResumableRun
     from transfer.training.selection import select_recipe
-
-    from transfer.core.params import candidate_name, candidate_params
 
     gentle = {"name": "gentle", "strategy": "sequential", "finetune": {"learning_rate": 1e-3, "target_epochs": 2}}
     params, source, target = tiny_setting(tiny_model, strategy="auto",

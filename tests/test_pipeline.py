@@ -143,14 +143,14 @@ def test_dag_runs_end_to_end_reruns_only_what_changed_and_compares_experiments(d
     assert "finetune_baseline" not in ran_stages(out) and "finetune_target" in ran_stages(out)
     selection = json.loads((root / "metrics/eval.json").read_text())["selection"]
     assert selection["folds"] == 2 and set(selection["scores"]) == {"baseline", "target_only", "sequential"}
-    candidates = {name: score["mean"] for name, score in selection["scores"].items() if name != "baseline"}
-    floor, best = selection["scores"]["baseline"]["mean"], max(candidates.values())
+    candidates = {name: score["pooled"] for name, score in selection["scores"].items() if name != "baseline"}
+    floor, best = selection["scores"]["baseline"]["pooled"], max(candidates.values())
     if selection["chosen"] == "baseline":  # the guard: no candidate above the baseline recipe
         assert best < floor and selection["guard_applied"]
-    else:  # the best candidate (ties: the first listed in params)
+    else:  # the best pooled score (ties: the first candidate listed in params)
         assert candidates[selection["chosen"]] == best >= floor
     summary = dvc_project.run("python", "-m", "stages.report").stdout
-    assert f"auto: {selection['chosen']} (2-fold mean macro_f1" in summary
+    assert f"auto: {selection['chosen']} (2-fold cross-validated macro_f1" in summary
     for command in ("dvc exp show --only-changed", "dvc metrics diff", "dvc plots diff"):
         assert dvc_project.run(*shlex.split(readme_command(command))).returncode == 0
     table = dvc_project.run("dvc", "exp", "show", "--csv").stdout

@@ -38,29 +38,42 @@ def test_folds_hold_each_original_out_once_stratified_and_keep_copies_with_their
         label_folds(labeled_set(2), folds=3, seed=7)
 
 
-def test_choice_takes_the_best_mean_and_the_guard_ships_the_baseline_when_no_candidate_beats_it():
-    picked = choose({BASELINE: [0.50, 0.52], "target_only": [0.55, 0.57], "sequential": [0.60, 0.50]})
-    assert picked["chosen"] == "target_only" and not picked["guard_applied"]
-    assert picked["scores"]["sequential"] == {"mean": 0.55, "std": pytest.approx(0.0707, abs=1e-4),
-                                              "folds": [0.6, 0.5]}
-    guarded = choose({BASELINE: [0.60, 0.62], "target_only": [0.55, 0.57], "sequential": [0.58, 0.60]})
+def test_choice_takes_the_best_pooled_score_and_the_guard_ships_the_baseline_when_no_candidate_beats_it():
+    def result(pooled, folds):
+        return {"pooled": pooled, "folds": folds}
+
+    picked = choose({BASELINE: result(0.51, [0.50, 0.52]), "target_only": result(0.56, [0.55, 0.57]),
+                     "sequential": result(0.58, [0.66, 0.50])})
+    assert picked["chosen"] == "sequential" and not picked["guard_applied"]  # pooled, not the fold mean (0.58)
+    assert picked["scores"]["sequential"] == {"pooled": 0.58, "folds": [0.66, 0.5],
+                                              "fold_std": pytest.approx(0.1131, abs=1e-4)}
+    guarded = choose({BASELINE: result(0.61, [0.6]), "target_only": result(0.56, [0.56]),
+                      "sequential": result(0.59, [0.59])})
     assert guarded["chosen"] == BASELINE and guarded["best_candidate"] == "sequential" and guarded["guard_applied"]
-    tie = choose({BASELINE: [0.5], "sequential": [0.5]})
+    tie = choose({BASELINE: result(0.5, [0.5]), "sequential": result(0.5, [0.5])})
     assert tie["chosen"] == "sequential"  # not below the baseline: the transfer ships
 
 
-def test_cross_validation_trains_each_recipe_on_each_fold():
+def test_cross_validation_scores_each_fold_and_all_held_out_predictions_pooled():
+    from transfer.tasks.classification import macro_f1
+
     train = labeled_set(12)
     splits = label_folds(train, folds=2, seed=0)
     calls = []
 
-    def fit_and_score(name, recipe, fold, training, heldout):
+    def predict(name, recipe, fold, training, heldout):
         calls.append((name, fold, len(training), len(heldout)))
-        return {"baseline": 0.25, "sequential": 0.5}[name] + fold / 4
+        truth = np.asarray(heldout["label"])
+        if name == BASELINE:  # always class 0
+            return np.zeros_like(truth)
+        return truth if fold == 1 else (truth + 1) % 3  # right on fold 1, wrong on fold 2
 
     recipes = {BASELINE: Recipe("target_only", "base", False), "sequential": Recipe("sequential", "domain", True)}
-    scores = cross_validate(recipes, splits, train, fit_and_score)
-    assert scores == {BASELINE: [0.5, 0.75], "sequential": [0.75, 1.0]}
+    results = cross_validate(recipes, splits, train, predict, lambda a, p: macro_f1(a, p, 3))
+    assert results["sequential"]["folds"] == [1.0, 0.0]
+    assert results["sequential"]["pooled"] == pytest.approx(0.5)  # half of the 12 right, every class alike
+    assert results[BASELINE]["folds"] == [pytest.approx(1 / 6)] * 2 and results[BASELINE]["pooled"] == \
+        pytest.approx(1 / 6)
     assert calls == [(BASELINE, 1, 6, 6), (BASELINE, 2, 6, 6), ("sequential", 1, 6, 6), ("sequential", 2, 6, 6)]
 
 
@@ -134,10 +147,10 @@ def test_auto_cross_validates_each_recipe_trains_the_source_phase_once_and_recor
     selection = select_recipe(params, get_task("classification"), recipes, source, target, run)
     assert selection["folds"] == 2 and selection["score"] == "macro_f1"
     assert set(selection["scores"]) == {BASELINE, "target_only", "sequential", "gentle"}
-    assert all(len(s["folds"]) == 2 and 0 <= s["mean"] <= 1 for s in selection["scores"].values())
+    assert all(len(s["folds"]) == 2 and 0 <= s["pooled"] <= 1 for s in selection["scores"].values())
     assert selection["chosen"] in recipes
-    means = {name: s["mean"] for name, s in selection["scores"].items()}
-    assert means[selection["chosen"]] >= means[BASELINE]  # never below the baseline recipe
+    pooled = {name: s["pooled"] for name, s in selection["scores"].items()}
+    assert pooled[selection["chosen"]] >= pooled[BASELINE]  # never below the baseline recipe
     phases = sorted(p.name for p in (tmp_path / "ckpt" / "auto").iterdir() if p.is_dir())
     assert phases.count("source") == 1 and "auto_sequential_fold2_target" in phases  # gentle shares it too
     assert "auto_gentle_fold2_target" in phases and not any(p.endswith("_source") for p in phases)

@@ -25,10 +25,10 @@ def strategy_words(evaluation: dict) -> str:
     selection = evaluation.get("selection")
     if not selection:
         return evaluation["strategy"]
-    scores = ", ".join(f"{name} {score['mean']:.3f}" for name, score in selection["scores"].items())
+    scores = ", ".join(f"{name} {score['pooled']:.3f}" for name, score in selection["scores"].items())
     guard = "; no candidate above the baseline recipe, which ships" if selection["guard_applied"] else ""
-    return (f"{evaluation['strategy']}: {selection['chosen']} ({selection['folds']}-fold mean {selection['score']}: "
-            f"{scores}{guard})")
+    return (f"{evaluation['strategy']}: {selection['chosen']} ({selection['folds']}-fold cross-validated "
+            f"{selection['score']}: {scores}{guard})")
 
 
 def print_summary() -> None:

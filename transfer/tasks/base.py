@@ -146,6 +146,10 @@ class Task(ABC):
         finetune: self-training, label shift, weight ensembling). Tasks with a label head implement it."""
         raise NotImplementedError(f"task {self.name} has no class probabilities")
 
+    def label_score(self, labels: np.ndarray, predicted: np.ndarray, params: Params) -> float:
+        """The primary score of predicted class ids against the true ones (higher is better)."""
+        raise NotImplementedError(f"task {self.name} has no class predictions to score")
+
     def validation_score(self, model, dataset: datasets.Dataset, tokenizer, params: Params) -> float:
         """The primary score of an in-memory model on a labeled set (higher is better)."""
         raise NotImplementedError(f"task {self.name} has no in-memory validation score")

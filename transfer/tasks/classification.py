@@ -140,9 +140,12 @@ class Classification(Task):
         # The training stages' evaluation batch (Trainer's per_device_eval_batch_size): a finetune param.
         return class_probabilities(model, dataset, tokenizer, params.finetune.batch_size * 2)
 
+    def label_score(self, labels: np.ndarray, predicted: np.ndarray, params: Params) -> float:
+        return macro_f1(np.asarray(labels), np.asarray(predicted), len(params.data.labels))
+
     def validation_score(self, model, dataset, tokenizer, params: Params) -> float:
         predicted = self.probabilities(model, dataset, tokenizer, params).argmax(axis=1)
-        return macro_f1(np.asarray(dataset["label"]), predicted, len(params.data.labels))
+        return self.label_score(np.asarray(dataset["label"]), predicted, params)
 
     def score(self, model_dir, target, params: Params) -> tuple[dict, list[dict]]:
         labels = params.data.labels

@@ -4,8 +4,8 @@ with the baseline recipe as its floor (the negative-transfer guard).
 Why not the validation split: with 100-200 labels it holds 10-50 examples, and one macro-F1 on so few
 moves by 5-10 points from one draw to the next, more than most transfer gains. Cross-validation scores
 each candidate on every labeled example once (each held out by a model that never saw it), so the choice
-rests on all the labels. Epochs are still chosen on the validation split, as in every other run, so the
-candidates are scored as they would ship.
+rests on all the labels, scored once over the pooled held-out predictions. Epochs are still chosen on
+the validation split, as in every other run, so the candidates are scored as they would ship.
 
 The guard: the baseline recipe (target_only from the base model, no levers: what metrics/eval.json
 measures the transfer against) is scored on the same folds, and ships if no candidate scores above it.
@@ -77,32 +77,44 @@ def label_folds(train: datasets.Dataset, folds: int, seed: int) -> list[tuple[li
     return splits
 
 
-FoldScore = Callable[[str, Recipe, int, datasets.Dataset, datasets.Dataset], float]
+FoldPredictions = Callable[[str, Recipe, int, datasets.Dataset, datasets.Dataset], np.ndarray]
+Score = Callable[[np.ndarray, np.ndarray], float]
 
 
 def cross_validate(recipes: Mapping[str, Recipe], splits: list[tuple[list[int], list[int]]],
-                   train: datasets.Dataset, fit_and_score: FoldScore) -> dict[str, list[float]]:
-    """Each recipe's score on each held-out fold: fit_and_score(name, recipe, fold, train part, held out)."""
-    scores: dict[str, list[float]] = {}
+                   train: datasets.Dataset, predict: FoldPredictions, score: Score) -> dict[str, dict]:
+    """Per recipe, the score of each held-out fold and the pooled score: `score` over every held-out
+    prediction at once. predict(name, recipe, fold, train part, held out) gives the held-out class ids.
+
+    The choice rests on the pooled score: an F-measure averaged over folds is biased and noisy when a
+    class has a handful of examples per fold (Forman and Scholz 2010); pooled, each example counts once.
+    """
+    labels = np.asarray(train["label"])
+    results = {}
     for name, recipe in recipes.items():
+        actual, predicted, folds = [], [], []
         for fold, (training, heldout) in enumerate(splits, start=1):
-            score = float(fit_and_score(name, recipe, fold, train.select(training), train.select(heldout)))
-            scores.setdefault(name, []).append(score)
-            print(f"finetune.auto: {name} fold {fold}/{len(splits)}: {score:.4f}")
-    return scores
+            fold_predicted = np.asarray(predict(name, recipe, fold, train.select(training), train.select(heldout)))
+            actual.append(labels[heldout])
+            predicted.append(fold_predicted)
+            folds.append(float(score(labels[heldout], fold_predicted)))
+            print(f"finetune.auto: {name} fold {fold}/{len(splits)}: {folds[-1]:.4f}")
+        results[name] = {"pooled": float(score(np.concatenate(actual), np.concatenate(predicted))), "folds": folds}
+        print(f"finetune.auto: {name} pooled over the folds: {results[name]['pooled']:.4f}")
+    return results
 
 
-def choose(scores: Mapping[str, list[float]], baseline: str = BASELINE) -> dict:
-    """The candidate with the best mean fold score (the first listed on a tie), or the baseline when no
-    candidate's mean is above the baseline's; with every recipe's mean and spread."""
-    means = {name: float(np.mean(folds)) for name, folds in scores.items()}
-    candidates = [name for name in scores if name != baseline]
-    best = max(candidates, key=means.__getitem__)
-    guarded = means[best] < means[baseline]
+def choose(results: Mapping[str, dict], baseline: str = BASELINE) -> dict:
+    """The candidate with the best pooled score (the first listed on a tie), or the baseline when no
+    candidate's is above the baseline's; with every recipe's pooled score, fold scores and their spread."""
+    pooled = {name: result["pooled"] for name, result in results.items()}
+    best = max((name for name in results if name != baseline), key=pooled.__getitem__)
+    guarded = pooled[best] < pooled[baseline]
     return {"chosen": baseline if guarded else best, "best_candidate": best, "guard_applied": guarded,
-            "scores": {name: {"mean": round(means[name], 4), "std": round(float(np.std(folds, ddof=1)), 4)
-                              if len(folds) > 1 else 0.0, "folds": [round(s, 4) for s in folds]}
-                       for name, folds in scores.items()}}
+            "scores": {name: {"pooled": round(pooled[name], 4), "folds": [round(s, 4) for s in result["folds"]],
+                              "fold_std": round(float(np.std(result["folds"], ddof=1)), 4)
+                              if len(result["folds"]) > 1 else 0.0}
+                       for name, result in results.items()}}
 
 
 def select_recipe(params: Params, task: Task, recipes: Mapping[str, Recipe], source: datasets.DatasetDict,
@@ -111,14 +123,15 @@ def select_recipe(params: Params, task: Task, recipes: Mapping[str, Recipe], sou
     choose; returns what `choose` does plus the number of folds and the score's name."""
     splits = label_folds(target["train"], params.finetune.auto.folds, params.seed)
 
-    def fit_and_score(name: str, recipe: Recipe, fold: int, training: datasets.Dataset,
-                      heldout: datasets.Dataset) -> float:
+    def predict(name: str, recipe: Recipe, fold: int, training: datasets.Dataset,
+                heldout: datasets.Dataset) -> np.ndarray:
         fold_target = datasets.DatasetDict({**target, "train": training})
         own = recipe.params or params
         model, tokenizer, _ = fit_strategy(own, task, recipe.strategy, recipe.init, source, fold_target, run,
                                            levers=recipe.levers, phase_prefix=f"auto_{name}_fold{fold}_",
                                            source_phase=source_phase_name(name, own, params))
-        return task.validation_score(model.eval(), heldout, tokenizer, params)
+        return task.probabilities(model.eval(), heldout, tokenizer, params).argmax(axis=1)
 
-    scores = cross_validate(recipes, splits, target["train"], fit_and_score)
-    return {"folds": len(splits), "score": task.primary, **choose(scores)}
+    results = cross_validate(recipes, splits, target["train"], predict,
+                             lambda actual, predicted: task.label_score(actual, predicted, params))
+    return {"folds": len(splits), "score": task.primary, **choose(results)}

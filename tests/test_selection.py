@@ -174,6 +174,14 @@ def test_params_refuse_auto_for_tasks_without_classes_and_duplicate_candidates(t
     raw["augment"]["rebalance"] = "class_weights"
     with pytest.raises(Exception, match="not to finetune.strategy joint"):
         parse_params(raw)
+    raw["finetune"]["auto"]["candidates"] = ["sequential", {"name": "j", "strategy": "dann", "finetune": {}}]
+    with pytest.raises(Exception, match="not to finetune.strategy dann"):
+        parse_params(raw)
+    raw["augment"]["rebalance"] = "none"
+    raw["finetune"]["auto"]["candidates"] = [{"name": "m", "strategy": "sequential",
+                                              "finetune": {"peft": "lora", "mixed_mlm": {"weight": 1.0}}}]
+    with pytest.raises(Exception, match="candidates m: mixed_mlm shares the encoder"):
+        parse_params(raw)
 
 
 @pytest.fixture(scope="module")

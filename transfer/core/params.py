@@ -247,6 +247,14 @@ class FinetuneParams(Strict):
     dann: DannParams
     lora: LoraParams
 
+    @model_validator(mode="after")
+    def mixed_mlm_on_a_full_model(self) -> FinetuneParams:
+        # Here, not on Params: an auto candidate's own finetune settings are checked by this class too.
+        if self.mixed_mlm.weight > 0 and self.peft == "lora":
+            raise ValueError("mixed_mlm shares the encoder between the classifier and the MLM head, which "
+                             "LoRA adapters wrap; set mixed_mlm.weight: 0 or finetune.peft: none")
+        return self
+
 
 class DistillParams(Strict):
     keep_every: int = Field(ge=2)
@@ -322,7 +330,8 @@ class Params(Strict):
     def class_weights_need_a_target_phase(self) -> Params:
         # Only the chosen strategy is refused: compare's entries without a target phase (source_only by default)
         # train unweighted, as the README says, so that `-S augment.rebalance=class_weights` works as it reads.
-        strategies = (self.finetune.auto.candidates if self.finetune.strategy == AUTO else [self.finetune.strategy])
+        strategies = ([c if isinstance(c, str) else c.strategy for c in self.finetune.auto.candidates]
+                      if self.finetune.strategy == AUTO else [self.finetune.strategy])
         unweighted = [s for s in strategies if s in ("joint", "dann", "source_only")]
         if self.augment.rebalance == "class_weights" and unweighted:
             raise ValueError(f"augment.rebalance: class_weights applies to the target phase of target_only and "
@@ -334,13 +343,6 @@ class Params(Strict):
         for candidate in self.finetune.auto.candidates:
             if isinstance(candidate, CandidateParams):
                 candidate_params(self, candidate)  # raises on an unknown key or a bad value
-        return self
-
-    @model_validator(mode="after")
-    def mixed_mlm_on_a_full_model(self) -> Params:
-        if self.finetune.mixed_mlm.weight > 0 and self.finetune.peft == "lora":
-            raise ValueError("finetune.mixed_mlm shares the encoder between the classifier and the MLM head, which "
-                             "LoRA adapters wrap; set mixed_mlm.weight: 0 or finetune.peft: none")
         return self
 
     @model_validator(mode="after")

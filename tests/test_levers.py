@@ -15,6 +15,14 @@ from transfer.training.weight_ensembling import interpolate, select_mix, snapsho
 LABELS = ["negative", "neutral", "positive"]
 
 
+def yaml_params() -> dict:
+    import yaml
+
+    from tests.conftest import ROOT
+
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
 def calibrated_posteriors(priors: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Exact posteriors of a 1-D Gaussian class-conditional model under `priors`, and the true classes."""
     rng = np.random.default_rng(seed)
@@ -144,5 +152,49 @@ def test_the_baseline_and_the_defaults_use_no_lever(tiny_model):
     raw["finetune"]["label_shift"] = "em"
     assert levers_enabled(parse_params(raw))
     raw["task"], raw["data"]["labels"] = "qa", []
-    with pytest.raises(Exception, match="label_shift work on class probabilities"):
+    with pytest.raises(Exception, match="logit_adjustment work on class probabilities"):
         task_for(parse_params(raw))
+
+
+def test_logit_adjustment_picks_the_strength_that_lifts_validation_macro_f1_and_folds_it_into_the_bias():
+    import datasets
+
+    from transfer.core.params import parse_params
+    from transfer.tasks.classification import macro_f1
+    from transfer.training.levers import adjust_logits
+
+    priors = np.array([0.45, 0.1, 0.45])
+    posteriors, classes = calibrated_posteriors(priors, 600, seed=3)  # Bayes-optimal: the rare class is rarely said
+
+    class Task:  # the validation posteriors above, whatever the model
+        def probabilities(self, model, dataset, tokenizer, params):
+            return posteriors
+
+        def label_score(self, labels, predicted, params):
+            return macro_f1(labels, predicted, 3)
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.config = type("Config", (), {"num_labels": 3})()
+            self.head = torch.nn.Linear(4, 3)
+
+    def target(train_labels):
+        return datasets.DatasetDict({"train": datasets.Dataset.from_dict({"label": train_labels}),
+                                     "validation": datasets.Dataset.from_dict({"label": classes.tolist()})})
+
+    raw = yaml_params()
+    raw["finetune"]["logit_adjustment"] = [0.0, 0.5, 1.0]
+    params = parse_params(raw)
+    model = Model()
+    before = model.head.bias.detach().clone()
+    skewed = [0] * 45 + [1] * 10 + [2] * 45
+    report = adjust_logits(model, None, task=Task(), params=params, target=target(skewed))["logit_adjustment"]
+    scores = {float(k): v for k, v in report["validation_scores"].items()}
+    assert set(scores) == {0.0, 0.5, 1.0} and report["strength"] > 0
+    assert scores[report["strength"]] == max(scores.values()) > scores[0.0]
+    train_priors = np.array(report["train_priors"])
+    assert np.allclose(train_priors, class_priors(np.array(skewed), 3))
+    assert np.allclose(model.head.bias.detach() - before, -report["strength"] * np.log(train_priors), atol=1e-6)
+    balanced = adjust_logits(Model(), None, task=Task(), params=params, target=target([0, 1, 2] * 30))
+    assert balanced["logit_adjustment"]["strength"] == 0.0  # equal priors: every strength ties, the weakest wins

@@ -21,7 +21,9 @@ def test_shipped_params_are_valid():
 @pytest.mark.parametrize(("edit", "expected"), [
     (lambda p: p["finetune"].update(stratgy="x"), "finetune.stratgy: unknown key"),
     (lambda p: p["finetune"].update(strategy="magic"),
-     "'target_only', 'source_only', 'sequential', 'joint', 'dann' or 'auto'"),
+     "'target_only', 'source_only', 'sequential', 'joint', 'dann', 'setfit', 'sequential_setfit' or 'auto'"),
+    (lambda p: p["finetune"].update(label_shift="em", logit_adjustment=[0.0, 1.0]),
+     "label_shift: em and logit_adjustment both move the class priors"),
     (lambda p: p["tokenize"].update(max_length="long"), "tokenize.max_length"),
     (lambda p: p["clean"].update(dedup="fuzzy"), "'none', 'exact' or 'normalized'"),
     (lambda p: p["data"]["source"].update(name="imdb"), "crowdflower_tweets"),

@@ -151,6 +151,19 @@ def test_dag_runs_end_to_end_reruns_only_what_changed_and_compares_experiments(d
         assert candidates[selection["chosen"]] == best >= floor
     summary = dvc_project.run("python", "-m", "stages.report").stdout
     assert f"auto: {selection['chosen']} (2-fold cross-validated macro_f1" in summary
+    # SetFit after the source, with logit adjustment: a SentenceEmbeddingClassifier that every later stage reads
+    # (distill gives it a student of its kind, domain shift reads its encoder); the baseline stays cached.
+    out = dvc_project.run("dvc", "exp", "run", "-S", "finetune.strategy=sequential_setfit", "-S",
+                          "finetune.setfit.iterations=2", "-S", "finetune.setfit.source_examples=12", "-S",
+                          "finetune.logit_adjustment=[0.0,1.0]").stdout
+    assert "finetune_baseline" not in ran_stages(out)
+    assert {"finetune_target", "evaluate", "distill", "domain_shift", "label_budget"} <= set(ran_stages(out))
+    report = json.loads((root / "metrics/eval.json").read_text())
+    assert report["strategy"] == "sequential_setfit"
+    assert report["levers"]["setfit"]["source_examples"] == 12 and report["levers"]["setfit"]["target_examples"] >= 30
+    assert report["levers"]["logit_adjustment"]["strength"] in (0.0, 1.0)
+    assert json.loads((root / "models/target/config.json").read_text())["transfer_head"] == "sentence_embedding"
+    assert json.loads((root / "models/student/config.json").read_text())["transfer_head"] == "sentence_embedding"
     for command in ("dvc exp show --only-changed", "dvc metrics diff", "dvc plots diff"):
         assert dvc_project.run(*shlex.split(readme_command(command))).returncode == 0
     table = dvc_project.run("dvc", "exp", "show", "--csv").stdout

@@ -36,6 +36,8 @@ def test_folds_hold_each_original_out_once_stratified_and_keep_copies_with_their
     assert label_folds(train, folds=3, seed=7) == splits  # seeded
     with pytest.raises(Exception, match="3 folds of 2 labeled"):
         label_folds(labeled_set(2), folds=3, seed=7)
+    with pytest.raises(Exception, match="no class has that many .* lower finetune.auto.folds"):
+        label_folds(labeled_set(6), folds=3, seed=7)  # two examples of each class
 
 
 def test_choice_takes_the_best_pooled_score_and_the_guard_ships_the_baseline_when_no_candidate_beats_it():

@@ -169,7 +169,7 @@ class LoraParams(Strict):
     target_modules: list[str]
 
 
-STRATEGIES = ("target_only", "source_only", "sequential", "joint", "dann")
+STRATEGIES = ("target_only", "source_only", "sequential", "joint", "dann", "setfit", "sequential_setfit")
 AUTO = "auto"  # finetune.strategy: chosen among finetune.auto.candidates by k-fold cross-validation
 STRATEGY_CHOICES = (*STRATEGIES, AUTO)
 
@@ -192,6 +192,14 @@ class KeepSourceParams(Strict):
 
 class MixedMlmParams(Strict):
     weight: float = Field(ge=0)
+
+
+class SetfitParams(Strict):
+    iterations: int = Field(ge=1)
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(ge=2)
+    body_learning_rate: float = Field(gt=0)
+    source_examples: int = Field(ge=2)
 
 
 class CandidateParams(Strict):
@@ -240,8 +248,10 @@ class FinetuneParams(Strict):
     weight_ensembling: WeightEnsemblingParams
     self_training: SelfTrainingParams
     label_shift: Literal["none", "em"]
+    logit_adjustment: list[Annotated[float, Field(ge=0)]] = Field(min_length=1)
     keep_source: KeepSourceParams
     mixed_mlm: MixedMlmParams
+    setfit: SetfitParams
     auto: AutoParams
     joint: JointParams
     dann: DannParams
@@ -253,6 +263,12 @@ class FinetuneParams(Strict):
         if self.mixed_mlm.weight > 0 and self.peft == "lora":
             raise ValueError("mixed_mlm shares the encoder between the classifier and the MLM head, which "
                              "LoRA adapters wrap; set mixed_mlm.weight: 0 or finetune.peft: none")
+        if self.label_shift == "em" and self.logit_adjustment != [0.0]:
+            raise ValueError("label_shift: em and logit_adjustment both move the class priors of the output layer; "
+                             "keep one (logit_adjustment: [0.0] turns it off)")
+        if self.strategy in ("setfit", "sequential_setfit") and self.peft == "lora":
+            raise ValueError(f"strategy {self.strategy} fine-tunes the whole sentence-transformer contrastively "
+                             f"and fits its head by logistic regression; set finetune.peft: none")
         return self
 
 

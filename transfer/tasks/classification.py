@@ -21,6 +21,7 @@ from transfer.data.corpora import canonical_frame
 from transfer.data.tables import read_table
 from transfer.data.training_sets import BUDGET_KEYS
 from transfer.tasks.base import Task
+from transfer.tasks.sentence_classifier import is_sentence_classifier, sentence_classifier_class
 
 
 class Predictions(NamedTuple):
@@ -177,13 +178,18 @@ def tokenize_rows(rows: list[dict], tokenizer, label_names: list[str], max_lengt
 
 
 def load_classifier(name_or_path: str, params: Params):
-    """A sequence classifier whose config carries the label names (id2label) from params."""
-    from transformers import AutoModelForSequenceClassification  # heavy: model side only
+    """A sequence classifier whose config carries the label names (id2label) from params; a SetFit model
+    (config.transfer_head) loads as the SentenceEmbeddingClassifier it was saved as."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification  # heavy: model side only
 
     labels = params.data.labels
-    return AutoModelForSequenceClassification.from_pretrained(
-        name_or_path, num_labels=len(labels), id2label=dict(enumerate(labels)),
-        label2id={label: i for i, label in enumerate(labels)}, **load_kwargs(params, name_or_path))
+    keywords = dict(num_labels=len(labels), id2label=dict(enumerate(labels)),
+                    label2id={label: i for i, label in enumerate(labels)}, **load_kwargs(params, name_or_path))
+    config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=params.model.trust_remote_code)
+    if is_sentence_classifier(config):
+        config.update({key: keywords.pop(key) for key in ("num_labels", "id2label", "label2id")})
+        return sentence_classifier_class(config).from_pretrained(name_or_path, config=config, **keywords)
+    return AutoModelForSequenceClassification.from_pretrained(name_or_path, **keywords)
 
 
 def predict(model_dir, test, params: Params) -> Predictions:

@@ -18,6 +18,7 @@ from transformers import AutoModelForSequenceClassification
 from transfer.core.errors import ModelError
 from transfer.core.modeling import load_tokenizer, set_seed
 from transfer.core.params import Params
+from transfer.tasks.sentence_classifier import is_sentence_classifier, sentence_classifier_class
 from transfer.training.checkpoints import ResumableRun
 from transfer.training.strategies import DomainCollator, masked_mean_ce
 from transfer.training.trainer import LengthSortedTrainer, train_phase
@@ -37,7 +38,8 @@ def make_student(teacher, keep_every: int = 2):
     kept = list(range(0, n_layers, keep_every))
     config = copy.deepcopy(teacher.config)
     config.num_hidden_layers = len(kept)
-    student = AutoModelForSequenceClassification.from_config(config)
+    student = (sentence_classifier_class(config)(config) if is_sentence_classifier(config)
+               else AutoModelForSequenceClassification.from_config(config))
     new_index = {old: new for new, old in enumerate(kept)}
     state = {}
     for key, value in teacher.state_dict().items():

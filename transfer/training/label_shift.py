@@ -12,6 +12,8 @@ al. (2020) found makes EM work.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 
@@ -77,3 +79,19 @@ def calibrated_target_priors(validation: np.ndarray, validation_labels: np.ndarr
     temperature = fit_temperature(validation, validation_labels)
     priors = em_priors(tempered(unlabeled, temperature), train_priors)
     return temperature, smoothed(priors, len(unlabeled))
+
+
+def logit_adjusted(probabilities: np.ndarray, train_priors: np.ndarray, strength: float) -> np.ndarray:
+    """log p(y|x) - strength * log p_train(y) (Menon et al. 2021): the scores whose argmax is the adjusted
+    prediction (strength 1: the Bayes rule for the balanced error)."""
+    return np.log(probabilities + 1e-12) - strength * np.log(train_priors)
+
+
+def choose_strength(probabilities: np.ndarray, labels: np.ndarray, train_priors: np.ndarray,
+                    strengths: list[float], score: Callable[[np.ndarray, np.ndarray], float]
+                    ) -> tuple[float, dict[float, float]]:
+    """The strength whose adjusted predictions score best on (`probabilities`, `labels`), ties to the weakest;
+    and every strength's score."""
+    scores = {s: score(labels, logit_adjusted(probabilities, train_priors, s).argmax(axis=1))
+              for s in sorted(set(strengths))}
+    return max(scores, key=lambda s: (scores[s], -s)), scores

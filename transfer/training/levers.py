@@ -3,8 +3,9 @@ self_training, label_shift): each uses target data only (validation labels, unla
 each records what it chose in the model's config (`transfer_levers`), which evaluate reports.
 
 Order: weight ensembling picks the mix of the weights before and after the target phase; self-training
-then labels the unlabeled text with that model and trains students; label-shift correction comes last,
-on the model that ships, folded into the classifier's bias so every later stage predicts with it.
+then labels the unlabeled text with that model and trains students; label-shift correction or logit
+adjustment comes last, on the model that ships, folded into the classifier's bias so every later stage
+predicts with it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 
 from transfer.core.errors import ModelError
 from transfer.core.params import Params
-from transfer.training.label_shift import calibrated_target_priors, class_priors
+from transfer.training.label_shift import calibrated_target_priors, choose_strength, class_priors
 from transfer.training.self_training import select_pseudo_labels, with_pseudo_labels
 from transfer.training.weight_ensembling import select_mix, snapshot
 
@@ -31,6 +32,7 @@ TrainPhase = Callable[..., object]  # train_phase with the model, tokenizer, tas
 def levers_enabled(params: Params) -> bool:
     config = params.finetune
     return (config.weight_ensembling.mixes != [1.0] or config.self_training.rounds > 0 or config.label_shift != "none"
+            or config.logit_adjustment != [0.0]
             or config.keep_source.l2sp > 0 or config.keep_source.replay > 0 or config.mixed_mlm.weight > 0)
 
 
@@ -69,6 +71,15 @@ def ensemble_and_self_train(model, tokenizer, *, task: Task, params: Params, sta
     return report
 
 
+def adjust_priors(model, tokenizer, *, task: Task, params: Params, target: datasets.DatasetDict) -> dict:
+    """The last lever, on the model that ships: label-shift correction (em) or logit adjustment, when on."""
+    if params.finetune.label_shift == "em":
+        return correct_label_shift(model, tokenizer, task=task, params=params, target=target)
+    if params.finetune.logit_adjustment != [0.0]:
+        return adjust_logits(model, tokenizer, task=task, params=params, target=target)
+    return {}
+
+
 def correct_label_shift(model, tokenizer, *, task: Task, params: Params, target: datasets.DatasetDict) -> dict:
     """Calibrate (a temperature fitted on target validation), estimate the target priors by EM on the
     unlabeled text, and fold both into the output layer: weights and bias / T, bias + log(pi_t / pi_s)."""
@@ -88,11 +99,31 @@ def correct_label_shift(model, tokenizer, *, task: Task, params: Params, target:
                             "estimated_target_priors": target_priors.round(6).tolist()}}
 
 
+def adjust_logits(model, tokenizer, *, task: Task, params: Params, target: datasets.DatasetDict) -> dict:
+    """Post-hoc logit adjustment (Menon et al. 2021): subtract tau * log(train priors) from the logits, tau
+    chosen among finetune.logit_adjustment by the validation score (ties: the weakest), folded into the bias.
+
+    Why: with 9% neutral labels the argmax almost never says neutral, and macro-F1 weighs that class as much
+    as the others; dividing the posteriors by the priors (tau = 1) is the Bayes rule for a balanced error.
+    """
+    train_priors = class_priors(np.asarray(target["train"]["label"]), len(params.data.labels))
+    chosen, scores = choose_strength(task.probabilities(model, target["validation"], tokenizer, params),
+                                     np.asarray(target["validation"]["label"]), train_priors,
+                                     params.finetune.logit_adjustment,
+                                     lambda labels, predicted: task.label_score(labels, predicted, params))
+    with torch.no_grad():
+        output = output_layer(model)
+        output.bias -= torch.as_tensor(chosen * np.log(train_priors), dtype=output.bias.dtype)
+    return {"logit_adjustment": {"strength": chosen, "validation_scores": {str(k): round(v, 4) for k, v in
+                                                                           scores.items()},
+                                 "train_priors": train_priors.round(6).tolist()}}
+
+
 def output_layer(model) -> torch.nn.Linear:
     """The last linear layer with one output per class (BERT's `classifier`, RoBERTa's `out_proj`, `score`)."""
     candidates = [m for m in model.modules() if isinstance(m, torch.nn.Linear)
                   and m.out_features == model.config.num_labels and m.bias is not None]
     if not candidates:
-        raise ModelError("finetune.label_shift: the classifier has no output layer with a bias to correct; set "
-                         "label_shift: none")
+        raise ModelError("finetune.label_shift / logit_adjustment: the classifier has no output layer with a bias to "
+                         "correct; set label_shift: none and logit_adjustment: [0.0]")
     return candidates[-1]

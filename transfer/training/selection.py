@@ -63,7 +63,11 @@ def label_folds(train: datasets.Dataset, folds: int, seed: int) -> list[tuple[li
         raise ModelError(f"finetune.auto.folds: {folds} folds of {len(originals)} labeled target examples; lower "
                          f"finetune.auto.folds")
     labels = np.asarray(train["label"])[originals]
-    smallest = int(np.unique(labels, return_counts=True)[1].min())
+    counts = np.unique(labels, return_counts=True)[1]
+    smallest = int(counts.min())
+    if counts.max() < folds:  # StratifiedKFold's own ValueError would not say which param to change
+        raise ModelError(f"finetune.auto.folds: {folds} folds, but no class has that many labeled target examples "
+                         f"(the largest has {int(counts.max())}); lower finetune.auto.folds or label more examples")
     if smallest < folds:
         print(f"finetune.auto: a class has {smallest} labeled examples, fewer than {folds} folds: some held-out "
               f"folds lack it")

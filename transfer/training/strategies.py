@@ -6,6 +6,7 @@
   strength follows lambda(p) = 2 / (1 + exp(-gamma * p)) - 1 over training progress p.
 - lora: low-rank adapters (peft) on any strategy, merged back so the output loads with
   `from_pretrained` like any other model.
+- setfit, sequential_setfit: not Trainer phases but SetFit's own training (setfit_training.py).
 
 `train_strategy` runs a strategy's phases (sequential: source, then target) and saves the model.
 """
@@ -22,12 +23,13 @@ from torch import nn
 from transformers import DataCollatorWithPadding, TrainerCallback
 
 from transfer.core.errors import ParamsError
-from transfer.core.modeling import load_tokenizer, set_seed
+from transfer.core.modeling import load_tokenizer, resolve_model, set_seed
 from transfer.core.params import Params
 from transfer.training.checkpoints import ResumableRun
 from transfer.training.keep_source import keep_source_arguments
-from transfer.training.levers import correct_label_shift, ensemble_and_self_train, levers_enabled
+from transfer.training.levers import adjust_priors, ensemble_and_self_train, levers_enabled
 from transfer.training.mixed_objective import mixed_objective_arguments
+from transfer.training.setfit_training import SETFIT_STRATEGIES, fit_setfit_strategy
 from transfer.training.trainer import LengthSortedTrainer, class_weight_loss, train_phase, write_curves
 from transfer.training.weight_ensembling import snapshot
 
@@ -174,6 +176,8 @@ def fit_strategy(params: Params, task: Task, strategy: str, init: str, source: d
     config = params.finetune
     set_seed(params.seed)
     tokenizer = load_tokenizer(init, params)
+    if strategy in SETFIT_STRATEGIES:
+        return fit_setfit(params, task, strategy, init, source, target, tokenizer, levers=levers)
     model = task.load_model(init, tokenizer, params)
     if config.peft == "lora" and model.config.model_type == "encoder-decoder":
         raise ParamsError("finetune.peft: lora would leave the randomly initialised cross-attention of a warm-started "
@@ -238,9 +242,31 @@ def fit_strategy(params: Params, task: Task, strategy: str, init: str, source: d
         chosen |= ensemble_and_self_train(model, tokenizer, task=task, params=params, start=start, target=target,
                                           train=train, phases=phases)
     model = merge_lora(model)
-    if levers and params.finetune.label_shift == "em":
-        chosen |= correct_label_shift(model, tokenizer, task=task, params=params, target=target)
+    if levers:
+        chosen |= adjust_priors(model, tokenizer, task=task, params=params, target=target)
     model.config.transfer_strategy = strategy
     if chosen:
         model.config.transfer_levers = chosen
     return model, tokenizer, phases
+
+
+def fit_setfit(params: Params, task: Task, strategy: str, init: str, source: datasets.DatasetDict,
+               target: datasets.DatasetDict, tokenizer, *, levers: bool = True):
+    """fit_strategy for the SetFit strategies: no Trainer phases (no curves, no checkpoints: a killed run
+    trains again); of the levers, only label-shift correction and logit adjustment apply to a fitted head."""
+    model, trained_on = fit_setfit_strategy(params, strategy, init, resolve_model(params.model.name), source,
+                                            target, tokenizer)
+    chosen = {"setfit": trained_on}
+    levers = levers and levers_enabled(params)
+    if levers:
+        chosen |= adjust_priors(model, tokenizer, task=task, params=params, target=target)
+    config = params.finetune
+    skipped = [name for name, on in (("weight_ensembling", config.weight_ensembling.mixes != [1.0]),
+                                     ("self_training", config.self_training.rounds > 0),
+                                     ("keep_source", config.keep_source.l2sp or config.keep_source.replay),
+                                     ("mixed_mlm", config.mixed_mlm.weight > 0)) if on and levers]
+    for name in skipped:
+        chosen[name] = {"skipped": f"{name} acts on a gradient target phase, which {strategy} does not have"}
+    model.config.transfer_strategy = strategy
+    model.config.transfer_levers = chosen
+    return model, tokenizer, {}

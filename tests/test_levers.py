@@ -142,17 +142,19 @@ def test_levers_through_train_strategy_record_what_they_chose(tiny_model, tmp_pa
     assert 0.25 <= priors["temperature"] <= 20
 
 
-def test_the_baseline_and_the_defaults_use_no_lever(tiny_model):
+def test_the_defaults_use_logit_adjustment_alone(tiny_model):
     from transfer.core.params import parse_params
     from transfer.tasks.registry import task_for
     from transfer.training.levers import levers_enabled
 
     raw = tiny_params(tiny_model, {})
+    assert levers_enabled(parse_params(raw)) and raw["finetune"]["logit_adjustment"] != [0.0]
+    raw["finetune"]["logit_adjustment"] = [0.0]
     assert not levers_enabled(parse_params(raw))
     raw["finetune"]["label_shift"] = "em"
     assert levers_enabled(parse_params(raw))
     raw["task"], raw["data"]["labels"] = "qa", []
-    with pytest.raises(Exception, match="logit_adjustment work on class probabilities"):
+    with pytest.raises(Exception, match="label_shift work on class probabilities"):
         task_for(parse_params(raw))
 
 

@@ -82,6 +82,7 @@ def test_qa_runs_through_the_dag_with_the_baseline_and_the_gain(qa_project):
     assert clean["target"]["unlabeled"]["kept"] == 9
     report = json.loads((root / "metrics/eval.json").read_text())
     assert report["task"] == "qa" and report["test_examples"] == 40
+    assert "no class probabilities" in report["levers"]["logit_adjustment"]["skipped"]  # on by default: not refused
     for model in ("target", "baseline"):
         assert 0 <= report[model]["exact_match"] <= report[model]["f1"] <= 100
     assert report["gain_f1_points"] == round(report["target"]["f1"] - report["baseline"]["f1"], 2)

@@ -136,7 +136,8 @@ def test_dag_runs_end_to_end_reruns_only_what_changed_and_compares_experiments(d
                                        "compare_train@source_only-42", "distill", "domain_shift", "evaluate",
                                        "finetune_target", "label_budget", "report"]
     levers = json.loads((root / "metrics/eval.json").read_text())["levers"]
-    assert set(levers) == {"label_shift"} and levers["label_shift"]["temperature"] > 0
+    assert set(levers) == {"label_shift", "logit_adjustment"} and levers["label_shift"]["temperature"] > 0
+    assert "skipped" in levers["logit_adjustment"]  # the default-on adjustment yields to em, and says so
     # strategy: auto cross-validates its candidates and the baseline recipe on the labels; the baseline stays cached.
     out = dvc_project.run("dvc", "exp", "run", "-S", "finetune.label_shift=none", "-S", "finetune.strategy=auto",
                           "-S", "finetune.auto.folds=2").stdout

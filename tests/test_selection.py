@@ -242,7 +242,7 @@ def test_mixed_objective_trains_checkpoints_and_refuses_a_model_without_an_mlm_h
     run = ResumableRun("mixed", {}, root=tmp_path / "ckpt")
     model, _, phases = fit_strategy(params, get_task("classification"), "target_only", str(tiny_mlm), source,
                                     target, run)
-    assert model.config.transfer_levers == {"mixed_mlm": {"weight": 1.0}}
+    assert model.config.transfer_levers["mixed_mlm"] == {"weight": 1.0}
     assert isinstance(model, torch.nn.Module) and not hasattr(model, "mlm")  # the classifier, not the wrapper
     losses = [entry["loss"] for entry in phases["target"].state.log_history if "loss" in entry]
     assert losses and losses[-1] < losses[0]

@@ -74,7 +74,7 @@ def test_sequential_setfit_trains_on_source_pairs_then_the_target_and_reloads(tr
     assert isinstance(model, sentence_embedding_classifier()) and is_sentence_classifier(model.config)
     assert phases == {}
     assert model.config.transfer_strategy == "sequential_setfit"
-    assert model.config.transfer_levers == {"setfit": {"source_examples": 12, "target_examples": 24}}
+    assert model.config.transfer_levers["setfit"] == {"source_examples": 12, "target_examples": 24}
     probabilities = class_probabilities(model, target["validation"], tokenizer, 8)
     accuracy = float((probabilities.argmax(1) == np.asarray(target["validation"]["label"])).mean())
     assert accuracy > 0.5, accuracy  # 3 classes told apart by their sentiment words

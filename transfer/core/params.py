@@ -263,9 +263,6 @@ class FinetuneParams(Strict):
         if self.mixed_mlm.weight > 0 and self.peft == "lora":
             raise ValueError("mixed_mlm shares the encoder between the classifier and the MLM head, which "
                              "LoRA adapters wrap; set mixed_mlm.weight: 0 or finetune.peft: none")
-        if self.label_shift == "em" and self.logit_adjustment != [0.0]:
-            raise ValueError("label_shift: em and logit_adjustment both move the class priors of the output layer; "
-                             "keep one (logit_adjustment: [0.0] turns it off)")
         if self.strategy in ("setfit", "sequential_setfit") and self.peft == "lora":
             raise ValueError(f"strategy {self.strategy} fine-tunes the whole sentence-transformer contrastively "
                              f"and fits its head by logistic regression; set finetune.peft: none")

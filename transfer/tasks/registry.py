@@ -75,9 +75,9 @@ def label_head_problems(params: Params, task: Task) -> list[str]:
         (strategies, f"finetune.strategy / compare.strategies: {', '.join(strategies)} need a label head "
                      f"(classification only); {task.name} supports {', '.join(task.strategies)}"),
         (params.finetune.weight_ensembling.mixes != [1.0] or params.finetune.self_training.rounds
-         or params.finetune.label_shift != "none" or params.finetune.logit_adjustment != [0.0],
-         "finetune.weight_ensembling / self_training / label_shift / logit_adjustment work on class probabilities "
-         "(classification only); set mixes: [1.0], rounds: 0, label_shift: none, logit_adjustment: [0.0]"),
+         or params.finetune.label_shift != "none",
+         "finetune.weight_ensembling / self_training / label_shift work on class probabilities (classification "
+         "only); set mixes: [1.0], rounds: 0, label_shift: none"),
         (params.finetune.mixed_mlm.weight > 0, "finetune.mixed_mlm trains a sequence classifier and an MLM head "
                                                "together (classification only); set mixed_mlm.weight: 0"),
         ("joint" in chosen and params.finetune.joint != JointParams(source_weight=1.0, target_weight=1.0),

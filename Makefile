@@ -36,14 +36,15 @@ bench: $(STAMP)
 # against the target-only baseline (bench/transfer.json, bench/transfer.md; docs/transfer-bench.md). By
 # default target_only, source_only, sequential, sequential+la and the SetFit peer, one seed: ~80 min on 2
 # cores (airline-to-imdb alone ~26 min; PAIRS="..." without it for ~1 h). METHODS=all runs every lever
-# (hours a seed); SEEDS="42 43 44" several seeds. Not in CI.
+# (hours a seed); SEEDS="42 43 44" several seeds; OUT=bench/other.json keeps bench/transfer.json. Not in CI.
 SEEDS ?= 42
 METHODS ?= sequential+la setfit
 PAIRS ?=
+OUT ?= bench/transfer.json
 transfer-bench: $(STAMP)
 	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) bench/transfer.py --seeds $(SEEDS) $(if $(filter all,$(METHODS)),,--methods $(METHODS)) \
-		$(if $(PAIRS),--pairs $(PAIRS))
+		$(if $(PAIRS),--pairs $(PAIRS)) --out $(OUT)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -169,7 +169,8 @@ class LoraParams(Strict):
     target_modules: list[str]
 
 
-STRATEGIES = ("target_only", "source_only", "sequential", "joint", "dann", "setfit", "sequential_setfit")
+SETFIT_STRATEGIES = ("setfit", "sequential_setfit")  # SetFit's own training, not Trainer phases
+STRATEGIES = ("target_only", "source_only", "sequential", "joint", "dann", *SETFIT_STRATEGIES)
 AUTO = "auto"  # finetune.strategy: chosen among finetune.auto.candidates by k-fold cross-validation
 STRATEGY_CHOICES = (*STRATEGIES, AUTO)
 
@@ -263,7 +264,7 @@ class FinetuneParams(Strict):
         if self.mixed_mlm.weight > 0 and self.peft == "lora":
             raise ValueError("mixed_mlm shares the encoder between the classifier and the MLM head, which "
                              "LoRA adapters wrap; set mixed_mlm.weight: 0 or finetune.peft: none")
-        if self.strategy in ("setfit", "sequential_setfit") and self.peft == "lora":
+        if self.strategy in SETFIT_STRATEGIES and self.peft == "lora":
             raise ValueError(f"strategy {self.strategy} fine-tunes the whole sentence-transformer contrastively "
                              f"and fits its head by logistic regression; set finetune.peft: none")
         return self

@@ -74,16 +74,15 @@ def ensemble_and_self_train(model, tokenizer, *, task: Task, params: Params, sta
 def adjust_priors(model, tokenizer, *, task: Task, params: Params, target: datasets.DatasetDict) -> dict:
     """The last lever, on the model that ships: label-shift correction (em) or logit adjustment, when on.
     Both set the output layer's class priors; em, asked for by name, wins over the default-on adjustment."""
+    adjusting = params.finetune.logit_adjustment != [0.0]
     if params.finetune.label_shift == "em":
         report = correct_label_shift(model, tokenizer, task=task, params=params, target=target)
-        if params.finetune.logit_adjustment != [0.0]:
+        if adjusting:
             report["logit_adjustment"] = {"skipped": "label_shift: em sets the class priors itself"}
         return report
-    if params.finetune.logit_adjustment != [0.0] and not task.label_head:  # on by default, so not refused
+    if adjusting and not task.label_head:  # on by default, so recorded rather than refused
         return {"logit_adjustment": {"skipped": f"task {task.name} has no class probabilities to adjust"}}
-    if params.finetune.logit_adjustment != [0.0]:
-        return adjust_logits(model, tokenizer, task=task, params=params, target=target)
-    return {}
+    return adjust_logits(model, tokenizer, task=task, params=params, target=target) if adjusting else {}
 
 
 def correct_label_shift(model, tokenizer, *, task: Task, params: Params, target: datasets.DatasetDict) -> dict:

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 
     from transfer.core.params import Params
 
-SETFIT_STRATEGIES = ("setfit", "sequential_setfit")
 NEVER = -1e4  # the bias of a class the head never saw: its probability is 0 to float precision
 
 
@@ -95,7 +94,8 @@ def texts_of(dataset: datasets.Dataset, tokenizer) -> list[str]:
     """The texts of a tokenized split, decoded from its token ids.
 
     finetune_target reads data/tokenized, which keeps ids, not text; SetFit tokenizes text itself. Decoding
-    the ids (already truncated to tokenize.max_length) gives text that tokenizes back to the same pieces.
+    the ids (already truncated to tokenize.max_length) gives the text as the model saw it (an uncased
+    WordPiece vocabulary: lower case, spacing around punctuation normalized), which SetFit tokenizes again.
     """
     return [tokenizer.decode(list(ids), skip_special_tokens=True) for ids in dataset["input_ids"]]
 
@@ -112,7 +112,7 @@ def fit_setfit_strategy(params: Params, strategy: str, init: str, base: str, sou
                         model_head=_logistic_regression(head))
     args = TrainingArguments(batch_size=config.batch_size, num_iterations=config.iterations,
                              num_epochs=config.epochs, body_learning_rate=config.body_learning_rate,
-                             max_length=params.tokenize.max_length, seed=params.seed, report_to="none")
+                             seed=params.seed, report_to="none")  # texts are cut at the body's max_seq_length
     trainer = Trainer(model=model, args=args)
     report = {}
     if strategy == "sequential_setfit":

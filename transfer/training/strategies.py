@@ -24,12 +24,12 @@ from transformers import DataCollatorWithPadding, TrainerCallback
 
 from transfer.core.errors import ParamsError
 from transfer.core.modeling import load_tokenizer, resolve_model, set_seed
-from transfer.core.params import Params
+from transfer.core.params import SETFIT_STRATEGIES, Params
 from transfer.training.checkpoints import ResumableRun
 from transfer.training.keep_source import keep_source_arguments
 from transfer.training.levers import adjust_priors, ensemble_and_self_train, levers_enabled
 from transfer.training.mixed_objective import mixed_objective_arguments
-from transfer.training.setfit_training import SETFIT_STRATEGIES, fit_setfit_strategy
+from transfer.training.setfit_training import fit_setfit_strategy
 from transfer.training.trainer import LengthSortedTrainer, class_weight_loss, train_phase, write_curves
 from transfer.training.weight_ensembling import snapshot
 

@@ -200,3 +200,14 @@ def test_logit_adjustment_picks_the_strength_that_lifts_validation_macro_f1_and_
     assert np.allclose(model.head.bias.detach() - before, -report["strength"] * np.log(train_priors), atol=1e-6)
     balanced = adjust_logits(Model(), None, task=Task(), params=params, target=target([0, 1, 2] * 30))
     assert balanced["logit_adjustment"]["strength"] == 0.0  # equal priors: every strength ties, the weakest wins
+
+
+def test_the_run_summary_names_the_levers_that_acted_and_leaves_out_the_skipped_ones():
+    from transfer.analysis.report import lever_words
+
+    evaluation = {"levers": {"label_shift": {"temperature": 1.2}, "logit_adjustment": {"skipped": "em"}}}
+    assert lever_words(evaluation) == "; levers: label shift"
+    evaluation = {"levers": {"setfit": {"target_examples": 30}, "logit_adjustment": {"strength": 0.5}}}
+    assert lever_words(evaluation) == ("; levers: SetFit pairs of 0 source and 30 target examples, logit "
+                                       "adjustment tau=0.5 chosen on validation")
+    assert lever_words({}) == ""

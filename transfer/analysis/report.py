@@ -31,13 +31,27 @@ def strategy_words(evaluation: dict) -> str:
             f"{selection['score']}: {scores}{guard})")
 
 
+def lever_words(evaluation: dict) -> str:
+    """What finetune's levers did to the shipped model ('' when none acted): a default-on lever changes the
+    predictions, so the summary says so."""
+    described = {"logit_adjustment": lambda c: f"logit adjustment tau={c['strength']:g} chosen on validation",
+                 "weight_ensembling": lambda c: f"WiSE-FT mix={c['mix']:g}",
+                 "setfit": lambda c: f"SetFit pairs of {c.get('source_examples', 0)} source and "
+                                     f"{c['target_examples']} target examples"}
+    words = [described.get(name, lambda c, n=name: n.replace("_", " "))(chosen)
+             for name, chosen in (evaluation.get("levers") or {}).items()
+             if not (isinstance(chosen, dict) and "skipped" in chosen)]
+    return f"; levers: {', '.join(words)}" if words else ""
+
+
 def print_summary() -> None:
     evaluation = read_json(METRICS / "eval.json")
     task = evaluation.get("task", "classification")
     metric = get_task(task).primary
     name_of = get_task(task).metrics[metric]
     print(f"\nTask {task}. Target test split: {evaluation['test_examples']} examples; chosen strategy: "
-          f"{strategy_words(evaluation)} (domain pretraining {'on' if evaluation['pretrain_domain'] else 'off'})")
+          f"{strategy_words(evaluation)} (domain pretraining {'on' if evaluation['pretrain_domain'] else 'off'}"
+          f"{lever_words(evaluation)})")
     clean = read_json(METRICS / "clean.json") if (METRICS / "clean.json").exists() else {}
     budget = clean.get("labeled_budget", {}).get("target")
     if budget:
@@ -116,7 +130,7 @@ def results_page() -> str:
              "`metrics/*.json`; do not edit by hand. "
              f"Task **{task}**; target test split: **{evaluation['test_examples']} examples**; chosen strategy: "
              f"**{strategy_words(evaluation)}**, domain pretraining "
-             f"{'on' if evaluation['pretrain_domain'] else 'off'}.",
+             f"{'on' if evaluation['pretrain_domain'] else 'off'}{lever_words(evaluation)}.",
              ""]
     if seeds == 1:
         lines += ["**One seed.** Differences of a few points between single-seed runs are within seed noise; "

@@ -34,8 +34,9 @@ bench: $(STAMP)
 
 # The transfer suite: 5 real domain pairs, 100 target labels each, the default recipe, its levers and SetFit
 # against the target-only baseline (bench/transfer.json, bench/transfer.md; docs/transfer-bench.md). By
-# default target_only, source_only, sequential, sequential+la and the SetFit peer, one seed: ~80 min on 2
-# cores (airline-to-imdb alone ~26 min; PAIRS="..." without it for ~1 h). METHODS=all runs every lever
+# default target_only, source_only, sequential, sequential+la and the SetFit peer, one seed: roughly 80 min
+# on 2 cores, an estimate from runs that partly shared the cores (airline-to-imdb is the longest pair;
+# PAIRS="..." without it for about an hour). METHODS=all runs every lever
 # (hours a seed); SEEDS="42 43 44" several seeds; OUT=bench/other.json keeps bench/transfer.json. Not in CI.
 SEEDS ?= 42
 METHODS ?= sequential+la setfit

@@ -86,7 +86,8 @@ def print_summary() -> None:
                   f"{budget['transfer_labels_needed']:.0f} labels:{bound} {budget['labels_saved']:.0f} labels saved")
     pretrain = read_json(METRICS / "pretrain.json")
     if pretrain.get("enabled"):
-        print(f"\nTAPT held-out MLM loss: {pretrain['before']['loss']:.3f} -> {pretrain['after']['loss']:.3f}")
+        print(f"\nTAPT held-out {objective_name(pretrain)} loss: {pretrain['before']['loss']:.3f} -> "
+              f"{pretrain['after']['loss']:.3f}; {forgetting_words(pretrain)}")
     distill = read_json(METRICS / "distill.json") if (METRICS / "distill.json").exists() else {}
     if distill.get("applicable", True) and distill:
         print(f"Distilled student: {distill['student']['layers']} layers, {distill['size_ratio']:.0%} of the "
@@ -187,12 +188,14 @@ def results_page() -> str:
         lines.append("")
     pretrain = load("pretrain.json")
     if pretrain.get("enabled"):
+        warm_up = (f"{pretrain['random_head']['loss']:.2f} with the fresh head, {pretrain['before']['loss']:.3f} "
+                   f"after the head warm-up (the honest before), " if "random_head" in pretrain
+                   else f"{pretrain['before']['loss']:.3f} before, ")
         lines += ["## Domain-adaptive pretraining (`metrics/pretrain.json`)", "",
-                  f"Held-out target MLM loss on {pretrain['heldout_texts']} texts: "
-                  f"{pretrain['random_head']['loss']:.2f} with the fresh head, {pretrain['before']['loss']:.3f} after "
-                  f"the head warm-up (the honest before), "
+                  f"Held-out target {objective_name(pretrain)} loss on {pretrain['heldout_texts']} texts: {warm_up}"
                   f"{pretrain['after']['loss']:.3f} after adaptation on {pretrain['train_texts']} texts (perplexity "
-                  f"{pretrain['before']['perplexity']:.0f} -> {pretrain['after']['perplexity']:.0f}).", ""]
+                  f"{pretrain['before']['perplexity']:.0f} -> {pretrain['after']['perplexity']:.0f}). "
+                  f"{forgetting_words(pretrain).capitalize()}.", ""]
     distill, speed = load("distill.json"), load("distill_speed.json")
     if distill and distill.get("applicable", True):
         lines += ["## Distillation (`metrics/distill.json`, `metrics/distill_speed.json`)", ""]
@@ -220,3 +223,17 @@ def results_page() -> str:
         lines += table(["model", "seconds"], [[name, f"{seconds:.1f}"] for name, seconds in timing.items()])
         lines.append("")
     return "\n".join(lines)
+
+
+def objective_name(pretrain: dict) -> str:
+    return "causal-LM" if pretrain.get("objective") == "causal_lm" else "MLM"
+
+
+def forgetting_words(pretrain: dict) -> str:
+    """The forgetting figure in words: the loss on general (source) text before -> after adaptation."""
+    forgetting = pretrain.get("forgetting")
+    if not forgetting or "skipped" in forgetting:
+        return f"forgetting not measured ({forgetting['skipped']})" if forgetting else "forgetting not measured"
+    return (f"forgetting: loss on {forgetting['texts']} source texts {forgetting['before']['loss']:.3f} -> "
+            f"{forgetting['after']['loss']:.3f} ({forgetting['loss_increase']:+.3f})")
+

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from transfer.core.errors import ModelError, ParamsError
 from transfer.core.locations import package_dir
@@ -55,9 +55,49 @@ def load_kwargs(params: Params, name_or_path: str | Path) -> dict[str, Any]:
 
 
 def load_tokenizer(name_or_path: str, params: Params):
+    """The checkpoint's tokenizer, with a pad token: decoder tokenizers (GPT-2, Llama) ship without one,
+    and batches of unequal length need it. The end-of-text token stands in, as the decoders' own
+    fine-tuning recipes do; the decoder classifier then pools the last token that is not padding."""
     from transformers import AutoTokenizer  # heavy: see the module docstring
 
-    return AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=params.model.trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=params.model.trust_remote_code)
+    if tokenizer.pad_token is None:
+        stand_in = tokenizer.eos_token or tokenizer.unk_token
+        if stand_in is None:
+            raise ModelError(f"{name_or_path}: the tokenizer has neither a pad, an end-of-text nor an unknown token to "
+                             f"pad batches with; add one (tokenizer.add_special_tokens) and save it with the model")
+        tokenizer.pad_token = stand_in
+    return tokenizer
+
+
+Backbone = Literal["encoder", "decoder", "encoder-decoder"]
+
+
+def backbone_kind(config) -> Backbone:
+    """What a checkpoint is, read from its config (never from its name): encoder-decoder when the config says
+    so; an encoder when transformers has a masked-LM class for its model type (BERT, RoBERTa, DeBERTa ...,
+    some of which also have a causal-LM class); a decoder when it has a causal-LM one only (GPT-2, Llama,
+    Qwen, Mistral, Gemma ...). Anything else loads as an encoder through AutoModel."""
+    from transformers.models.auto.modeling_auto import (  # heavy: see the module docstring
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    if config.is_encoder_decoder:
+        return "encoder-decoder"
+    if config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
+        return "encoder"
+    causal_architecture = any(name.endswith("ForCausalLM") for name in (config.architectures or []))
+    if config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or causal_architecture:
+        return "decoder"
+    return "encoder"
+
+
+def backbone_of(name_or_path: str | Path, params: Params) -> Backbone:
+    from transformers import AutoConfig  # heavy: see the module docstring
+
+    config = AutoConfig.from_pretrained(str(name_or_path), trust_remote_code=params.model.trust_remote_code)
+    return backbone_kind(config)
 
 
 def load_encoder(path: str, params: Params):

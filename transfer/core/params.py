@@ -150,6 +150,7 @@ class PretrainParams(Strict):
     learning_rate: float = Field(gt=0)
     batch_size: int = Field(ge=1)
     heldout_fraction: float = Field(gt=0, lt=0.5)
+    forgetting_texts: int = Field(ge=0)
 
 
 class JointParams(Strict):
@@ -166,7 +167,7 @@ class LoraParams(Strict):
     r: int = Field(ge=1)
     alpha: int = Field(ge=1)
     dropout: float = Field(ge=0, lt=1)
-    target_modules: list[str]
+    target_modules: Literal["auto", "all-linear"] | list[str] = Field(min_length=1)
 
 
 SETFIT_STRATEGIES = ("setfit", "sequential_setfit")  # SetFit's own training, not Trainer phases

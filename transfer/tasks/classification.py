@@ -15,7 +15,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from transfer.core.errors import DataError
-from transfer.core.modeling import load_kwargs, load_tokenizer, training_arguments
+from transfer.core.modeling import backbone_kind, load_kwargs, load_tokenizer, training_arguments
 from transfer.core.params import STRATEGIES, CleanParams, HubDataset, LocalFiles, Params
 from transfer.data.corpora import canonical_frame
 from transfer.data.tables import read_table
@@ -189,6 +189,9 @@ def load_classifier(name_or_path: str, params: Params):
     if is_sentence_classifier(config):
         config.update({key: keywords.pop(key) for key in ("num_labels", "id2label", "label2id")})
         return sentence_classifier_class(config).from_pretrained(name_or_path, config=config, **keywords)
+    if backbone_kind(config) == "decoder" and config.pad_token_id is None:
+        # A decoder classifier pools the last token that is not padding, so it must know the pad id.
+        keywords["pad_token_id"] = load_tokenizer(name_or_path, params).pad_token_id
     return AutoModelForSequenceClassification.from_pretrained(name_or_path, **keywords)
 
 

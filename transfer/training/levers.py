@@ -82,6 +82,9 @@ def adjust_priors(model, tokenizer, *, task: Task, params: Params, target: datas
         return report
     if adjusting and not task.label_head:  # on by default, so recorded rather than refused
         return {"logit_adjustment": {"skipped": f"task {task.name} has no class probabilities to adjust"}}
+    if adjusting and not output_layers(model):
+        return {"logit_adjustment": {"skipped": "the classifier's output layer has no bias to fold it into (a "
+                                                "decoder's `score` layer is bias-free)"}}
     return adjust_logits(model, tokenizer, task=task, params=params, target=target) if adjusting else {}
 
 
@@ -126,9 +129,13 @@ def adjust_logits(model, tokenizer, *, task: Task, params: Params, target: datas
 
 def output_layer(model) -> torch.nn.Linear:
     """The last linear layer with one output per class (BERT's `classifier`, RoBERTa's `out_proj`, `score`)."""
-    candidates = [m for m in model.modules() if isinstance(m, torch.nn.Linear)
-                  and m.out_features == model.config.num_labels and m.bias is not None]
+    candidates = output_layers(model)
     if not candidates:
         raise ModelError("finetune.label_shift / logit_adjustment: the classifier has no output layer with a bias to "
                          "correct; set label_shift: none and logit_adjustment: [0.0]")
     return candidates[-1]
+
+
+def output_layers(model) -> list[torch.nn.Linear]:
+    return [m for m in model.modules() if isinstance(m, torch.nn.Linear)
+            and m.out_features == model.config.num_labels and m.bias is not None]

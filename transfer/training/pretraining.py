@@ -1,4 +1,5 @@
-"""Continued masked-LM pretraining (domain- / task-adaptive pretraining) of an encoder.
+"""Continued masked-LM pretraining (domain- / task-adaptive pretraining) of an encoder, and the loss
+reports both pretraining objectives share (causal_pretraining.py holds the decoders' one).
 
 The packaged MiniLM ships without an MLM head, so a freshly initialised head makes the "before"
 loss meaningless (~11, worse than uniform). `adapt` therefore reports three numbers on the same
@@ -101,19 +102,29 @@ def mlm_datasets(texts: list[str], tokenizer, params: Params) -> tuple[datasets.
     texts = sorted(texts)
     random.Random(params.seed).shuffle(texts)
     n_heldout = max(1, round(config.heldout_fraction * len(texts)))
-    encoded = tokenizer(texts, truncation=True, max_length=config.max_length, return_special_tokens_mask=True)
-    rows = [dict(zip(encoded.keys(), values, strict=True)) for values in zip(*encoded.values(), strict=True)]
-    for row in rows:
-        row["length"] = len(row["input_ids"])
+    rows = encoded_rows(texts, tokenizer, params)
     heldout, train = rows[:n_heldout], rows[n_heldout:]
     if not train:
         raise DataError(f"pretrain_domain: only {len(texts)} target texts, too few to adapt on; add unlabeled "
                          f"target text or set pretrain_domain.enabled: false")
+    return datasets.Dataset.from_list(train), fixed_masks(heldout, tokenizer, params)
 
-    masker = DataCollatorForLanguageModeling(tokenizer, mlm_probability=config.mlm_probability, seed=params.seed)
-    masked = masker([{k: v for k, v in r.items() if k != "length"} for r in heldout])
-    fixed = datasets.Dataset.from_dict({k: v.tolist() for k, v in masked.items()})
-    return datasets.Dataset.from_list(train), fixed
+
+def encoded_rows(texts: list[str], tokenizer, params: Params) -> list[dict]:
+    encoded = tokenizer(texts, truncation=True, max_length=params.pretrain_domain.max_length,
+                        return_special_tokens_mask=True)
+    rows = [dict(zip(encoded.keys(), values, strict=True)) for values in zip(*encoded.values(), strict=True)]
+    for row in rows:
+        row["length"] = len(row["input_ids"])
+    return rows
+
+
+def fixed_masks(rows: list[dict], tokenizer, params: Params) -> datasets.Dataset:
+    """Rows masked once with the seed: before and after are scored on the same masked tokens."""
+    masker = DataCollatorForLanguageModeling(tokenizer, mlm_probability=params.pretrain_domain.mlm_probability,
+                                             seed=params.seed)
+    masked = masker([{k: v for k, v in r.items() if k != "length"} for r in rows])
+    return datasets.Dataset.from_dict({k: v.tolist() for k, v in masked.items()})
 
 
 def heldout_loss(trainer, fixed: datasets.Dataset) -> float:
@@ -127,17 +138,30 @@ def report(loss: float) -> dict:
     return {"loss": round(loss, 4), "perplexity": round(math.exp(min(loss, 50.0)), 2)}
 
 
-def adapt(params: Params, base: str, texts: list[str], out: Path, run: ResumableRun, curves: Path) -> dict:
+def forgetting_report(before: float, after: float, texts: int) -> dict:
+    """Loss on general text before and after adaptation; a positive `loss_increase` is forgetting."""
+    return {"texts": texts, "before": report(before), "after": report(after),
+            "loss_increase": round(after - before, 4)}
+
+
+NO_GENERAL_TEXT = {"skipped": "no general text (source validation rows) to measure it on"}
+
+
+def adapt(params: Params, base: str, texts: list[str], general: list[str], out: Path, run: ResumableRun,
+          curves: Path) -> dict:
     """Warm a fresh MLM head up on the frozen encoder, then adapt the whole model on `texts`; saves the
-    model to `out` and returns the held-out losses (random head, before, after)."""
+    model to `out` and returns the held-out losses (random head, before, after) and the forgetting
+    figure: the MLM loss on `general` texts (same masks) before and after."""
     config = params.pretrain_domain
     tokenizer = load_tokenizer(base, params)
     set_seed(params.seed)
     train, fixed = mlm_datasets(texts, tokenizer, params)
+    general_fixed = fixed_masks(encoded_rows(general, tokenizer, params), tokenizer, params) if general else None
     model = load_masked_lm(base, params)
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=config.mlm_probability)
     encoder = getattr(model, model.base_model_prefix)
-    metrics: dict = {"enabled": True, "train_texts": len(train), "heldout_texts": len(fixed)}
+    metrics: dict = {"enabled": True, "objective": "masked_lm", "train_texts": len(train),
+                     "heldout_texts": len(fixed)}
 
     def phase(name: str, epochs: float, learning_rate: float) -> LengthSortedTrainer:
         args = training_arguments(run.phase_dir(name), seed=params.seed, epochs=epochs,
@@ -158,14 +182,17 @@ def adapt(params: Params, base: str, texts: list[str], out: Path, run: Resumable
         for name, parameter in encoder.named_parameters():
             parameter.requires_grad_(not name.startswith("pooler."))
     metrics["before"] = report(heldout_loss(head_phase, fixed))
+    general_before = heldout_loss(head_phase, general_fixed) if general_fixed is not None else None
     phases = {"head": head_phase}
     if config.epochs > 0:
         phases["full"] = run.train(phase("full", config.epochs, config.learning_rate), "full")
         metrics["after"] = report(heldout_loss(phases["full"], fixed))
     else:
         metrics["after"] = metrics["before"]
-    write_curves(curves, phases)
     metrics["loss_reduction"] = round(metrics["before"]["loss"] - metrics["after"]["loss"], 4)
+    metrics["forgetting"] = (NO_GENERAL_TEXT if general_before is None else forgetting_report(
+        general_before, heldout_loss(phases.get("full", head_phase), general_fixed), len(general)))
+    write_curves(curves, phases)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return metrics

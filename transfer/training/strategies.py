@@ -23,7 +23,7 @@ from torch import nn
 from transformers import DataCollatorWithPadding, TrainerCallback
 
 from transfer.core.errors import ParamsError
-from transfer.core.modeling import load_tokenizer, resolve_model, set_seed
+from transfer.core.modeling import backbone_kind, load_tokenizer, resolve_model, set_seed
 from transfer.core.params import SETFIT_STRATEGIES, Params
 from transfer.training.checkpoints import ResumableRun
 from transfer.training.keep_source import keep_source_arguments
@@ -133,14 +133,24 @@ class ReversalSchedule(TrainerCallback):
         self.model.reversal_strength = dann_lambda(state.global_step / max(state.max_steps, 1), self.gamma)
 
 
-def apply_lora(model, r: int, alpha: int, dropout: float, target_modules: list[str], task_type: str = "SEQ_CLS"):
+def apply_lora(model, r: int, alpha: int, dropout: float, target_modules: str | list[str],
+               task_type: str = "SEQ_CLS"):
     """Wrap the task model with LoRA adapters (task_type: a peft TaskType name); the task head (classifier,
-    QA span head) stays fully trainable."""
+    QA span head) stays fully trainable. `target_modules`: see lora_targets."""
     from peft import LoraConfig, TaskType, get_peft_model  # optional: only finetune.peft: lora needs peft
 
     config = LoraConfig(task_type=TaskType[task_type], r=r, lora_alpha=alpha, lora_dropout=dropout,
-                        target_modules=target_modules)
+                        target_modules=lora_targets(model.config, target_modules))
     return get_peft_model(model, config)
+
+
+def lora_targets(config, requested: str | list[str]) -> str | list[str] | None:
+    """`auto`: every linear projection of a decoder ("all-linear", as QLoRA found adapters on attention
+    alone fall short for LLMs), and peft's per-architecture default for encoders (None: query/value for
+    BERT-like models); anything else goes to peft as given."""
+    if requested != "auto":
+        return requested
+    return "all-linear" if backbone_kind(config) == "decoder" else None
 
 
 def merge_lora(model):

@@ -1,9 +1,11 @@
 """distill: compress the chosen model into a smaller student (knowledge distillation).
 
-The student keeps every `distill.keep_every`-th layer of models/target and learns from the
-teacher's temperature-softened outputs on labeled and unlabeled target text, plus the hard labels.
-Writes models/student, metrics/distill.json (sizes, macro-F1 of both on the target test split,
-quality retained) and metrics/distill_speed.json (inference samples/s of both, measured here).
+The student (distill.student: a layer-dropped copy of an encoder teacher, or an encoder such as the packaged
+MiniLM, the default for a decoder teacher) learns from the teacher's temperature-softened logits that
+teacher_outputs computed once (data/teacher), plus the hard labels; it reads the target texts through
+its own tokenizer. Writes models/student, metrics/distill.json (sizes and macro-F1 of both on the target
+test split, quality retained, the student's gain over the target-only baseline with its 95% interval)
+and metrics/distill_speed.json (inference samples/s of both).
 Tasks with a label head only (classification); for the others the stage records why it does not apply.
 """
 
@@ -11,15 +13,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from transfer.core.artifacts import atomic_path, load_dataset_output, write_json
+from transfer.analysis.significance import rows_gain_interval
+from transfer.core.artifacts import atomic_path, read_csv, read_json, read_jsonl, write_json
 from transfer.core.errors import run_stage
 from transfer.core.params import load_params
 from transfer.tasks.classification import classification_metrics, predict
 from transfer.tasks.registry import task_for
 from transfer.training.checkpoints import resumable
-from transfer.training.distillation import train_student
+from transfer.training.distillation import DISTILLED_SPLITS, train_student
 
-TEACHER, STUDENT, TOKENIZED = Path("models/target"), Path("models/student"), Path("data/tokenized/target")
+TEACHER, STUDENT, OUTPUTS = Path("models/target"), Path("models/student"), Path("data/teacher")
+AUGMENTED, BASELINE_PREDICTIONS = Path("data/augmented/target"), Path("metrics/plots/predictions_baseline.csv")
 
 
 def not_applicable(task: str, reason: str) -> None:
@@ -37,26 +41,48 @@ def main() -> None:
     if "distill" in task.skipped_stages:
         not_applicable(task.name, task.skipped_stages["distill"])
         return
-    target = load_dataset_output(TOKENIZED)
-    run = resumable(params, STUDENT, {}, [TOKENIZED, TEACHER])
+    logits = {row["id"]: row["logits"] for row in read_jsonl(OUTPUTS / "soft_labels.jsonl")}
+    rows = {split: read_jsonl(AUGMENTED / f"{split}.jsonl") for split in (*DISTILLED_SPLITS, "test")
+            if (AUGMENTED / f"{split}.jsonl").exists()}
+    run = resumable(params, STUDENT, {}, [OUTPUTS, AUGMENTED, TEACHER])
     with atomic_path(STUDENT) as out:
-        teacher, student = train_student(params, task, TEACHER, target, out, run)
+        student, tokenizer, origin = train_student(params, task, TEACHER, rows, logits, out, run)
     run.finish()
 
-    test = target["test"].sort("length")
-    report, speed = {}, {}
-    for name, model_dir, model in (("teacher", TEACHER, teacher), ("student", STUDENT, student)):
-        label_ids, predicted, samples_per_second = predict(model_dir, test, params)
-        report[name] = {"layers": model.config.num_hidden_layers, "parameters": model.num_parameters(),
-                        "macro_f1": classification_metrics(label_ids, predicted, params.data.labels)["macro_f1"]}
-        speed[f"{name}_samples_per_second"] = round(samples_per_second, 1)
+    labels = params.data.labels
+    test = task.tokenize(rows["test"], tokenizer, params, "test")["test"].sort("length")
+    label_ids, predicted, samples_per_second = predict(STUDENT, test, params)
+    student_rows = [{"id": i, "actual": labels[a], "predicted": labels[p]}
+                    for i, a, p in sorted(zip(test["id"], label_ids, predicted, strict=True))]
+    baseline_rows = sorted(read_csv(BASELINE_PREDICTIONS), key=lambda row: row["id"])
+    teacher = read_json(OUTPUTS / "teacher.json")
+    report = {
+        "teacher": {key: teacher[key] for key in ("strategy", "layers", "parameters", "macro_f1")},
+        "student": {"from": origin, "layers": student.config.num_hidden_layers,
+                    "parameters": student.num_parameters(),
+                    "macro_f1": classification_metrics(label_ids, predicted, labels)["macro_f1"]},
+    }
+    baseline = macro_f1_of(baseline_rows, labels)
     report["size_ratio"] = round(report["student"]["parameters"] / report["teacher"]["parameters"], 3)
     report["quality_retained"] = round(report["student"]["macro_f1"] / max(report["teacher"]["macro_f1"], 1e-9), 4)
+    report["student_gain_over_baseline_points"] = round((report["student"]["macro_f1"] - baseline) * task.points, 2)
+    report |= {f"student_{key}": value for key, value in rows_gain_interval(
+        task, params, [student_rows], [baseline_rows], "the student").items()}
+    speed = {"teacher_samples_per_second": teacher["samples_per_second"],
+             "student_samples_per_second": round(samples_per_second, 1)}
     speed["speedup"] = round(speed["student_samples_per_second"] / speed["teacher_samples_per_second"], 2)
     write_json("metrics/distill.json", report)
     write_json("metrics/distill_speed.json", speed)
-    print(f"distill: student {report['student']['layers']} layers, {report['size_ratio']:.0%} of the parameters, "
-          f"{report['quality_retained']:.1%} of the teacher's macro-F1, {speed['speedup']}x faster inference")
+    print(f"distill: student ({origin}) {report['student']['layers']} layers, {report['size_ratio']:.0%} of the "
+          f"parameters, {report['quality_retained']:.1%} of the teacher's macro-F1, "
+          f"{report['student_gain_over_baseline_points']:+.2f} points over the baseline, "
+          f"{speed['speedup']}x faster inference")
+
+
+def macro_f1_of(rows: list[dict], labels: list[str]) -> float:
+    index = {label: i for i, label in enumerate(labels)}
+    return classification_metrics([index[r["actual"]] for r in rows], [index[r["predicted"]] for r in rows],
+                                   labels)["macro_f1"]
 
 
 if __name__ == "__main__":

@@ -13,9 +13,10 @@ from tests.readme import readme_command
 
 STAGES = ["ingest", "clean", "augment", "tokenize", "pretrain_domain", "finetune_baseline", "finetune_target",
           "evaluate", "compare_train@source_only-42", "compare", "budget_baseline@12-42", "budget_target@12-42",
-          "budget_baseline@30-42", "budget_target@30-42", "label_budget", "distill", "domain_shift", "report"]
+          "budget_baseline@30-42", "budget_target@30-42", "label_budget", "teacher_outputs", "distill", "domain_shift",
+          "report"]
 # The stages that run inference with evaluate.batch_size, and the results page (distill measures samples/s).
-SCORING = ["compare", "distill", "domain_shift", "evaluate", "label_budget", "report"]
+SCORING = ["compare", "distill", "domain_shift", "evaluate", "label_budget", "report", "teacher_outputs"]
 # id -> (what marks its chart type in the vega-lite spec, the plotted field that must never be an empty cell)
 PLOTS = {"label_budget": ("line", "dvc_inferred_y_value"), "compare": ("bar", "score"),
          "confusion_target": ("rect", "actual"), "confusion_baseline": ("rect", "actual"),
@@ -69,6 +70,10 @@ def test_dag_runs_end_to_end_reruns_only_what_changed_and_compares_experiments(d
     distill = json.loads((root / "metrics/distill.json").read_text())
     assert (distill["teacher"]["layers"], distill["student"]["layers"]) == (2, 1)
     assert distill["size_ratio"] < 1 and distill["teacher"]["macro_f1"] == report["target"]["macro_f1"]
+    assert distill["student_gain_over_baseline_points"] == round(
+        100 * (distill["student"]["macro_f1"] - report["baseline"]["macro_f1"]), 2)
+    low, high = distill["student_gain_ci95_points"]
+    assert low <= distill["student_gain_over_baseline_points"] <= high
     student = AutoModelForSequenceClassification.from_pretrained(root / "models/student")
     assert student.config.num_hidden_layers == 1
     timing = json.loads((root / "metrics/timing.json").read_text())
@@ -124,7 +129,8 @@ def test_dag_runs_end_to_end_reruns_only_what_changed_and_compares_experiments(d
     out = dvc_project.run(*shlex.split(readme_command("dvc exp run -S finetune.strategy=target_only"))).stdout
     assert sorted(ran_stages(out)) == ["budget_target@12-42", "budget_target@30-42", "compare",
                                        "compare_train@source_only-42", "distill", "domain_shift", "evaluate",
-                                       "finetune_target", "label_budget", "pretrain_domain", "report"]
+                                       "finetune_target", "label_budget", "pretrain_domain", "report",
+                                       "teacher_outputs"]
     report = json.loads((root / "metrics/eval.json").read_text())
     assert report["target"] == report["baseline"] and report["gain_macro_f1_points"] == 0
     budget = json.loads((root / "metrics/label_budget.json").read_text())
@@ -134,7 +140,7 @@ def test_dag_runs_end_to_end_reruns_only_what_changed_and_compares_experiments(d
     out = dvc_project.run("dvc", "exp", "run", "-S", "finetune.label_shift=em").stdout
     assert sorted(ran_stages(out)) == ["budget_target@12-42", "budget_target@30-42", "compare",
                                        "compare_train@source_only-42", "distill", "domain_shift", "evaluate",
-                                       "finetune_target", "label_budget", "report"]
+                                       "finetune_target", "label_budget", "report", "teacher_outputs"]
     levers = json.loads((root / "metrics/eval.json").read_text())["levers"]
     assert set(levers) == {"label_shift", "logit_adjustment"} and levers["label_shift"]["temperature"] > 0
     assert "skipped" in levers["logit_adjustment"]  # the default-on adjustment yields to em, and says so

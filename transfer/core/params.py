@@ -272,6 +272,7 @@ class FinetuneParams(Strict):
 
 
 class DistillParams(Strict):
+    student: str = Field(min_length=1)
     keep_every: int = Field(ge=2)
     temperature: float = Field(gt=0)
     alpha: float = Field(ge=0, le=1)

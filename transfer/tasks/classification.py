@@ -219,8 +219,15 @@ def predict(model_dir, test, params: Params) -> Predictions:
 
 
 def class_probabilities(model, dataset, tokenizer, batch_size: int) -> np.ndarray:
-    """Softmax class probabilities of an in-memory classifier, in the order of `dataset`: batches of
-    near-equal length (no Trainer, no length-grouped sampler, so no reordering to undo)."""
+    """Softmax class probabilities of an in-memory classifier, in the order of `dataset`."""
+    logits = class_logits(model, dataset, tokenizer, batch_size)
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return (shifted / shifted.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def class_logits(model, dataset, tokenizer, batch_size: int) -> np.ndarray:
+    """Class logits of an in-memory classifier, in the order of `dataset`: batches of near-equal length
+    (no Trainer, no length-grouped sampler, so no reordering to undo)."""
     import torch  # heavy: model side only
     from transformers import DataCollatorWithPadding
 
@@ -229,17 +236,16 @@ def class_probabilities(model, dataset, tokenizer, batch_size: int) -> np.ndarra
     lengths = np.asarray(dataset["length"] if "length" in dataset.column_names
                          else [len(ids) for ids in dataset["input_ids"]])
     order = np.argsort(lengths, kind="stable")
-    probabilities = np.zeros((len(dataset), model.config.num_labels), dtype=np.float32)
+    logits = np.zeros((len(dataset), model.config.num_labels), dtype=np.float64)
     was_training = model.training
     model.eval()
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             rows = order[start:start + batch_size]
             batch = collate([{c: dataset[int(i)][c] for c in keep} for i in rows])
-            logits = model(**{k: v.to(model.device) for k, v in batch.items()}).logits
-            probabilities[rows] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+            logits[rows] = model(**{k: v.to(model.device) for k, v in batch.items()}).logits.double().cpu().numpy()
     model.train(was_training)
-    return probabilities
+    return logits
 
 
 def classification_metrics(label_ids: np.ndarray, predictions: np.ndarray, label_names: list[str]) -> dict:

@@ -1,11 +1,17 @@
-"""Knowledge distillation (Hinton et al. 2015): a student with every `keep_every`-th layer of the teacher
-(DistilBERT-style), trained on the teacher's temperature-softened outputs over labeled and unlabeled
-target text, plus the hard labels.
+"""Knowledge distillation (Hinton et al. 2015): a student trained on the teacher's temperature-softened
+outputs over labeled and unlabeled target text, plus the hard labels.
+
+The teacher's logits are computed once (`soft_labels`, the teacher_outputs stage) and read from the data:
+a student retrains without re-running the teacher, which for an LLM teacher is most of the cost. The
+student is a copy of an encoder teacher with every `keep_every`-th layer (DistilBERT-style), or any
+encoder classifier named in distill.student (the packaged MiniLM for a decoder teacher), which then
+reads the texts through its own tokenizer.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,11 +19,12 @@ from typing import TYPE_CHECKING
 import datasets
 import torch
 from torch import nn
-from transformers import AutoModelForSequenceClassification
+from transformers import AutoConfig, AutoModelForSequenceClassification
 
-from transfer.core.errors import ModelError
-from transfer.core.modeling import load_tokenizer, set_seed
+from transfer.core.errors import ModelError, ParamsError
+from transfer.core.modeling import backbone_kind, load_tokenizer, resolve_model, set_seed
 from transfer.core.params import Params
+from transfer.tasks.classification import class_logits, load_classifier
 from transfer.tasks.sentence_classifier import is_sentence_classifier, sentence_classifier_class
 from transfer.training.checkpoints import ResumableRun
 from transfer.training.strategies import DomainCollator, masked_mean_ce
@@ -69,36 +76,96 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
 
 
 class DistillTrainer(LengthSortedTrainer):
-    def __init__(self, *args, teacher, temperature: float, alpha: float, **kwargs):
+    """The distillation loss against the `teacher_logits` each batch carries."""
+
+    def __init__(self, *args, temperature: float, alpha: float, **kwargs):
         super().__init__(*args, **kwargs)
-        self.teacher = teacher.eval()
         self.temperature, self.alpha = temperature, alpha
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        labels = inputs.pop("labels")
+        labels, teacher_logits = inputs.pop("labels"), inputs.pop("teacher_logits")
         inputs.pop("domain", None)
         outputs = model(**inputs)
-        with torch.no_grad():
-            teacher_logits = self.teacher.to(outputs.logits.device)(**inputs).logits
-        loss = distillation_loss(outputs.logits, teacher_logits, labels, self.temperature, self.alpha)
+        loss = distillation_loss(outputs.logits, teacher_logits.to(outputs.logits.dtype), labels, self.temperature,
+                                 self.alpha)
         return (loss, outputs) if return_outputs else loss
 
 
-def train_student(params: Params, task: Task, teacher_dir: Path, target: datasets.DatasetDict, out: Path,
-                  run: ResumableRun):
-    """Distill the classifier at `teacher_dir` into a student saved to `out`; returns (teacher, student)."""
+class SoftLabelCollator(DomainCollator):
+    """Dynamic padding, unlabeled rows at -100, and the teacher's logits of each row."""
+
+    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        batch = super().__call__(features)
+        batch["teacher_logits"] = torch.tensor([f["teacher_logits"] for f in features], dtype=torch.float32)
+        return batch
+
+
+DISTILLED_SPLITS = ("train", "unlabeled", "validation")  # validation: best-epoch selection scores the same loss
+
+
+def soft_labels(teacher, tokenizer, target: datasets.DatasetDict, batch_size: int) -> dict[str, list[float]]:
+    """The teacher's class logits per row id over the splits the student learns from."""
+    logits: dict[str, list[float]] = {}
+    for split in DISTILLED_SPLITS:
+        if split not in target or len(target[split]) == 0:
+            continue
+        values = class_logits(teacher, target[split], tokenizer, batch_size)
+        for row_id, row in zip(target[split]["id"], values, strict=True):
+            if row_id in logits:
+                raise ModelError(f"distill: row id {row_id!r} occurs twice in the target train/unlabeled/validation "
+                                 f"splits; soft labels are keyed by id")
+            logits[row_id] = [round(float(v), 6) for v in row]
+    return logits
+
+
+def default_student(teacher_config) -> str | None:
+    """distill.student: auto: a layer-dropped copy of an encoder teacher (None), the packaged MiniLM for a
+    decoder (a shallower decoder would still be an LLM; the point is a small encoder to serve)."""
+    return DEFAULT_STUDENT if backbone_kind(teacher_config) == "decoder" else None
+
+
+DEFAULT_STUDENT = "embedded:all-MiniLM-L6-v2"
+
+
+def build_student(params: Params, teacher_dir: Path):
+    """(student model, its tokenizer, where it came from): see default_student."""
+    config = params.distill
+    teacher_config = AutoConfig.from_pretrained(str(teacher_dir), trust_remote_code=params.model.trust_remote_code)
+    name = default_student(teacher_config) if config.student == "auto" else config.student
+    if name is None:
+        teacher = load_classifier(str(teacher_dir), params)
+        return (make_student(teacher, config.keep_every), load_tokenizer(str(teacher_dir), params),
+                f"every {config.keep_every}th layer of the teacher")
+    path = resolve_model(name)
+    if backbone_kind(AutoConfig.from_pretrained(path, trust_remote_code=params.model.trust_remote_code)) != "encoder":
+        raise ParamsError(f"distill.student: {name} is not an encoder; the student is a small encoder classifier "
+                          f"(e.g. {DEFAULT_STUDENT}), or auto")
+    return load_classifier(path, params), load_tokenizer(path, params), name
+
+
+def train_student(params: Params, task: Task, teacher_dir: Path, rows: dict[str, list[dict]],
+                  logits: dict[str, list[float]], out: Path, run: ResumableRun):
+    """Distill the teacher's `logits` (by row id) into a student saved to `out`, reading `rows` (the
+    augmented target splits) through the student's tokenizer; returns (student, its tokenizer, origin)."""
     config = params.distill
     set_seed(params.seed)
-    tokenizer = load_tokenizer(str(teacher_dir), params)
-    teacher = task.load_model(str(teacher_dir), tokenizer, params)
-    student = make_student(teacher, config.keep_every)
-    train = datasets.concatenate_datasets([target["train"], target["unlabeled"]]) if "unlabeled" in target \
-        else target["train"]
-    train_phase(student, tokenizer, train, target["validation"], task=task, params=params, epochs=config.epochs,
+    student, tokenizer, origin = build_student(params, teacher_dir)
+    splits = {split: with_soft_labels(task.tokenize(rows[split], tokenizer, params, split)[split], logits)
+              for split in DISTILLED_SPLITS if rows.get(split)}
+    train = datasets.concatenate_datasets([splits[s] for s in ("train", "unlabeled") if s in splits])
+    train_phase(student, tokenizer, train, splits.get("validation"), task=task, params=params, epochs=config.epochs,
                 learning_rate=config.learning_rate, run=run, phase="student", trainer_class=DistillTrainer,
-                data_collator=DomainCollator(tokenizer), teacher=teacher, temperature=config.temperature,
-                alpha=config.alpha)
-    student.config.transfer_strategy = f"distilled from {teacher.config.to_dict().get('transfer_strategy')}"
+                data_collator=SoftLabelCollator(tokenizer), temperature=config.temperature, alpha=config.alpha)
+    teacher_strategy = json.loads((teacher_dir / "config.json").read_text()).get("transfer_strategy")
+    student.config.transfer_strategy = f"distilled from {teacher_strategy}"
     student.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    return teacher, student
+    return student, tokenizer, origin
+
+
+def with_soft_labels(dataset: datasets.Dataset, logits: dict[str, list[float]]) -> datasets.Dataset:
+    missing = [row_id for row_id in dataset["id"] if row_id not in logits]
+    if missing:
+        raise ModelError(f"distill: no teacher output for {len(missing)} rows (e.g. {missing[:3]}); the soft labels in "
+                         f"data/teacher are older than the data: run `dvc repro teacher_outputs`")
+    return dataset.add_column("teacher_logits", [logits[row_id] for row_id in dataset["id"]])

@@ -109,3 +109,21 @@ def test_causal_continued_pretraining_lowers_target_perplexity_and_reports_forge
     assert reloaded.get_output_embeddings() is not None
     assert load_tokenizer(str(out), params).pad_token is not None
     assert (tmp_path / "curves.csv").read_text().count("\n") > 1
+
+
+def test_tasks_without_a_decoder_path_refuse_a_decoder_with_what_to_use(tiny_decoder):
+    import yaml
+
+    from tests.conftest import ROOT
+    from transfer.core.errors import ParamsError
+    from transfer.tasks.registry import task_for
+
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["model"]["name"] = str(tiny_decoder)
+    assert task_for(parse_params(raw)).name == "classification"
+    raw["task"] = "translation"
+    with pytest.raises(ParamsError) as error:
+        task_for(parse_params(raw))
+    assert f"model.name: {tiny_decoder} is a decoder-only LM, and task translation has no decoder path" in str(
+        error.value)
+    assert "task: classification for a decoder" in str(error.value)

@@ -47,6 +47,8 @@ class Task(ABC):
     strategies: ClassVar[tuple[str, ...]] = STRATEGIES_WITHOUT_LABEL_HEAD
     # Splits tokenize writes (unlabeled target text is tokenized only where DANN can use it).
     tokenized_splits: ClassVar[tuple[str, ...]] = ("train", "validation", "test")
+    # Whether a decoder-only LLM can be model.name (task_for refuses one where it cannot).
+    decoder_backbone: ClassVar[bool] = False
     # Stages that pass through for this task, with the reason they print and record.
     skipped_stages: ClassVar[dict[str, str]] = {}
     # peft's TaskType name for LoRA adapters on this task's model.

@@ -38,6 +38,7 @@ class Classification(Task):
     normalized_fields = ("text",)
     corpus_keys = ("text_column", "label_column", "label_map")
     label_head = True
+    decoder_backbone = True
     strategies = STRATEGIES
     # Unlabeled target text (label -1) feeds the domain classifier of DANN.
     tokenized_splits = ("train", "validation", "test", "unlabeled")

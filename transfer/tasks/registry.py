@@ -8,6 +8,7 @@ Rows by task: classification {id, text, label}; qa {id, question, context, answe
 from __future__ import annotations
 
 from transfer.core.errors import ParamsError
+from transfer.core.modeling import backbone_of, resolve_model
 from transfer.core.params import JointParams, LocalFiles, PackagedCorpus, Params
 from transfer.tasks.base import Task
 from transfer.tasks.classification import Classification
@@ -35,7 +36,7 @@ def get_task(name: str) -> Task:
 def task_for(params: Params, origin: str = "params.yaml") -> Task:
     """The task params name, after the checks that depend on it (the schema has done the rest)."""
     task = get_task(params.task)
-    problems = corpus_problems(params, task) + task.check_params(params)
+    problems = corpus_problems(params, task) + task.check_params(params) + backbone_problems(params, task)
     if not task.label_head:
         problems += [f"{problem} (task: {task.name})" for problem in label_head_problems(params, task)]
     if problems:
@@ -88,3 +89,20 @@ def label_head_problems(params: Params, task: Task) -> list[str]:
 
 
 __all__ = ["TASKS", "Task", "get_task", "register", "task_for"]
+
+
+def backbone_problems(params: Params, task: Task) -> list[str]:
+    """A decoder-only model.name for a task that has no decoder path (its config is read only then)."""
+    if task.decoder_backbone:
+        return []
+    try:
+        backbone = backbone_of(resolve_model(params.model.name), params)
+    except OSError:  # not reachable from here: the stage that loads the model says so, with what to do
+        return []
+    if backbone != "decoder":
+        return []
+    return [f"model.name: {params.model.name} is a decoder-only LM, and task {task.name} has no decoder path "
+            f"(extractive span heads and seq2seq warm-starts need an encoder); use an encoder such as "
+            f"embedded:all-MiniLM-L6-v2 or bert-base-uncased (translation: also a seq2seq model such as t5-small), "
+            f"or task: classification for a decoder"]
+

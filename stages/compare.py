@@ -1,7 +1,8 @@
 """compare: every trained strategy on the target test split, side by side.
 
-Reads models/baseline, models/target and each models/compare/<strategy>-<seed> (the
-`compare.strategies` x `compare.seeds` matrix in dvc.yaml). Per strategy: mean and spread of
+Reads models/baseline, models/target, each models/compare/<strategy>-<seed> (the
+`compare.strategies` x `compare.seeds` matrix in dvc.yaml) and, with a decoder model.name, the prompting
+baselines' predictions (data/prompting). Per strategy: mean and spread of
 the task's primary score (macro-F1, QA F1, chrF) over seeds, the gain over the target-only
 baseline with its 95% interval and `significant` (a bootstrap over the test examples and, where
 compare.seeds lists several, the seeds), and a negative-transfer flag when the gain is below zero
@@ -21,7 +22,7 @@ from transfer.core.modeling import TRAINING_REPORT
 from transfer.core.params import load_params
 from transfer.tasks.registry import task_for
 
-COMPARE, PREDICTIONS = Path("models/compare"), Path("metrics/plots")
+COMPARE, PREDICTIONS, PROMPTING = Path("models/compare"), Path("metrics/plots"), Path("data/prompting")
 
 
 def label(report: dict) -> str:
@@ -54,6 +55,13 @@ def main() -> None:
         rows[name].append(example_rows)
         timing[f"{name}@{report['seed']}"] = report["wall_time_s"]
         print(f"compare: {model_dir} {task.metrics[metric]} {value:.4f}")
+
+    # The prompting baselines (a decoder model.name): scored by the prompting stage, no training.
+    prompting = read_json("metrics/prompting.json")
+    if prompting.get("applicable"):
+        for method in params.prompting.methods:
+            scores[method].append(prompting[method][metric])
+            rows[method].append(read_csv(PROMPTING / f"predictions_{method}.csv"))
 
     table = summarize(scores, scores["baseline"][0], metric, task.points, params.evaluate.negative_transfer_margin)
     for name, interval in gain_intervals(task, params, rows).items():

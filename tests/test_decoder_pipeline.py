@@ -1,6 +1,7 @@
 """The default DAG through `dvc repro` with model.name a tiny Llama-style decoder (a local folder): causal
-continued pretraining with forgetting, the decoder classifier with LoRA on every linear layer, and an
-encoder student distilled from the cached teacher outputs, which a student-only change reuses."""
+continued pretraining with forgetting, the decoder classifier with LoRA on every linear layer, zero- and
+few-shot prompting baselines in compare, and an encoder student distilled from the cached teacher
+outputs, which a student-only change reuses."""
 
 from __future__ import annotations
 
@@ -46,6 +47,14 @@ def test_the_default_dag_runs_on_a_decoder_and_distills_into_an_encoder(decoder_
     training = json.loads((root / "models/target/training.json").read_text())
     assert training["peft"] == "lora"
 
+    prompting = json.loads((root / "metrics/prompting.json").read_text())
+    assert prompting["applicable"] and prompting["test_examples"] == 36
+    assert prompting["few_shot"]["in_context_examples"] == 4 and prompting["zero_shot"]["in_context_examples"] == 0
+    compare = json.loads((root / "metrics/compare.json").read_text())
+    assert {"baseline", "zero_shot", "few_shot"} <= set(compare)
+    assert compare["few_shot"]["macro_f1"] == prompting["few_shot"]["macro_f1"]
+    assert "gain_ci95_points" in compare["zero_shot"]
+
     distill = json.loads((root / "metrics/distill.json").read_text())
     assert distill["student"]["from"] == "embedded:all-MiniLM-L6-v2" and distill["student"]["layers"] == 6
     assert distill["teacher"]["macro_f1"] == report["target"]["macro_f1"]
@@ -60,4 +69,10 @@ def test_the_default_dag_runs_on_a_decoder_and_distills_into_an_encoder(decoder_
     params["distill"]["epochs"] = 1
     decoder_project.set_params(params)
     assert sorted(decoder_project.repro()) == ["distill", "report"]
+    # Prompting is scored apart from training: a change of k re-runs it and compare (the report only if compare's
+    # numbers moved), nothing trains.
+    params["prompting"]["few_shot_k"] = 3
+    decoder_project.set_params(params)
+    ran = decoder_project.repro()
+    assert ran[:2] == ["prompting", "compare"] and set(ran) <= {"prompting", "compare", "report"}
     assert Path(root / "data/teacher/soft_labels.jsonl").exists()

@@ -127,3 +127,37 @@ def test_tasks_without_a_decoder_path_refuse_a_decoder_with_what_to_use(tiny_dec
     assert f"model.name: {tiny_decoder} is a decoder-only LM, and task translation has no decoder path" in str(
         error.value)
     assert "task: classification for a decoder" in str(error.value)
+
+
+def test_label_log_likelihoods_equal_the_unpadded_sum_over_the_verbalizer(tiny_decoder):
+    from transfer.tasks.prompting import label_log_likelihoods
+
+    params = shipped_params()
+    model = AutoModelForCausalLM.from_pretrained(tiny_decoder).eval()
+    tokenizer = load_tokenizer(str(tiny_decoder), params)
+    prompts = ["Text: great\nSentiment:", "Text: awful terrible pain and worst\nSentiment:"]
+    words = [" negative", " positive and happy"]
+    scores = label_log_likelihoods(model, tokenizer, prompts, words, batch_size=3)
+    for i, prompt in enumerate(prompts):
+        for j, word in enumerate(words):
+            context = tokenizer(prompt)["input_ids"]
+            continuation = tokenizer(word, add_special_tokens=False)["input_ids"]
+            with torch.no_grad():
+                logits = model(input_ids=torch.tensor([context + continuation])).logits[0]
+            log_probs = torch.log_softmax(logits, dim=-1)
+            expected = sum(float(log_probs[len(context) - 1 + t, token]) for t, token in enumerate(continuation))
+            assert scores[i, j] == pytest.approx(expected, abs=1e-4)
+
+
+def test_few_shot_demonstrations_take_the_classes_in_turn_and_follow_the_seed():
+    from transfer.core.errors import ModelError
+    from transfer.tasks.prompting import demonstrations
+
+    rows = synthetic_rows("target", 30, 0)
+    labels = ["negative", "neutral", "positive"]
+    shots = demonstrations(rows, 4, 42, labels)
+    assert len(shots) == 4 and {shot["label"] for shot in shots} == set(labels)
+    assert shots == demonstrations(list(reversed(rows)), 4, 42, labels)  # the draw ignores file order
+    assert shots != demonstrations(rows, 4, 43, labels)
+    with pytest.raises(ModelError, match="few_shot_k"):
+        demonstrations(rows[:3], 4, 42, labels)

@@ -285,6 +285,15 @@ class CompareParams(Strict):
     seeds: list[int] = Field(min_length=1)
 
 
+class PromptingParams(Strict):
+    methods: list[Literal["zero_shot", "few_shot"]]
+    template: str = Field(pattern=r"\{text\}")
+    verbalizers: dict[str, str]
+    few_shot_k: int = Field(ge=1)
+    max_text_tokens: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+
+
 class LabelBudgetParams(Strict):
     sizes: list[Annotated[int, Field(ge=1)]] = Field(min_length=1)
     seeds: list[int] = Field(min_length=1)
@@ -335,12 +344,20 @@ class Params(Strict):
     finetune: FinetuneParams
     evaluate: EvaluateParams
     compare: CompareParams
+    prompting: PromptingParams
     label_budget: LabelBudgetParams
     distill: DistillParams
     domain_shift: DomainShiftParams
     checkpoint: CheckpointParams
     qa: QaParams
     translation: TranslationParams
+
+    @model_validator(mode="after")
+    def verbalizers_name_classes(self) -> Params:
+        unknown = sorted(set(self.prompting.verbalizers) - set(self.data.labels))
+        if unknown:
+            raise ValueError(f"prompting.verbalizers: {unknown} are not classes of data.labels {self.data.labels}")
+        return self
 
     @model_validator(mode="after")
     def class_weights_need_a_target_phase(self) -> Params:

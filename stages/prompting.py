@@ -1,0 +1,78 @@
+"""prompting: zero- and few-shot baselines with a decoder model.name, no training (classification).
+
+What the LLM does on the target test split with only a prompt (and, few-shot, k labeled target train
+examples in it), next to what transfer achieves; transfer/tasks/prompting.py says how a label is
+scored. Writes metrics/prompting.json (macro-F1, accuracy per method), data/prompting/ (per-example
+predictions, which compare reads for the gain's interval, and what was used: verbalizers,
+demonstrations, an example prompt, inference samples/s). An encoder model.name, or a task without
+classes, records why it does not apply.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from transformers import AutoModelForCausalLM
+
+from transfer.core.artifacts import atomic_path, read_jsonl, write_csv, write_json
+from transfer.core.errors import run_stage
+from transfer.core.modeling import backbone_of, load_kwargs, load_tokenizer, resolve_model
+from transfer.core.params import load_params
+from transfer.tasks.classification import classification_metrics
+from transfer.tasks.prompting import prompt_predictions
+from transfer.tasks.registry import task_for
+
+AUGMENTED, OUTPUTS, METRICS = Path("data/augmented/target"), Path("data/prompting"), Path("metrics/prompting.json")
+
+
+def not_applicable(reason: str) -> None:
+    with atomic_path(OUTPUTS) as out:
+        out.mkdir(parents=True)
+        (out / "NOT_APPLICABLE.txt").write_text(reason + "\n")
+    write_json(METRICS, {"applicable": False, "reason": reason})
+    print(f"prompting: not applicable: {reason}")
+
+
+def main() -> None:
+    params = load_params()
+    task = task_for(params)
+    base = resolve_model(params.model.name)
+    if not task.label_head:
+        return not_applicable(f"task {task.name} has no classes to score verbalizers for")
+    if not params.prompting.methods:
+        return not_applicable("prompting.methods is empty")
+    if backbone_of(base, params) != "decoder":
+        return not_applicable(f"model.name {params.model.name} is not a decoder-only LM (prompting scores a causal "
+                              f"LM's next words)")
+    labels = params.data.labels
+    model = AutoModelForCausalLM.from_pretrained(base, **load_kwargs(params, base))
+    tokenizer = load_tokenizer(base, params)
+    test = read_jsonl(AUGMENTED / "test.jsonl")
+    # Demonstrations come from the labeled rows as given, never from augmentation's copies.
+    labeled = [row for row in read_jsonl(AUGMENTED / "train.jsonl") if not row.get("origin_id")]
+    index = {label: i for i, label in enumerate(labels)}
+    actual = [index[row["label"]] for row in test]
+    report, used = {}, {}
+    with atomic_path(OUTPUTS) as out:
+        out.mkdir(parents=True)
+        for method in params.prompting.methods:
+            start = time.perf_counter()
+            predicted, used[method] = prompt_predictions(model, tokenizer, [row["text"] for row in test], labeled,
+                                                         params, method)
+            used[method]["samples_per_second"] = round(len(test) / (time.perf_counter() - start), 2)
+            scores = classification_metrics(actual, predicted, labels)
+            report[method] = {"macro_f1": scores["macro_f1"], "accuracy": scores["accuracy"],
+                              "in_context_examples": len(used[method]["demonstrations"]),
+                              "per_class": scores["per_class"]}
+            write_csv(out / f"predictions_{method}.csv",
+                      sorted(({"id": row["id"], "actual": row["label"], "predicted": labels[p]}
+                              for row, p in zip(test, predicted, strict=True)), key=lambda r: r["id"]))
+            print(f"prompting: {method} macro-F1 {scores['macro_f1']:.4f} on {len(test)} test examples "
+                  f"({used[method]['samples_per_second']} samples/s)")
+        write_json(out / "used.json", used)
+    write_json(METRICS, {"applicable": True, "test_examples": len(test), **report})
+
+
+if __name__ == "__main__":
+    run_stage(main)

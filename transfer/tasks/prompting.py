@@ -1,0 +1,120 @@
+"""Prompting baselines for classification: what a causal LM does with no training.
+
+Each label is scored by the log-likelihood of its verbalizer after the prompt (the sum over the
+verbalizer's tokens, as lm-evaluation-harness' `acc`), and the most likely label is the prediction: no
+free-text parsing, so every test example gets exactly one of data.labels. zero_shot prompts with the
+template alone; few_shot puts k labeled target train examples (drawn with the seed, classes taken in
+turn so that each appears when k allows) before it, the same demonstrations for every test example.
+"""
+
+from __future__ import annotations
+
+import inspect
+import random
+
+import numpy as np
+
+from transfer.core.errors import ModelError
+from transfer.core.params import Params, PromptingParams
+
+FEW_SHOT_SEPARATOR = "\n\n"
+
+
+def verbalizers(config: PromptingParams, labels: list[str]) -> list[str]:
+    """The words scored for each label: params' own, else " <label name>" (the leading space is how a
+    word follows a colon in BPE vocabularies)."""
+    return [config.verbalizers.get(label, f" {label}") for label in labels]
+
+
+def demonstrations(rows: list[dict], k: int, seed: int, labels: list[str]) -> list[dict]:
+    """k labeled rows drawn with the seed, classes in turn (in the order of a seeded shuffle of each class),
+    then shuffled so the order carries no label pattern."""
+    rng = random.Random(seed)
+    by_class = {label: sorted((r for r in rows if r["label"] == label), key=lambda r: r["id"]) for label in labels}
+    for members in by_class.values():
+        rng.shuffle(members)
+    chosen: list[dict] = []
+    while len(chosen) < k and any(by_class.values()):
+        for label in labels:
+            if by_class[label] and len(chosen) < k:
+                chosen.append(by_class[label].pop())
+    if len(chosen) < k:
+        raise ModelError(f"prompting.few_shot_k: {k} demonstrations asked for, and the labeled target train set has "
+                         f"{len(chosen)}; lower prompting.few_shot_k")
+    rng.shuffle(chosen)
+    return chosen
+
+
+def shorten(text: str, tokenizer, max_tokens: int) -> str:
+    """The text cut to `max_tokens` tokens, so k demonstrations and the query fit the context."""
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    return text if len(ids) <= max_tokens else tokenizer.decode(ids[:max_tokens])
+
+
+def build_prompts(texts: list[str], config: PromptingParams, tokenizer, shots: list[dict],
+                  label_words: dict[str, str]) -> list[str]:
+    """The prompt of each text: the demonstrations (template + their verbalizer), then the template."""
+    def fill(text: str) -> str:
+        return config.template.format(text=shorten(text, tokenizer, config.max_text_tokens))
+
+    prefix = "".join(fill(shot["text"]) + label_words[shot["label"]] + FEW_SHOT_SEPARATOR for shot in shots)
+    return [prefix + fill(text) for text in texts]
+
+
+def label_log_likelihoods(model, tokenizer, prompts: list[str], words: list[str], batch_size: int) -> np.ndarray:
+    """[prompt, label] summed log-probability of each label's words after each prompt.
+
+    Sequences are left-padded so every verbalizer ends the row: only the last positions' logits are
+    computed (`logits_to_keep`), which keeps a 150k-word vocabulary affordable; positions are counted
+    from the first real token, so padding changes nothing.
+    """
+    import torch  # heavy: model side only
+
+    prompt_ids = tokenizer(prompts, add_special_tokens=True)["input_ids"]
+    word_ids = [tokenizer(w, add_special_tokens=False)["input_ids"] for w in words]
+    if any(not ids for ids in word_ids):
+        raise ModelError(f"prompting.verbalizers: {words} has an entry the tokenizer turns into no token")
+    limit = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
+    longest = max(map(len, prompt_ids)) + max(map(len, word_ids))
+    if limit and longest > limit:
+        raise ModelError(f"prompting: a prompt of {longest} tokens exceeds the model's {limit} positions; lower "
+                         f"prompting.max_text_tokens or prompting.few_shot_k")
+    pairs = [(i, j) for i in range(len(prompts)) for j in range(len(words))]
+    pairs.sort(key=lambda pair: len(prompt_ids[pair[0]]) + len(word_ids[pair[1]]))
+    keep = max(map(len, word_ids)) + 1
+    takes_keep = "logits_to_keep" in inspect.signature(model.forward).parameters
+    scores = np.zeros((len(prompts), len(words)))
+    pad = tokenizer.pad_token_id
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(pairs), batch_size):
+            batch = pairs[start:start + batch_size]
+            sequences = [prompt_ids[i] + word_ids[j] for i, j in batch]
+            width = max(map(len, sequences))
+            input_ids = torch.tensor([[pad] * (width - len(s)) + s for s in sequences])
+            attention = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in sequences])
+            positions = (attention.cumsum(-1) - 1).clamp(min=0)
+            extra = {"logits_to_keep": keep} if takes_keep else {}
+            logits = model(input_ids=input_ids.to(model.device), attention_mask=attention.to(model.device),
+                           position_ids=positions.to(model.device), **extra).logits[:, -keep:].float()
+            log_probs = torch.log_softmax(logits, dim=-1).cpu()
+            for row, (i, j) in enumerate(batch):
+                n = len(word_ids[j])
+                # logits at position t predict token t + 1: the last n + 1 kept positions predict the n words
+                predicted = log_probs[row, keep - n - 1:keep - 1]
+                scores[i, j] = float(predicted.gather(-1, torch.tensor(word_ids[j])[:, None]).sum())
+    return scores
+
+
+def prompt_predictions(model, tokenizer, texts: list[str], train_rows: list[dict], params: Params, method: str,
+                       ) -> tuple[np.ndarray, dict]:
+    """Predicted label ids of `texts` by `method` (zero_shot | few_shot), and what was used."""
+    config, labels = params.prompting, params.data.labels
+    words = verbalizers(config, labels)
+    label_words = dict(zip(labels, words, strict=True))
+    shots = demonstrations(train_rows, config.few_shot_k, params.seed, labels) if method == "few_shot" else []
+    prompts = build_prompts(texts, config, tokenizer, shots, label_words)
+    scores = label_log_likelihoods(model, tokenizer, prompts, words, config.batch_size)
+    used = {"verbalizers": label_words, "demonstrations": [shot["id"] for shot in shots],
+            "example_prompt": prompts[0] if prompts else ""}
+    return scores.argmax(axis=1), used

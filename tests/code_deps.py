@@ -84,9 +84,9 @@ def code_unit(module: str) -> str | None:
 
 
 def stage_module(cmd: str) -> str:
-    match = re.search(r"python -m (stages\.\w+)", cmd)
+    match = re.search(r"(?:python|\$\{launch\.command\}) -m (stages\.\w+)", cmd)
     if not match:
-        raise ValueError(f"cannot find `python -m stages.<stage>` in the command {cmd!r}")
+        raise ValueError(f"cannot find `python -m stages.<stage>` (or `${{launch.command}} -m ...`) in {cmd!r}")
     return match.group(1)
 
 

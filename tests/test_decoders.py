@@ -161,3 +161,42 @@ def test_few_shot_demonstrations_take_the_classes_in_turn_and_follow_the_seed():
     assert shots != demonstrations(rows, 4, 43, labels)
     with pytest.raises(ModelError, match="few_shot_k"):
         demonstrations(rows[:3], 4, 42, labels)
+
+
+def test_gradient_checkpointing_recomputes_to_the_same_gradients_with_torch_dropout_masks(tiny_decoder):
+    from transfer.training.cpu_dropout import configure_dropout
+
+    raw = shipped_params().model_dump(mode="json")
+    raw["model"]["gradient_checkpointing"] = True
+    params = parse_params(raw)
+    gradients = []
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        model = AutoModelForCausalLM.from_pretrained(tiny_decoder)
+        model.config.attention_dropout = 0.0
+        model.train()
+        if checkpointing:
+            configure_dropout(model, params, torch.device("cpu"))
+            assert model.is_gradient_checkpointing
+        batch = torch.tensor([[5, 6, 7, 8, 9, 10]])
+        model(input_ids=batch, labels=batch).loss.backward()
+        gradients.append(model.model.embed_tokens.weight.grad if hasattr(model, "model")
+                         else model.transformer.wte.weight.grad)
+    torch.testing.assert_close(gradients[0], gradients[1])
+
+
+def test_quantization_is_refused_in_one_line_on_cpu_and_without_lora():
+    from transfer.core.errors import ParamsError
+    from transfer.training.quantization import quantized_loading
+
+    raw = shipped_params().model_dump(mode="json")
+    raw["model"]["quantization"] = "4bit"
+    with pytest.raises(ParamsError, match="set finetune.peft: lora"):
+        parse_params(raw)
+    raw["finetune"]["peft"] = "lora"
+    params = parse_params(raw)
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA machine runs 4-bit loading")
+    with pytest.raises(ParamsError) as error:
+        quantized_loading(params)
+    assert "\n" not in str(error.value) and "needs a CUDA GPU" in str(error.value)

@@ -1,4 +1,5 @@
-"""The training stages run unchanged under torchrun: two CPU processes (gloo), one published output."""
+"""`launch.command` runs the training stages under torchrun from `dvc repro`: two CPU processes (gloo), one
+published output."""
 
 from __future__ import annotations
 
@@ -6,20 +7,27 @@ import csv
 
 from transformers import AutoModelForSequenceClassification
 
+from tests.conftest import ran_stages
+
 
 def last_step(curves) -> int:
     with open(curves) as f:
         return max(int(row["step"]) for row in csv.DictReader(f))
 
 
-def test_finetune_and_pretrain_under_torchrun_with_two_processes(dvc_project):
+def test_dvc_repro_launches_the_training_stages_under_torchrun_when_params_say_so(dvc_project):
     dvc_project.run("dvc", "repro", "finetune_target")
     curves = dvc_project.root / "metrics/curves/target.csv"
     single = last_step(curves)
 
-    for stage in ("pretrain_domain", "finetune_target"):
-        result = dvc_project.run("torchrun", "--nproc_per_node", "2", "-m", f"stages.{stage}")
-        assert "Traceback" not in result.stderr
+    params = dvc_project.params
+    params["launch"]["command"] = "torchrun --nproc_per_node 2"
+    dvc_project.set_params(params)
+    result = dvc_project.run("dvc", "repro", "finetune_target")
+    assert "Traceback" not in result.stderr
+    assert ran_stages(result.stdout) == ["pretrain_domain", "finetune_target"]  # the launcher is in their command
+    assert "> torchrun --nproc_per_node 2 -m stages.finetune_target" in result.stdout
+    assert dvc_project.stale("finetune_target") == {}  # recorded by dvc itself: no manual `dvc commit`
     # Each process takes half of the examples: half the optimizer steps per epoch.
     assert last_step(curves) <= single // 2 + 2
     model = AutoModelForSequenceClassification.from_pretrained(dvc_project.root / "models/target")

@@ -12,9 +12,9 @@ from tests.conftest import DvcProject, ran_stages
 from tests.readme import readme_command
 
 STAGES = ["ingest", "clean", "augment", "tokenize", "pretrain_domain", "finetune_baseline", "finetune_target",
-          "evaluate", "compare_train@source_only-42", "prompting", "compare", "budget_baseline@12-42", "budget_target@12-42",
-          "budget_baseline@30-42", "budget_target@30-42", "label_budget", "teacher_outputs", "distill", "domain_shift",
-          "report"]
+          "evaluate", "compare_train@source_only-42", "prompting", "compare", "budget_baseline@12-42",
+          "budget_target@12-42", "budget_baseline@30-42", "budget_target@30-42", "label_budget", "teacher_outputs",
+          "distill", "domain_shift", "report"]
 # The stages that run inference with evaluate.batch_size, and the results page (distill measures samples/s).
 SCORING = ["compare", "distill", "domain_shift", "evaluate", "label_budget", "report", "teacher_outputs"]
 # id -> (what marks its chart type in the vega-lite spec, the plotted field that must never be an empty cell)

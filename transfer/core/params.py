@@ -33,6 +33,8 @@ class ModelParams(Strict):
     name: str
     trust_remote_code: bool
     cpu_dropout_masks: Literal["numpy", "torch"]
+    gradient_checkpointing: bool
+    quantization: Literal["none", "4bit"]
 
 
 class PackagedCorpus(Strict):
@@ -285,6 +287,10 @@ class CompareParams(Strict):
     seeds: list[int] = Field(min_length=1)
 
 
+class LaunchParams(Strict):
+    command: str = Field(min_length=1)
+
+
 class PromptingParams(Strict):
     methods: list[Literal["zero_shot", "few_shot"]]
     template: str = Field(pattern=r"\{text\}")
@@ -335,6 +341,7 @@ class Params(Strict):
     seed: int
     # A name in the task registry (transfer/tasks): checked by transfer.tasks.task_for.
     task: str
+    launch: LaunchParams
     model: ModelParams
     data: DataParams
     clean: CleanParams
@@ -351,6 +358,18 @@ class Params(Strict):
     checkpoint: CheckpointParams
     qa: QaParams
     translation: TranslationParams
+
+    @model_validator(mode="after")
+    def quantization_trains_adapters(self) -> Params:
+        if self.model.quantization == "none":
+            return self
+        if self.finetune.peft != "lora":
+            raise ValueError("model.quantization: 4bit trains LoRA adapters over the frozen 4-bit weights (QLoRA); "
+                             "set finetune.peft: lora")
+        if self.finetune.weight_ensembling.mixes != [1.0] or self.finetune.keep_source.l2sp > 0:
+            raise ValueError("model.quantization: 4bit: weight_ensembling and keep_source.l2sp act on full "
+                             "weights; set weight_ensembling.mixes: [1.0] and keep_source.l2sp: 0")
+        return self
 
     @model_validator(mode="after")
     def verbalizers_name_classes(self) -> Params:

@@ -122,8 +122,9 @@ class Task(ABC):
         """Model inputs of one split: {split: windows/rows} (plus any extra dataset scoring needs)."""
 
     @abstractmethod
-    def load_model(self, init: str, tokenizer, params: Params):
-        """The task's model on the checkpoint at `init` (the base model, models/domain, or a trained one)."""
+    def load_model(self, init: str, tokenizer, params: Params, **options):
+        """The task's model on the checkpoint at `init` (the base model, models/domain, or a trained one);
+        `options` go to from_pretrained (model.quantization's, for classification)."""
 
     def collator(self, tokenizer, model):
         from transformers import DataCollatorWithPadding  # heavy: model side only (data stages import tasks)

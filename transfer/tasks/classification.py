@@ -125,8 +125,8 @@ class Classification(Task):
     def tokenize(self, rows: list[dict], tokenizer, params: Params, split: str) -> dict:
         return {split: tokenize_rows(rows, tokenizer, params.data.labels, params.tokenize.max_length)}
 
-    def load_model(self, init: str, tokenizer, params: Params):
-        return load_classifier(init, params)
+    def load_model(self, init: str, tokenizer, params: Params, **options):
+        return load_classifier(init, params, **options)
 
     def trainer_metrics(self):
         return compute_trainer_metrics
@@ -178,14 +178,15 @@ def tokenize_rows(rows: list[dict], tokenizer, label_names: list[str], max_lengt
     return dataset.map(encode, batched=True, batch_size=1000, remove_columns=["text"], desc="tokenize")
 
 
-def load_classifier(name_or_path: str, params: Params):
+def load_classifier(name_or_path: str, params: Params, **options):
     """A sequence classifier whose config carries the label names (id2label) from params; a SetFit model
     (config.transfer_head) loads as the SentenceEmbeddingClassifier it was saved as."""
     from transformers import AutoConfig, AutoModelForSequenceClassification  # heavy: model side only
 
     labels = params.data.labels
     keywords = dict(num_labels=len(labels), id2label=dict(enumerate(labels)),
-                    label2id={label: i for i, label in enumerate(labels)}, **load_kwargs(params, name_or_path))
+                    label2id={label: i for i, label in enumerate(labels)}, **load_kwargs(params, name_or_path),
+                    **options)
     config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=params.model.trust_remote_code)
     if is_sentence_classifier(config):
         config.update({key: keywords.pop(key) for key in ("num_labels", "id2label", "label2id")})

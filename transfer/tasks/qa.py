@@ -344,10 +344,10 @@ class QuestionAnswering(Task):
         windows = windows.add_column("origin_id", windows["example_id"])
         return {split: windows, "test_examples": examples} if split == "test" else {split: windows}
 
-    def load_model(self, init: str, tokenizer, params: Params):
+    def load_model(self, init: str, tokenizer, params: Params, **options):
         from transformers import AutoModelForQuestionAnswering  # heavy: model side only
 
-        return AutoModelForQuestionAnswering.from_pretrained(init, **load_kwargs(params, init))
+        return AutoModelForQuestionAnswering.from_pretrained(init, **load_kwargs(params, init), **options)
 
     def score(self, model_dir, target, params: Params) -> tuple[dict, list[dict]]:
         examples, tokenizer = target["test_examples"], load_tokenizer(str(model_dir), params)

@@ -191,8 +191,8 @@ class Translation(Task):
 
         return {split: pairs.map(encode, batched=True, batch_size=1000, desc="tokenize pairs")}
 
-    def load_model(self, init: str, tokenizer, params: Params):
-        return load_seq2seq(init, tokenizer, **load_kwargs(params, init))
+    def load_model(self, init: str, tokenizer, params: Params, **options):
+        return load_seq2seq(init, tokenizer, **load_kwargs(params, init), **options)
 
     def collator(self, tokenizer, model):
         from transformers import DataCollatorForSeq2Seq  # heavy: model side only

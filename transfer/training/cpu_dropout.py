@@ -26,6 +26,8 @@ from transformers import AttentionInterface, PreTrainedModel
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
+from transfer.core.errors import ModelError
+
 if TYPE_CHECKING:
     from transfer.core.params import Params
 
@@ -88,6 +90,16 @@ def use_numpy_dropout(model: nn.Module) -> None:
 
 
 def configure_dropout(model: nn.Module, params: Params, device: torch.device) -> None:
-    """numpy masks when `model.cpu_dropout_masks` asks for them and training runs on the CPU (Trainer's args.device)."""
-    if params.model.cpu_dropout_masks == "numpy" and device.type == "cpu":
+    """numpy masks when `model.cpu_dropout_masks` asks for them and training runs on the CPU (Trainer's args.device);
+    and gradient checkpointing when `model.gradient_checkpointing` asks for it.
+
+    Not numpy masks under gradient checkpointing: the recomputed forward must draw the masks it drew the
+    first time, and torch's checkpoint restores torch's random state, not numpy's.
+    """
+    if params.model.gradient_checkpointing:
+        if not hasattr(model, "gradient_checkpointing_enable"):
+            raise ModelError(f"model.gradient_checkpointing: {type(model).__name__} cannot recompute activations; "
+                             f"set it to false for this strategy")
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    elif params.model.cpu_dropout_masks == "numpy" and device.type == "cpu":
         use_numpy_dropout(model)

@@ -29,6 +29,7 @@ from transfer.training.checkpoints import ResumableRun
 from transfer.training.keep_source import keep_source_arguments
 from transfer.training.levers import adjust_priors, ensemble_and_self_train, levers_enabled
 from transfer.training.mixed_objective import mixed_objective_arguments
+from transfer.training.quantization import merge_into_full_precision, prepare_for_training, quantized_loading
 from transfer.training.setfit_training import fit_setfit_strategy
 from transfer.training.trainer import LengthSortedTrainer, class_weight_loss, train_phase, write_curves
 from transfer.training.weight_ensembling import snapshot
@@ -188,7 +189,10 @@ def fit_strategy(params: Params, task: Task, strategy: str, init: str, source: d
     tokenizer = load_tokenizer(init, params)
     if strategy in SETFIT_STRATEGIES:
         return fit_setfit(params, task, strategy, init, source, target, tokenizer, levers=levers)
-    model = task.load_model(init, tokenizer, params)
+    quantized = quantized_loading(params)
+    model = task.load_model(init, tokenizer, params, **quantized)
+    if quantized:
+        model = prepare_for_training(model, params)
     if config.peft == "lora" and model.config.model_type == "encoder-decoder":
         raise ParamsError("finetune.peft: lora would leave the randomly initialised cross-attention of a warm-started "
                           "encoder-decoder frozen (only the adapters train); use a pretrained seq2seq model.name "
@@ -251,7 +255,8 @@ def fit_strategy(params: Params, task: Task, strategy: str, init: str, source: d
     if levers:
         chosen |= ensemble_and_self_train(model, tokenizer, task=task, params=params, start=start, target=target,
                                           train=train, phases=phases)
-    model = merge_lora(model)
+    model = (merge_into_full_precision(model, lambda: task.load_model(init, tokenizer, params)) if quantized
+             else merge_lora(model))
     if levers:
         chosen |= adjust_priors(model, tokenizer, task=task, params=params, target=target)
     model.config.transfer_strategy = strategy

@@ -15,7 +15,7 @@ import torch
 from transformers import AutoModelForMaskedLM, DataCollatorForLanguageModeling, DataCollatorWithPadding
 
 from transfer.core.errors import ModelError
-from transfer.core.modeling import load_kwargs
+from transfer.core.modeling import backbone_of, load_kwargs
 from transfer.core.params import Params
 from transfer.training.pretraining import MaskedPositionsMLM, TiedTensorsOnce
 
@@ -76,6 +76,9 @@ class MixedBatchCollator:
 
 def with_mlm_head(classifier, init: str, params: Params, classification_loss=None) -> ClassifierWithMLM:
     """The classifier wrapped with the MLM head saved in `init` (refused when `init` has none)."""
+    if backbone_of(init, params) != "encoder":
+        raise ModelError(f"finetune.mixed_mlm: the masked-LM objective needs an encoder, and {params.model.name} is "
+                         f"not one; set mixed_mlm.weight: 0 (a decoder's continued pretraining is pretrain_domain's)")
     mlm, info = AutoModelForMaskedLM.from_pretrained(init, output_loading_info=True, **load_kwargs(params, init))
     encoder = mlm.base_model_prefix
     fresh = [key for key in info["missing_keys"] if not key.startswith(f"{encoder}.")]

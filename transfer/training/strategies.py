@@ -23,7 +23,7 @@ from torch import nn
 from transformers import DataCollatorWithPadding, TrainerCallback
 
 from transfer.core.errors import ParamsError
-from transfer.core.modeling import backbone_kind, load_tokenizer, resolve_model, set_seed
+from transfer.core.modeling import backbone_kind, backbone_of, load_tokenizer, resolve_model, set_seed
 from transfer.core.params import SETFIT_STRATEGIES, Params
 from transfer.training.checkpoints import ResumableRun
 from transfer.training.keep_source import keep_source_arguments
@@ -269,6 +269,10 @@ def fit_setfit(params: Params, task: Task, strategy: str, init: str, source: dat
                target: datasets.DatasetDict, tokenizer, *, levers: bool = True):
     """fit_strategy for the SetFit strategies: no Trainer phases (no curves, no checkpoints: a killed run
     trains again); of the levers, only label-shift correction and logit adjustment apply to a fitted head."""
+    if backbone_of(init, params) != "encoder":
+        raise ParamsError(f"finetune.strategy {strategy}: SetFit trains a sentence-transformer encoder, and "
+                          f"model.name {params.model.name} is not one; use sequential (LoRA on a decoder) or an "
+                          f"encoder model.name")
     model, trained_on = fit_setfit_strategy(params, strategy, init, resolve_model(params.model.name), source,
                                             target, tokenizer)
     chosen = {"setfit": trained_on}

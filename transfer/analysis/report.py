@@ -202,8 +202,9 @@ def results_page() -> str:
         lines += table(["model", "layers", "parameters", name_of, "inference samples/s"],
                        [[role, distill[role]["layers"], f"{distill[role]['parameters']:,}", distill[role][primary],
                          f"{speed.get(f'{role}_samples_per_second', 0):.1f}"] for role in ("teacher", "student")])
-        lines += ["", f"The student keeps {distill['quality_retained']:.0%} of the teacher's {name_of} with "
-                      f"{distill['size_ratio']:.0%} of its parameters.", ""]
+        lines += ["", f"The student ({distill['student'].get('from', 'layers of the teacher')}) keeps "
+                      f"{distill['quality_retained']:.0%} of the teacher's {name_of} with "
+                      f"{distill['size_ratio']:.0%} of its parameters" + student_gain_words(distill) + ".", ""]
     domain = load("domain.json")
     if domain:
         lines += [f"## Domain shift (`metrics/domain.json`, {domain['sample_per_domain']} held-out texts a domain)", ""]
@@ -236,4 +237,14 @@ def forgetting_words(pretrain: dict) -> str:
         return f"forgetting not measured ({forgetting['skipped']})" if forgetting else "forgetting not measured"
     return (f"forgetting: loss on {forgetting['texts']} source texts {forgetting['before']['loss']:.3f} -> "
             f"{forgetting['after']['loss']:.3f} ({forgetting['loss_increase']:+.3f})")
+
+
+def student_gain_words(distill: dict) -> str:
+    """", +3.10 points over the target-only baseline (95% CI ..., not significant)", where measured."""
+    if "student_gain_over_baseline_points" not in distill:
+        return ""
+    low, high = distill["student_gain_ci95_points"]
+    verdict = "significant" if distill["student_significant"] else "not significant"
+    return (f", {distill['student_gain_over_baseline_points']:+.2f} points over the target-only baseline "
+            f"(95% CI {low:+.2f} to {high:+.2f}, {verdict})")
 

@@ -70,6 +70,11 @@ def main() -> None:
                                                        f"label_budget: the {n}-label transfer model")
                             for n in sorted(rows["transfer"])},
               **saved}
+    prompting = read_json("metrics/prompting.json")
+    if prompting.get("applicable"):  # a decoder's prompting baselines: points at the labels in their prompts
+        report["prompting"] = {method: {"labels": prompting[method]["in_context_examples"],
+                                        metric: round(prompting[method][metric], 4)}
+                               for method in ("zero_shot", "few_shot") if method in prompting}
     if dropped:
         report["dropped_sizes"] = dropped
         report["dropped_note"] = (f"label_budget.sizes {dropped} are not below the {full_budget} labeled target "

@@ -54,6 +54,8 @@ def test_the_default_dag_runs_on_a_decoder_and_distills_into_an_encoder(decoder_
     assert {"baseline", "zero_shot", "few_shot"} <= set(compare)
     assert compare["few_shot"]["macro_f1"] == prompting["few_shot"]["macro_f1"]
     assert "gain_ci95_points" in compare["zero_shot"]
+    budget = json.loads((root / "metrics/label_budget.json").read_text())
+    assert budget["prompting"]["few_shot"] == {"labels": 4, "macro_f1": round(prompting["few_shot"]["macro_f1"], 4)}
 
     distill = json.loads((root / "metrics/distill.json").read_text())
     assert distill["student"]["from"] == "embedded:all-MiniLM-L6-v2" and distill["student"]["layers"] == 6
@@ -69,10 +71,10 @@ def test_the_default_dag_runs_on_a_decoder_and_distills_into_an_encoder(decoder_
     params["distill"]["epochs"] = 1
     decoder_project.set_params(params)
     assert sorted(decoder_project.repro()) == ["distill", "report"]
-    # Prompting is scored apart from training: a change of k re-runs it and compare (the report only if compare's
-    # numbers moved), nothing trains.
+    # Prompting is scored apart from training: a change of k re-runs it and its readers (compare, label_budget;
+    # the report only if their numbers moved), nothing trains.
     params["prompting"]["few_shot_k"] = 3
     decoder_project.set_params(params)
     ran = decoder_project.repro()
-    assert ran[:2] == ["prompting", "compare"] and set(ran) <= {"prompting", "compare", "report"}
+    assert ran[0] == "prompting" and set(ran) <= {"prompting", "compare", "label_budget", "report"}
     assert Path(root / "data/teacher/soft_labels.jsonl").exists()

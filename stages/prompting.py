@@ -13,14 +13,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from transformers import AutoModelForCausalLM
-
 from transfer.core.artifacts import atomic_path, read_jsonl, write_csv, write_json
 from transfer.core.errors import run_stage
-from transfer.core.modeling import backbone_of, load_kwargs, load_tokenizer, resolve_model
+from transfer.core.modeling import backbone_of, resolve_model
 from transfer.core.params import load_params
 from transfer.tasks.classification import classification_metrics
-from transfer.tasks.prompting import prompt_predictions
+from transfer.tasks.prompting import demonstration_pool, load_prompted_model, prompt_scores
 from transfer.tasks.registry import task_for
 
 AUGMENTED, OUTPUTS, METRICS = Path("data/augmented/target"), Path("data/prompting"), Path("metrics/prompting.json")
@@ -46,11 +44,9 @@ def main() -> None:
         return not_applicable(f"model.name {params.model.name} is not a decoder-only LM (prompting scores a causal "
                               f"LM's next words)")
     labels = params.data.labels
-    model = AutoModelForCausalLM.from_pretrained(base, **load_kwargs(params, base))
-    tokenizer = load_tokenizer(base, params)
+    model, tokenizer = load_prompted_model(params)
     test = read_jsonl(AUGMENTED / "test.jsonl")
-    # Demonstrations come from the labeled rows as given, never from augmentation's copies.
-    labeled = [row for row in read_jsonl(AUGMENTED / "train.jsonl") if not row.get("origin_id")]
+    labeled = demonstration_pool(read_jsonl(AUGMENTED / "train.jsonl"))
     index = {label: i for i, label in enumerate(labels)}
     actual = [index[row["label"]] for row in test]
     report, used = {}, {}
@@ -58,17 +54,18 @@ def main() -> None:
         out.mkdir(parents=True)
         for method in params.prompting.methods:
             start = time.perf_counter()
-            predicted, used[method] = prompt_predictions(model, tokenizer, [row["text"] for row in test], labeled,
-                                                         params, method)
+            scores, used[method] = prompt_scores(model, tokenizer, [row["text"] for row in test], labeled, params,
+                                                 method)
+            predicted = scores.argmax(axis=1)
             used[method]["samples_per_second"] = round(len(test) / (time.perf_counter() - start), 2)
-            scores = classification_metrics(actual, predicted, labels)
-            report[method] = {"macro_f1": scores["macro_f1"], "accuracy": scores["accuracy"],
+            quality = classification_metrics(actual, predicted, labels)
+            report[method] = {"macro_f1": quality["macro_f1"], "accuracy": quality["accuracy"],
                               "in_context_examples": len(used[method]["demonstrations"]),
-                              "per_class": scores["per_class"]}
+                              "per_class": quality["per_class"]}
             write_csv(out / f"predictions_{method}.csv",
                       sorted(({"id": row["id"], "actual": row["label"], "predicted": labels[p]}
                               for row, p in zip(test, predicted, strict=True)), key=lambda r: r["id"]))
-            print(f"prompting: {method} macro-F1 {scores['macro_f1']:.4f} on {len(test)} test examples "
+            print(f"prompting: {method} macro-F1 {quality['macro_f1']:.4f} on {len(test)} test examples "
                   f"({used[method]['samples_per_second']} samples/s)")
         write_json(out / "used.json", used)
     write_json(METRICS, {"applicable": True, "test_examples": len(test), **report})

@@ -71,10 +71,20 @@ def test_the_default_dag_runs_on_a_decoder_and_distills_into_an_encoder(decoder_
     params["distill"]["epochs"] = 1
     decoder_project.set_params(params)
     assert sorted(decoder_project.repro()) == ["distill", "report"]
-    # Prompting is scored apart from training: a change of k re-runs it and its readers (compare, label_budget;
-    # the report only if their numbers moved), nothing trains.
+    # Prompting is scored apart from training: a change of k re-runs it and its readers (compare, label_budget,
+    # teacher_outputs; the report only if their numbers moved), nothing trains.
     params["prompting"]["few_shot_k"] = 3
     decoder_project.set_params(params)
     ran = decoder_project.repro()
-    assert ran[0] == "prompting" and set(ran) <= {"prompting", "compare", "label_budget", "report"}
+    assert "prompting" in ran and set(ran) <= {"prompting", "compare", "label_budget", "teacher_outputs", "report"}
+
+    # The prompted LLM as the teacher: its verbalizer log-likelihoods are the student's soft labels.
+    params["distill"]["teacher"] = "few_shot"
+    decoder_project.set_params(params)
+    assert {"teacher_outputs", "distill"} <= set(decoder_project.repro())
+    distill = json.loads((root / "metrics/distill.json").read_text())
+    prompting = json.loads((root / "metrics/prompting.json").read_text())
+    assert distill["teacher"]["strategy"] == "few_shot"
+    assert distill["teacher"]["macro_f1"] == pytest.approx(prompting["few_shot"]["macro_f1"])
+    assert distill["student"]["from"] == "embedded:all-MiniLM-L6-v2"
     assert Path(root / "data/teacher/soft_labels.jsonl").exists()

@@ -196,9 +196,9 @@ def results_page() -> str:
                   f"{pretrain['after']['loss']:.3f} after adaptation on {pretrain['train_texts']} texts (perplexity "
                   f"{pretrain['before']['perplexity']:.0f} -> {pretrain['after']['perplexity']:.0f}). "
                   f"{forgetting_words(pretrain).capitalize()}.", ""]
-    distill, speed = load("distill.json"), load("distill_speed.json")
+    distill, speed = load("distill.json"), load("distill_speed.json") | load("teacher_speed.json")
     if distill and distill.get("applicable", True):
-        lines += ["## Distillation (`metrics/distill.json`, `metrics/distill_speed.json`)", ""]
+        lines += ["## Distillation (`metrics/distill.json`, `metrics/*_speed.json`)", ""]
         lines += table(["model", "layers", "parameters", name_of, "inference samples/s"],
                        [[role, distill[role]["layers"], f"{distill[role]['parameters']:,}", distill[role][primary],
                          f"{speed.get(f'{role}_samples_per_second', 0):.1f}"] for role in ("teacher", "student")])

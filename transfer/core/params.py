@@ -274,6 +274,7 @@ class FinetuneParams(Strict):
 
 
 class DistillParams(Strict):
+    teacher: Literal["trained", "zero_shot", "few_shot"]
     student: str = Field(min_length=1)
     keep_every: int = Field(ge=2)
     temperature: float = Field(gt=0)

@@ -106,9 +106,10 @@ def label_log_likelihoods(model, tokenizer, prompts: list[str], words: list[str]
     return scores
 
 
-def prompt_predictions(model, tokenizer, texts: list[str], train_rows: list[dict], params: Params, method: str,
-                       ) -> tuple[np.ndarray, dict]:
-    """Predicted label ids of `texts` by `method` (zero_shot | few_shot), and what was used."""
+def prompt_scores(model, tokenizer, texts: list[str], train_rows: list[dict], params: Params, method: str,
+                  ) -> tuple[np.ndarray, dict]:
+    """[text, label] verbalizer log-likelihoods by `method` (zero_shot | few_shot), and what was used; the
+    argmax is the prediction, and the rows are a prompted teacher's logits for distillation."""
     config, labels = params.prompting, params.data.labels
     words = verbalizers(config, labels)
     label_words = dict(zip(labels, words, strict=True))
@@ -117,4 +118,22 @@ def prompt_predictions(model, tokenizer, texts: list[str], train_rows: list[dict
     scores = label_log_likelihoods(model, tokenizer, prompts, words, config.batch_size)
     used = {"verbalizers": label_words, "demonstrations": [shot["id"] for shot in shots],
             "example_prompt": prompts[0] if prompts else ""}
-    return scores.argmax(axis=1), used
+    return scores, used
+
+
+def load_prompted_model(params: Params):
+    """(causal LM, tokenizer) of model.name, refused with what to do when it is not a decoder."""
+    from transformers import AutoModelForCausalLM  # heavy: model side only
+
+    from transfer.core.modeling import backbone_of, load_kwargs, load_tokenizer, resolve_model
+
+    base = resolve_model(params.model.name)
+    if backbone_of(base, params) != "decoder":
+        raise ModelError(f"prompting: model.name {params.model.name} is not a decoder-only LM (prompting scores a "
+                         f"causal LM's next words); use a decoder, or distill.teacher: trained")
+    return AutoModelForCausalLM.from_pretrained(base, **load_kwargs(params, base)), load_tokenizer(base, params)
+
+
+def demonstration_pool(rows: list[dict]) -> list[dict]:
+    """The labeled rows as given: never augmentation's copies (they carry `origin_id`)."""
+    return [row for row in rows if not row.get("origin_id") and row.get("label") is not None]

@@ -4,8 +4,8 @@ What the LLM does on the target test split with only a prompt (and, few-shot, k 
 examples in it), next to what transfer achieves; transfer/tasks/prompting.py says how a label is
 scored. Writes metrics/prompting.json (macro-F1, accuracy per method), data/prompting/ (per-example
 predictions, which compare reads for the gain's interval, and what was used: verbalizers,
-demonstrations, an example prompt, inference samples/s). An encoder model.name, or a task without
-classes, records why it does not apply.
+demonstrations, an example prompt) and metrics/prompting_speed.json (inference samples/s). An encoder
+model.name, or a task without classes, records why it does not apply.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from transfer.tasks.classification import classification_metrics
 from transfer.tasks.prompting import demonstration_pool, load_prompted_model, prompt_scores
 from transfer.tasks.registry import task_for
 
-AUGMENTED, OUTPUTS, METRICS = Path("data/augmented/target"), Path("data/prompting"), Path("metrics/prompting.json")
+AUGMENTED, OUTPUTS = Path("data/augmented/target"), Path("data/prompting")
+METRICS, SPEED = Path("metrics/prompting.json"), Path("metrics/prompting_speed.json")
 
 
 def not_applicable(reason: str) -> None:
@@ -29,6 +30,7 @@ def not_applicable(reason: str) -> None:
         out.mkdir(parents=True)
         (out / "NOT_APPLICABLE.txt").write_text(reason + "\n")
     write_json(METRICS, {"applicable": False, "reason": reason})
+    write_json(SPEED, {"applicable": False})
     print(f"prompting: not applicable: {reason}")
 
 
@@ -49,7 +51,7 @@ def main() -> None:
     labeled = demonstration_pool(read_jsonl(AUGMENTED / "train.jsonl"))
     index = {label: i for i, label in enumerate(labels)}
     actual = [index[row["label"]] for row in test]
-    report, used = {}, {}
+    report, used, speed = {}, {}, {}
     with atomic_path(OUTPUTS) as out:
         out.mkdir(parents=True)
         for method in params.prompting.methods:
@@ -57,7 +59,7 @@ def main() -> None:
             scores, used[method] = prompt_scores(model, tokenizer, [row["text"] for row in test], labeled, params,
                                                  method)
             predicted = scores.argmax(axis=1)
-            used[method]["samples_per_second"] = round(len(test) / (time.perf_counter() - start), 2)
+            speed[f"{method}_samples_per_second"] = round(len(test) / (time.perf_counter() - start), 2)
             quality = classification_metrics(actual, predicted, labels)
             report[method] = {"macro_f1": quality["macro_f1"], "accuracy": quality["accuracy"],
                               "in_context_examples": len(used[method]["demonstrations"]),
@@ -66,9 +68,10 @@ def main() -> None:
                       sorted(({"id": row["id"], "actual": row["label"], "predicted": labels[p]}
                               for row, p in zip(test, predicted, strict=True)), key=lambda r: r["id"]))
             print(f"prompting: {method} macro-F1 {quality['macro_f1']:.4f} on {len(test)} test examples "
-                  f"({used[method]['samples_per_second']} samples/s)")
+                  f"({speed[f'{method}_samples_per_second']} samples/s)")
         write_json(out / "used.json", used)
     write_json(METRICS, {"applicable": True, "test_examples": len(test), **report})
+    write_json(SPEED, speed)  # beside the cached outputs: a new measurement re-runs nothing
 
 
 if __name__ == "__main__":

@@ -101,7 +101,7 @@ def test_dag_runs_end_to_end_reruns_only_what_changed_and_compares_experiments(d
 
     # Determinism: every stage re-run with the same seed writes byte-identical metrics and plots
     # (wall times and samples/s live in timing.json and *_speed.json, apart on purpose).
-    measured = {"timing.json", "distill_speed.json", "teacher_speed.json"}
+    measured = {"timing.json", "distill_speed.json", "teacher_speed.json", "prompting_speed.json"}
     def snapshot() -> dict[str, bytes]:
         return {str(f): f.read_bytes() for f in sorted((root / "metrics").rglob("*"))
                 if f.is_file() and f.name not in measured}

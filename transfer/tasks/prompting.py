@@ -15,6 +15,7 @@ import random
 import numpy as np
 
 from transfer.core.errors import ModelError
+from transfer.core.modeling import backbone_of, load_kwargs, load_tokenizer, resolve_model
 from transfer.core.params import Params, PromptingParams
 
 FEW_SHOT_SEPARATOR = "\n\n"
@@ -124,8 +125,6 @@ def prompt_scores(model, tokenizer, texts: list[str], train_rows: list[dict], pa
 def load_prompted_model(params: Params):
     """(causal LM, tokenizer) of model.name, refused with what to do when it is not a decoder."""
     from transformers import AutoModelForCausalLM  # heavy: model side only
-
-    from transfer.core.modeling import backbone_of, load_kwargs, load_tokenizer, resolve_model
 
     base = resolve_model(params.model.name)
     if backbone_of(base, params) != "decoder":

@@ -29,7 +29,7 @@ def quantized_loading(params: Params) -> dict[str, Any]:
         import bitsandbytes  # noqa: F401  (transformers imports it by name; fail here with what to do)
     except ImportError as error:
         raise ParamsError("model.quantization: 4bit needs bitsandbytes: pip install -e '.[gpu]'") from error
-    from transformers import BitsAndBytesConfig
+    from transformers import BitsAndBytesConfig  # after the checks: it needs bitsandbytes to be usable
 
     dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return {"quantization_config": BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
@@ -39,14 +39,14 @@ def quantized_loading(params: Params) -> dict[str, Any]:
 
 def prepare_for_training(model, params: Params):
     """peft's preparation of a k-bit model: norms in fp32, inputs that carry gradients for checkpointing."""
-    from peft import prepare_model_for_kbit_training
+    from peft import prepare_model_for_kbit_training  # optional: only finetune.peft: lora needs peft
 
     return prepare_model_for_kbit_training(model, use_gradient_checkpointing=params.model.gradient_checkpointing)
 
 
 def merge_into_full_precision(peft_model, load_full_precision: Callable[[], Any]):
     """The trained adapters (and head) saved, loaded onto the full-precision base, and merged."""
-    from peft import PeftModel
+    from peft import PeftModel  # optional: only finetune.peft: lora needs peft
 
     with tempfile.TemporaryDirectory(prefix="qlora-") as folder:
         peft_model.save_pretrained(folder)

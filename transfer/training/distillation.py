@@ -135,7 +135,7 @@ def build_student(params: Params, teacher_dir: Path):
     if name is None:
         teacher = load_classifier(str(teacher_dir), params)
         return (make_student(teacher, config.keep_every), load_tokenizer(str(teacher_dir), params),
-                f"every {config.keep_every}th layer of the teacher")
+                f"layers 0, {config.keep_every}, {2 * config.keep_every}, ... of the teacher")
     path = resolve_model(name)
     if backbone_kind(AutoConfig.from_pretrained(path, trust_remote_code=params.model.trust_remote_code)) != "encoder":
         raise ParamsError(f"distill.student: {name} is not an encoder; the student is a small encoder classifier "

@@ -12,8 +12,8 @@ import shutil
 from pathlib import Path
 
 from transfer.core.artifacts import atomic_path, read_jsonl, write_csv, write_json, write_jsonl
-from transfer.core.errors import run_stage
 from transfer.core.params import load_params
+from transfer.core.stage_entry import run_stage
 from transfer.data.augmentation import (
     augment_rows,
     class_balance,

@@ -11,8 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from transfer.core.artifacts import atomic_path, read_jsonl, write_json, write_jsonl
-from transfer.core.errors import DataError, run_stage
+from transfer.core.errors import DataError
 from transfer.core.params import load_params
+from transfer.core.stage_entry import run_stage
 from transfer.data.cleaning import clean_domains, clean_report, label_hint, label_warnings, unknown_labels
 from transfer.data.training_sets import apply_budgets, budget_warnings
 from transfer.tasks.registry import task_for

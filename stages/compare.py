@@ -17,12 +17,13 @@ from pathlib import Path
 
 from transfer.analysis.comparison import gain_intervals, summarize
 from transfer.core.artifacts import load_dataset_output, read_csv, read_json, write_csv, write_json
-from transfer.core.errors import run_stage
 from transfer.core.modeling import TRAINING_REPORT
 from transfer.core.params import load_params
+from transfer.core.stage_entry import run_stage
 from transfer.tasks.registry import task_for
 
 COMPARE, PREDICTIONS, PROMPTING = Path("models/compare"), Path("metrics/plots"), Path("data/prompting")
+SOURCE_TIMING = Path("metrics/source_timing.json")
 
 
 def label(report: dict) -> str:
@@ -43,6 +44,9 @@ def main() -> None:
         scores[name].append(headline[key][metric])
         rows[name].append(read_csv(PREDICTIONS / f"predictions_{key}.csv"))
         timing[name] = report["wall_time_s"]
+    # The source phase: trained once by finetune_source, the start of the chosen model (when it has one),
+    # of source_only and of the label-budget points; their times above do not include it.
+    timing |= read_json(SOURCE_TIMING)
 
     target = load_dataset_output("data/tokenized/target")
     # Only the matrix that params declare now: DVC leaves the folders of removed entries in place.

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from transfer.analysis.significance import rows_gain_interval
 from transfer.core.artifacts import atomic_path, read_csv, read_json, read_jsonl, write_json
-from transfer.core.errors import run_stage
 from transfer.core.params import load_params
+from transfer.core.stage_entry import run_stage
 from transfer.tasks.classification import classification_metrics, predict
 from transfer.tasks.registry import task_for
 from transfer.training.checkpoints import resumable

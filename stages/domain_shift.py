@@ -16,9 +16,9 @@ from transformers.utils import logging as transformers_logging
 
 from transfer.analysis.domain_shift import DOMAINS, balanced_sample, embedding_report, text_report
 from transfer.core.artifacts import read_jsonl, write_csv, write_json
-from transfer.core.errors import run_stage
 from transfer.core.modeling import load_encoder, load_tokenizer, resolve_model
 from transfer.core.params import load_params
+from transfer.core.stage_entry import run_stage
 from transfer.tasks.registry import task_for
 
 CLEAN = Path("data/clean")

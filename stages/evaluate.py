@@ -18,8 +18,8 @@ from pathlib import Path
 
 from transfer.analysis.evaluation import headline_line, headline_report
 from transfer.core.artifacts import load_dataset_output, read_json, write_csv, write_json
-from transfer.core.errors import run_stage
 from transfer.core.params import load_params
+from transfer.core.stage_entry import run_stage
 from transfer.tasks.registry import task_for
 
 TOKENIZED = Path("data/tokenized")

@@ -4,7 +4,10 @@
     python -m stages.finetune_target --baseline  # target_only from the base model     -> models/baseline
     python -m stages.finetune_target --labels 50 --out models/budget/...  # a point of the label-budget curve
 
-The baseline is what the transfer is measured against: fine-tuning of the base model on the scarce
+A strategy that starts with the source phase (sequential, source_only) starts from models/source, the
+finetune_source stage's, when that was trained with this run's seed and settings, and trains its own
+source phase otherwise (another seed of compare or label_budget; an auto candidate with its own
+source_epochs). The baseline is what the transfer is measured against: fine-tuning of the base model on the scarce
 target labels, without source data, domain-adaptive pretraining or finetune's levers (with the same
 finetune.peft, so that the gain measures the transfer, not full fine-tuning against adapters).
 The model is the task's (a sequence classifier, a span-extraction QA head, a seq2seq model), always
@@ -19,16 +22,30 @@ import time
 from pathlib import Path
 
 from transfer.core.artifacts import atomic_path, load_dataset_output, write_json
-from transfer.core.errors import run_stage
 from transfer.core.modeling import TRAINING_REPORT, resolve_model
 from transfer.core.params import AUTO, STRATEGIES, candidate_name, candidate_params, load_params
+from transfer.core.stage_entry import run_stage
 from transfer.tasks.registry import task_for
 from transfer.training.checkpoints import resumable
 from transfer.training.label_subsets import budget_subset, original_rows
 from transfer.training.selection import BASELINE, Recipe, select_recipe, source_phase_name
+from transfer.training.source_phase import SOURCE_STRATEGIES, settings_difference, usable_source_model
 from transfer.training.strategies import train_strategy
 
-TOKENIZED, DOMAIN = Path("data/tokenized"), Path("models/domain")
+TOKENIZED, DOMAIN, SOURCE = Path("data/tokenized"), Path("models/domain"), Path("models/source")
+
+
+def source_model_for(params, strategy: str) -> str | None:
+    """models/source where `strategy` starts with the source phase and it was trained with `params`'
+    settings; says so when it was not."""
+    if strategy not in SOURCE_STRATEGIES:
+        return None
+    usable = usable_source_model(SOURCE, params)
+    if usable is None:
+        differences = settings_difference(SOURCE, params)
+        print(f"finetune_target: {SOURCE} was trained with other settings ({', '.join(differences[:4])}); "
+              f"{strategy} trains its own source phase")
+    return usable
 
 
 def main() -> None:
@@ -68,14 +85,19 @@ def main() -> None:
     budget = "" if cli.labels is None else f" labels={cli.labels}"
     print(f"finetune_target: strategy={strategy} seed={params.seed}{budget} from {init} -> {out}")
     started = time.perf_counter()
-    inputs = [TOKENIZED, init] + ([base] if strategy == AUTO else [])
-    run = resumable(params, out, {"strategy": strategy, "init": init, "labels": cli.labels}, inputs)
-    recipe, selection = Recipe(strategy, init, levers=not cli.baseline), None
+    recipes = {}
     if strategy == AUTO:
-        recipes = {BASELINE: Recipe("target_only", base, levers=False)}
+        recipes[BASELINE] = Recipe("target_only", base, levers=False)
         for candidate in params.finetune.auto.candidates:
             own = candidate_params(params, candidate)
-            recipes[candidate_name(candidate)] = Recipe(own.finetune.strategy, init, levers=True, params=own)
+            recipes[candidate_name(candidate)] = Recipe(own.finetune.strategy, init, levers=True, params=own,
+                                                        source_model=source_model_for(own, own.finetune.strategy))
+    source_model = None if cli.baseline else source_model_for(params, strategy)
+    reads_source_model = source_model or any(recipe.source_model for recipe in recipes.values())
+    inputs = [TOKENIZED, init] + ([base] if strategy == AUTO else []) + ([SOURCE] if reads_source_model else [])
+    run = resumable(params, out, {"strategy": strategy, "init": init, "labels": cli.labels}, inputs)
+    recipe, selection = Recipe(strategy, init, levers=not cli.baseline, source_model=source_model), None
+    if strategy == AUTO:
         selection = select_recipe(params, task, recipes, source, target, run)
         recipe = recipes[selection["chosen"]]
         print(f"finetune_target: auto chose {selection['chosen']} ({recipe.strategy} from {recipe.init})"
@@ -83,7 +105,7 @@ def main() -> None:
     own = recipe.params or params
     with atomic_path(out) as tmp:
         train_strategy(own, task, recipe.strategy, recipe.init, source, target, tmp, curves or tmp / "curves.csv",
-                       run, levers=recipe.levers, selection=selection,
+                       run, levers=recipe.levers, selection=selection, source_model=recipe.source_model,
                        source_phase=source_phase_name(selection["chosen"], own, params) if selection else "source")
         # Wall time is a measurement, not a result: kept apart so quality metrics stay identical run to run.
         # auto:<chosen> names the shipped recipe in compare's table.

@@ -12,8 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from transfer.core.artifacts import atomic_path, read_json, write_json, write_jsonl
-from transfer.core.errors import DataError, run_stage
+from transfer.core.errors import DataError
 from transfer.core.params import HubDataset, load_params
+from transfer.core.stage_entry import run_stage
 from transfer.data.corpora import load_corpus
 from transfer.data.data_inputs import describe_changes, fingerprint_inputs
 from transfer.tasks.registry import task_for

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from transfer.core.artifacts import read_json, write_json
-from transfer.core.errors import run_stage
 from transfer.core.params import load_params
+from transfer.core.stage_entry import run_stage
 from transfer.data.data_inputs import describe_changes, fingerprint_inputs
 
 INPUTS = Path("data/inputs.json")

@@ -9,7 +9,8 @@ models/target), already scored in metrics/eval.json. This stage scores the rest 
 practitioner's question: how many target labels does the transfer save? (transfer/analysis/label_budget.py
 defines labels_saved.) At each size, the transfer's gain over target_only comes with its 95% interval
 (a bootstrap over the test examples and the label_budget.seeds).
-Writes metrics/label_budget.json and metrics/plots/label_budget.csv (the DVC plot).
+Writes metrics/label_budget.json, metrics/plots/label_budget.csv (the DVC plot) and the trainings' wall
+times, metrics/budget_timing.json.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from pathlib import Path
 from transfer.analysis.label_budget import labels_saved
 from transfer.analysis.significance import rows_gain_interval
 from transfer.core.artifacts import load_dataset_output, read_csv, read_json, write_csv, write_json
-from transfer.core.errors import run_stage
+from transfer.core.modeling import TRAINING_REPORT
 from transfer.core.params import load_params
+from transfer.core.stage_entry import run_stage
 from transfer.tasks.registry import task_for
 from transfer.training.label_subsets import original_rows
 
@@ -45,11 +47,13 @@ def main() -> None:
     # Sizes at or above the labeled set: their budget stages trained nothing (finetune_target --labels).
     dropped = sorted(size for size in config.sizes if size >= full_budget)
     sizes = [size for size in config.sizes if size < full_budget]
+    timing = {}
     for curve, prefix in (("target_only", "baseline"), ("transfer", "chosen")):
         for size in sizes:
             scores[curve][size], rows[curve][size] = [], []
             for seed in config.seeds:
                 model_dir = BUDGET / f"{prefix}-{size}-{seed}"
+                timing[f"{curve}@{size} labels-{seed}"] = read_json(model_dir / TRAINING_REPORT)["wall_time_s"]
                 result, example_rows = task.score(model_dir, target, params)
                 scores[curve][size].append(result[metric])
                 rows[curve][size].append(example_rows)
@@ -81,6 +85,7 @@ def main() -> None:
                                   f"train examples after cleaning; the full budget is the headline pair")
         print(f"label_budget: {report['dropped_note']}")
     write_json("metrics/label_budget.json", report)
+    write_json("metrics/budget_timing.json", timing)  # a measurement, kept apart from the scores
     write_csv("metrics/plots/label_budget.csv",
               [{"labels": n, **{curve: round(means[curve][n], 4) for curve in CURVES},
                 **{f"{curve}_std": round(spreads[curve][n], 4) for curve in CURVES}}

@@ -16,9 +16,10 @@ from pathlib import Path
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
 from transfer.core.artifacts import atomic_path, read_jsonl, write_json
-from transfer.core.errors import ParamsError, run_stage
+from transfer.core.errors import ParamsError
 from transfer.core.modeling import backbone_kind, load_kwargs, load_tokenizer, resolve_model
 from transfer.core.params import load_params
+from transfer.core.stage_entry import run_stage
 from transfer.tasks.registry import task_for
 from transfer.training.causal_pretraining import adapt_causal
 from transfer.training.checkpoints import resumable

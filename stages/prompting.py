@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 from transfer.core.artifacts import atomic_path, read_jsonl, write_csv, write_json
-from transfer.core.errors import run_stage
 from transfer.core.modeling import backbone_of, resolve_model
 from transfer.core.params import load_params
+from transfer.core.stage_entry import run_stage
 from transfer.tasks.classification import classification_metrics
 from transfer.tasks.prompting import demonstration_pool, load_prompted_model, prompt_scores
 from transfer.tasks.registry import task_for

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from transfer.analysis.report import METRICS, print_summary, results_page
 from transfer.core.artifacts import atomic_path
-from transfer.core.errors import DataError, run_stage
+from transfer.core.errors import DataError
+from transfer.core.stage_entry import run_stage
 
 
 def main() -> None:

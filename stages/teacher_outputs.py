@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 from transfer.core.artifacts import atomic_path, load_dataset_output, read_jsonl, write_json, write_jsonl
-from transfer.core.errors import run_stage
 from transfer.core.modeling import load_tokenizer
 from transfer.core.params import load_params
+from transfer.core.stage_entry import run_stage
 from transfer.tasks.classification import classification_metrics, load_classifier, predict
 from transfer.tasks.prompting import demonstration_pool, load_prompted_model, prompt_scores
 from transfer.tasks.registry import task_for

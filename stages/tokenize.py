@@ -13,9 +13,9 @@ from pathlib import Path
 import datasets
 
 from transfer.core.artifacts import atomic_path, read_jsonl
-from transfer.core.errors import run_stage
 from transfer.core.modeling import load_tokenizer, resolve_model
 from transfer.core.params import load_params
+from transfer.core.stage_entry import run_stage
 from transfer.tasks.registry import task_for
 
 AUGMENTED, TOKENIZED = Path("data/augmented"), Path("data/tokenized")

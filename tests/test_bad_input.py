@@ -233,7 +233,8 @@ def test_a_train_set_with_one_class_stops_clean(project):
 
 def test_library_errors_are_ordinary_exceptions_and_a_stage_turns_them_into_one_line(project, capsys):
     """A notebook catches DataError with `except Exception`; `python -m stages.<name>` prints one line."""
-    from transfer.core.errors import TransferError, run_stage
+    from transfer.core.errors import TransferError
+    from transfer.core.stage_entry import run_stage
 
     project.write_text("id,tweet,sentiment\n")
     try:

@@ -25,7 +25,8 @@ def test_dvc_repro_launches_the_training_stages_under_torchrun_when_params_say_s
     dvc_project.set_params(params)
     result = dvc_project.run("dvc", "repro", "finetune_target")
     assert "Traceback" not in result.stderr
-    assert ran_stages(result.stdout) == ["pretrain_domain", "finetune_target"]  # the launcher is in their command
+    # the launcher is in their command
+    assert ran_stages(result.stdout) == ["pretrain_domain", "finetune_source", "finetune_target"]
     assert "> torchrun --nproc_per_node 2 -m stages.finetune_target" in result.stdout
     assert dvc_project.stale("finetune_target") == {}  # recorded by dvc itself: no manual `dvc commit`
     # Each process takes half of the examples: half the optimizer steps per epoch.

@@ -11,7 +11,8 @@ from transformers import AutoModelForSequenceClassification
 from tests.conftest import DvcProject, ran_stages
 from tests.readme import readme_command
 
-STAGES = ["ingest", "clean", "augment", "tokenize", "pretrain_domain", "finetune_baseline", "finetune_target",
+STAGES = ["ingest", "clean", "augment", "tokenize", "pretrain_domain", "finetune_source", "finetune_baseline",
+          "finetune_target",
           "evaluate", "compare_train@source_only-42", "prompting", "compare", "budget_baseline@12-42",
           "budget_target@12-42", "budget_baseline@30-42", "budget_target@30-42", "label_budget", "teacher_outputs",
           "distill", "domain_shift", "report"]
@@ -77,7 +78,12 @@ def test_dag_runs_end_to_end_reruns_only_what_changed_and_compares_experiments(d
     student = AutoModelForSequenceClassification.from_pretrained(root / "models/student")
     assert student.config.num_hidden_layers == 1
     timing = json.loads((root / "metrics/timing.json").read_text())
-    assert set(timing) == {"baseline", "chosen:sequential", "source_only@42"} and min(timing.values()) > 0
+    assert set(timing) == {"baseline", "chosen:sequential", "source_only@42", "source phase"}
+    assert min(timing.values()) > 0
+    # source_only is the source phase, trained once by finetune_source: its model adds the levers, no training.
+    assert timing["source_only@42"] < timing["source phase"]
+    budget_timing = json.loads((root / "metrics/budget_timing.json").read_text())
+    assert set(budget_timing) == {"target_only@12 labels-42", "transfer@12 labels-42"}
     budget = json.loads((root / "metrics/label_budget.json").read_text())
     assert budget["full_budget"] == 30 and set(budget["curve"]["target_only"]) == {"12", "30"}
     assert budget["dropped_sizes"] == [30] and "not below the 30 labeled target" in budget["dropped_note"]
@@ -101,7 +107,8 @@ def test_dag_runs_end_to_end_reruns_only_what_changed_and_compares_experiments(d
 
     # Determinism: every stage re-run with the same seed writes byte-identical metrics and plots
     # (wall times and samples/s live in timing.json and *_speed.json, apart on purpose).
-    measured = {"timing.json", "distill_speed.json", "teacher_speed.json", "prompting_speed.json"}
+    measured = {"timing.json", "budget_timing.json", "source_timing.json", "distill_speed.json",
+                "teacher_speed.json", "prompting_speed.json"}
     def snapshot() -> dict[str, bytes]:
         return {str(f): f.read_bytes() for f in sorted((root / "metrics").rglob("*"))
                 if f.is_file() and f.name not in measured}
@@ -119,8 +126,10 @@ def test_dag_runs_end_to_end_reruns_only_what_changed_and_compares_experiments(d
     dvc_project.run("git", "add", "-A")
     dvc_project.run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "a run")
     # The labeled budget is clean's: clean and everything after it re-run; 30 labels is now a point of the curve.
+    # But the source phase: TAPT read the same texts (labeled or not), so models/domain is unchanged, and
+    # finetune_source stays cached.
     out = dvc_project.run(*shlex.split(readme_command("dvc exp run -S data.target_train_labeled=50"))).stdout
-    assert sorted(ran_stages(out)) == sorted(STAGES[1:])
+    assert sorted(ran_stages(out)) == sorted(set(STAGES[1:]) - {"finetune_source"})
     budget = json.loads((root / "metrics/label_budget.json").read_text())
     assert budget["full_budget"] == 50 and set(budget["curve"]["target_only"]) == {"12", "30", "50"}
     assert "dropped_sizes" not in budget
@@ -129,8 +138,8 @@ def test_dag_runs_end_to_end_reruns_only_what_changed_and_compares_experiments(d
     out = dvc_project.run(*shlex.split(readme_command("dvc exp run -S finetune.strategy=target_only"))).stdout
     assert sorted(ran_stages(out)) == ["budget_target@12-42", "budget_target@30-42", "compare",
                                        "compare_train@source_only-42", "distill", "domain_shift", "evaluate",
-                                       "finetune_target", "label_budget", "pretrain_domain", "report",
-                                       "teacher_outputs"]
+                                       "finetune_source", "finetune_target", "label_budget", "pretrain_domain",
+                                       "report", "teacher_outputs"]
     report = json.loads((root / "metrics/eval.json").read_text())
     assert report["target"] == report["baseline"] and report["gain_macro_f1_points"] == 0
     budget = json.loads((root / "metrics/label_budget.json").read_text())

@@ -126,3 +126,48 @@ def test_distillation_loss_terms():
     soft_t1 = distillation_loss(student, teacher, labels, 1.0, 1.0)
     soft_t4 = distillation_loss(student, teacher, labels, 4.0, 1.0)
     assert soft_t1 > 0 and soft_t4 > 0  # T^2 keeps the soft term's scale comparable across temperatures
+
+
+def test_sequential_from_the_trained_source_phase_is_the_model_trained_in_one_go(tiny_model, tmp_path):
+    """finetune_source's model, then the target phase (finetune_target), publishes the very weights and
+    curves of sequential trained in one process: moving the source phase to its own stage changes what is
+    cached, not what is trained. Another seed does not match the source model and trains its own."""
+    import datasets
+    from safetensors.torch import load_file
+    from transformers import AutoTokenizer
+
+    from transfer.core.params import parse_params
+    from transfer.tasks.classification import tokenize_rows
+    from transfer.tasks.registry import get_task
+    from transfer.training.checkpoints import ResumableRun
+    from transfer.training.source_phase import settings_difference, usable_source_model
+    from transfer.training.strategies import train_source_model, train_strategy
+
+    raw = tiny_params(tiny_model, {})
+    raw["finetune"].update(strategy="sequential", target_epochs=2, source_epochs=1)
+    params, task = parse_params(raw), get_task("classification")
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    source = datasets.DatasetDict({"train": tokenize_rows(synthetic_rows("source", 40, 1), tokenizer, LABELS, 32)})
+    target = datasets.DatasetDict({split: tokenize_rows(synthetic_rows("target", n, seed), tokenizer, LABELS, 32)
+                                   for split, n, seed in (("train", 20, 2), ("validation", 10, 3))})
+    target["unlabeled"] = target["train"].select([])
+
+    def run(name: str) -> ResumableRun:
+        return ResumableRun(name, {}, root=tmp_path / "checkpoints")
+
+    train_strategy(params, task, "sequential", str(tiny_model), source, target, tmp_path / "one_go",
+                   tmp_path / "one_go.csv", run("one_go"))
+    train_source_model(params, task, str(tiny_model), source, tmp_path / "source", run("source"))
+    assert usable_source_model(tmp_path / "source", params) == str(tmp_path / "source")
+    assert "_runtime" not in (tmp_path / "source" / "source_trainer_state.json").read_text()  # same bytes each run
+    train_strategy(params, task, "sequential", str(tiny_model), source, target, tmp_path / "two_stages",
+                   tmp_path / "two_stages.csv", run("two_stages"), source_model=str(tmp_path / "source"))
+
+    one_go, two_stages = (load_file(tmp_path / name / "model.safetensors") for name in ("one_go", "two_stages"))
+    assert one_go.keys() == two_stages.keys() and all(torch.equal(one_go[k], two_stages[k]) for k in one_go)
+    assert (tmp_path / "one_go.csv").read_text() == (tmp_path / "two_stages.csv").read_text()
+    phases = {line.split(",")[0] for line in (tmp_path / "two_stages.csv").read_text().splitlines()[1:]}
+    assert phases == {"source", "target"}  # the curves run on from the source phase's log
+    other_seed = params.model_copy(update={"seed": params.seed + 1})
+    assert usable_source_model(tmp_path / "source", other_seed) is None
+    assert settings_difference(tmp_path / "source", other_seed) == ["seed"]

@@ -96,3 +96,37 @@ def test_length_sorted_batches_cover_every_example_once_with_little_padding():
     assert second != first and sorted(second) == list(range(203))  # batch order reshuffled each epoch
     torch.manual_seed(1)
     assert list(sampler) == first  # from torch's RNG, which Trainer seeds and checkpoints
+
+
+def test_evaluation_batches_are_length_sorted_and_the_metrics_are_those_of_any_order(tiny_model, params, tokenizer,
+                                                                                        tmp_path):
+    """The per-epoch evaluation goes through LengthSortedTrainer's longest-first order, not Trainer's random
+    length groups: every example once, batches of decreasing length, and the same metrics as in dataset order."""
+    from transformers import Trainer
+
+    from transfer.core.modeling import training_arguments
+    from transfer.training.trainer import LengthSortedTrainer
+
+    # More than Trainer's mega-batch (50 batches of 8), within which its own sampler sorts too.
+    rows = synthetic_rows("target", 480, 5)
+    for i, row in enumerate(rows):  # lengths that vary a lot
+        row["text"] = " ".join([row["text"]] * (1 + i % 4))
+    validation = tokenize_rows(rows, tokenizer, LABELS, 64)
+    model = load_classifier(str(tiny_model), params).eval()
+    task = get_task("classification")
+
+    def evaluation(trainer_class):
+        args = training_arguments(tmp_path / trainer_class.__name__, seed=0, epochs=1, learning_rate=1e-4,
+                                  batch_size=8, eval_each_epoch=True)
+        return trainer_class(model=model, args=args, eval_dataset=validation, processing_class=tokenizer,
+                             data_collator=task.collator(tokenizer, model), compute_metrics=task.trainer_metrics())
+
+    sorted_trainer = evaluation(LengthSortedTrainer)
+    batches = [batch["input_ids"] for batch in sorted_trainer.get_eval_dataloader()]
+    assert sum(len(b) for b in batches) == 480
+    widths = [b.shape[1] for b in batches]
+    assert widths == sorted(widths, reverse=True) and widths[0] > widths[-1]
+    plain = evaluation(Trainer).evaluate()
+    ours = sorted_trainer.evaluate()
+    assert ours["eval_macro_f1"] == plain["eval_macro_f1"]
+    assert abs(ours["eval_loss"] - plain["eval_loss"]) < 1e-5

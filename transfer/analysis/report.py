@@ -218,9 +218,11 @@ def results_page() -> str:
                       f"{domain['length_tokens']['target']['median']:.0f} (target); the tokenizer splits "
                       f"{tokenizer['source']['split_word_rate']:.0%} of source and "
                       f"{tokenizer['target']['split_word_rate']:.0%} of target words.", ""]
-    timing = load("timing.json")
+    timing = load("timing.json") | load("budget_timing.json")
     if timing:
-        lines += ["## Training wall time (`metrics/timing.json`; machine-dependent)", ""]
+        lines += ["## Training wall time (`metrics/timing.json`, `metrics/budget_timing.json`; machine-dependent)",
+                  "", "Each model trained once; those that start with the source phase (sequential, source_only "
+                      "and their label-budget points) start from `source phase` and their times leave it out.", ""]
         lines += table(["model", "seconds"], [[name, f"{seconds:.1f}"] for name, seconds in timing.items()])
         lines.append("")
     return "\n".join(lines)

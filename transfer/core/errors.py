@@ -1,14 +1,11 @@
 """The errors a user can fix: bad input data, bad params, a model or checkpoint that does not fit.
 
 Library code raises them as ordinary exceptions (a notebook can catch them); a stage's entry point,
-`run_stage`, turns one into a single line on stderr and exit code 1 instead of a traceback. Each
+`run_stage` (stage_entry.py), turns one into a single line on stderr and exit code 1 instead of a traceback. Each
 message names the file (row, column) or the params key, and what to do.
 """
 
 from __future__ import annotations
-
-import sys
-from collections.abc import Callable
 
 
 class TransferError(Exception):
@@ -25,12 +22,3 @@ class ParamsError(TransferError):
 
 class ModelError(TransferError):
     """A model, its weights or a checkpoint that cannot be used as asked."""
-
-
-def run_stage(main: Callable[[], None]) -> None:
-    """Run a stage's main(): a TransferError ends the process with its message and exit code 1."""
-    try:
-        main()
-    except TransferError as error:
-        print(error, file=sys.stderr)
-        raise SystemExit(1) from None

@@ -232,17 +232,21 @@ def predict_answers(model, tokenizer, examples, features, batch_size: int = 64, 
     """Answer text per example id over the eval windows of `encode_qa`.
 
     Its own Trainer, without length grouping: with it, Trainer.predict returns windows in a shuffled
-    order, and QA windows carry no label ids to re-align them by.
+    order, and QA windows carry no label ids to re-align them by. The windows go longest first (batches
+    of near-equal length) and their logits are put back in feature order.
     """
     from transformers import DataCollatorWithPadding, Trainer  # heavy: model side only
 
+    lengths = np.asarray([len(ids) for ids in features["input_ids"]])
+    order = np.argsort(-lengths, kind="stable")
     model_inputs = features.remove_columns([c for c in ("example_id", "offset_mapping", "length")
-                                            if c in features.column_names])
+                                            if c in features.column_names]).select(order)
     with tempfile.TemporaryDirectory(prefix="qa-predict-") as scratch:
         args = training_arguments(scratch, seed=0, epochs=1, learning_rate=1e-5, batch_size=1, eval_each_epoch=False,
                                   group_by_length=False, per_device_eval_batch_size=batch_size)
         output = Trainer(model=model, args=args, data_collator=DataCollatorWithPadding(tokenizer)).predict(model_inputs)
-    start_logits, end_logits = output.predictions[:2]
+    start_logits, end_logits = (np.empty_like(sorted_logits) for sorted_logits in output.predictions[:2])
+    start_logits[order], end_logits[order] = output.predictions[:2]
     return postprocess_predictions(list(examples), list(features), np.asarray(start_logits),
                                    np.asarray(end_logits), n_best, max_answer_length)
 

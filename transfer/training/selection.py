@@ -25,6 +25,7 @@ from transfer.core.errors import ModelError
 from transfer.core.params import Params
 from transfer.training.checkpoints import ResumableRun
 from transfer.training.label_subsets import original_rows
+from transfer.training.source_phase import SOURCE_PHASE_KEYS
 from transfer.training.strategies import fit_strategy
 
 if TYPE_CHECKING:  # the stage passes its task in
@@ -35,18 +36,14 @@ BASELINE = "baseline"
 
 @dataclass(frozen=True)
 class Recipe:
-    """How a candidate is trained: strategy, initial weights, whether finetune's levers apply, and its own
-    params where a candidate overrides finetune keys (None: the run's)."""
+    """How a candidate is trained: strategy, initial weights, whether finetune's levers apply, its own
+    params where a candidate overrides finetune keys (None: the run's), and the trained source phase it
+    starts from (None: it trains its own, if its strategy has one)."""
     strategy: str
     init: str
     levers: bool
     params: Params | None = None
-
-
-# What the source phase depends on beyond the data and the initial weights: recipes that agree on these
-# share one source phase (it reads no target data).
-SOURCE_PHASE_KEYS = ("source_epochs", "source_learning_rate", "batch_size", "weight_decay", "warmup_ratio", "peft",
-                     "lora")
+    source_model: str | None = None
 
 
 def source_phase_name(name: str, recipe_params: Params, params: Params) -> str:
@@ -133,7 +130,8 @@ def select_recipe(params: Params, task: Task, recipes: Mapping[str, Recipe], sou
         own = recipe.params or params
         model, tokenizer, _ = fit_strategy(own, task, recipe.strategy, recipe.init, source, fold_target, run,
                                            levers=recipe.levers, phase_prefix=f"auto_{name}_fold{fold}_",
-                                           source_phase=source_phase_name(name, own, params))
+                                           source_phase=source_phase_name(name, own, params),
+                                           source_model=recipe.source_model)
         return task.probabilities(model.eval(), heldout, tokenizer, params).argmax(axis=1)
 
     results = cross_validate(recipes, splits, target["train"], predict,

@@ -8,7 +8,9 @@
   `from_pretrained` like any other model.
 - setfit, sequential_setfit: not Trainer phases but SetFit's own training (setfit_training.py).
 
-`train_strategy` runs a strategy's phases (sequential: source, then target) and saves the model.
+`train_strategy` runs a strategy's phases (sequential: source, then target) and saves the model;
+`train_source_model` the source phase alone, which the finetune_source stage trains once for every run
+that starts with it (source_phase.py).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch
 from torch import nn
 from transformers import DataCollatorWithPadding, TrainerCallback
 
+from transfer.core.artifacts import write_json
 from transfer.core.errors import ParamsError
 from transfer.core.modeling import backbone_kind, backbone_of, load_tokenizer, resolve_model, set_seed
 from transfer.core.params import SETFIT_STRATEGIES, Params
@@ -31,6 +34,13 @@ from transfer.training.levers import adjust_priors, ensemble_and_self_train, lev
 from transfer.training.mixed_objective import mixed_objective_arguments
 from transfer.training.quantization import merge_into_full_precision, prepare_for_training, quantized_loading
 from transfer.training.setfit_training import fit_setfit_strategy
+from transfer.training.source_phase import (
+    SETTINGS_FILE,
+    SOURCE_STRATEGIES,
+    STATE_FILE,
+    finished_source_phase,
+    source_settings,
+)
 from transfer.training.trainer import LengthSortedTrainer, class_weight_loss, train_phase, write_curves
 from transfer.training.weight_ensembling import snapshot
 
@@ -159,38 +169,12 @@ def merge_lora(model):
     return model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
 
 
-def train_strategy(params: Params, task: Task, strategy: str, init: str, source: datasets.DatasetDict,
-                   target: datasets.DatasetDict, out: Path, curves: Path, run: ResumableRun,
-                   levers: bool = True, selection: dict | None = None, source_phase: str = "source") -> None:
-    """Train the task's model from `init` with `strategy` on tokenized source and target data, then apply
-    finetune's levers unless `levers` is False (the baseline); save it (adapters merged) with its tokenizer
-    to `out`, and its learning curves to `curves`. `selection` (strategy: auto) goes into its config."""
-    model, tokenizer, phases = fit_strategy(params, task, strategy, init, source, target, run, levers=levers,
-                                            source_phase=source_phase)
-    write_curves(curves, phases, curves.with_name(f"{curves.stem}_eval.csv"))
-    if selection:
-        model.config.transfer_selection = selection
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-
-
-def fit_strategy(params: Params, task: Task, strategy: str, init: str, source: datasets.DatasetDict,
-                 target: datasets.DatasetDict, run: ResumableRun, *, levers: bool = True, phase_prefix: str = "",
-                 source_phase: str = "source"):
-    """The trained model (adapters merged, `transfer_strategy` and `transfer_levers` in its config), its
-    tokenizer, and each phase's Trainer (for the curves).
-
-    Phases are checkpointed in `run` under `phase_prefix` + their name, but for the source phase, under
-    `source_phase`: it reads no target data, so the cross-validation folds of strategy: auto and the final
-    model share one.
-    """
+def trainable_model(params: Params, task: Task, weights: str, tokenizer):
+    """The task's model from `weights`, ready for a gradient phase: 4-bit and prepared where
+    model.quantization asks, LoRA-wrapped where finetune.peft does. Returns (model, quantized)."""
     config = params.finetune
-    set_seed(params.seed)
-    tokenizer = load_tokenizer(init, params)
-    if strategy in SETFIT_STRATEGIES:
-        return fit_setfit(params, task, strategy, init, source, target, tokenizer, levers=levers)
     quantized = quantized_loading(params)
-    model = task.load_model(init, tokenizer, params, **quantized)
+    model = task.load_model(weights, tokenizer, params, **quantized)
     if quantized:
         model = prepare_for_training(model, params)
     if config.peft == "lora" and model.config.model_type == "encoder-decoder":
@@ -200,6 +184,76 @@ def fit_strategy(params: Params, task: Task, strategy: str, init: str, source: d
     if config.peft == "lora":
         model = apply_lora(model, config.lora.r, config.lora.alpha, config.lora.dropout, config.lora.target_modules,
                            task.peft_task_type)
+    return model, bool(quantized)
+
+
+def merged(model, quantized: bool, full_precision):
+    """The trained model as it ships: LoRA adapters merged, into `full_precision()`'s weights for a
+    4-bit model."""
+    return merge_into_full_precision(model, full_precision) if quantized else merge_lora(model)
+
+
+def train_source_model(params: Params, task: Task, init: str, source: datasets.DatasetDict, out: Path,
+                       run: ResumableRun) -> None:
+    """The source phase alone (source_only without levers), saved to `out` with its settings and Trainer
+    state, for fit_strategy's `source_model`. LoRA adapters are merged: a target phase after it trains
+    adapters of its own."""
+    config = params.finetune
+    set_seed(params.seed)
+    tokenizer = load_tokenizer(init, params)
+    model, quantized = trainable_model(params, task, init, tokenizer)
+    trainer = train_phase(model, tokenizer=tokenizer, task=task, params=params, run=run, train=source["train"],
+                          evaluation=None, epochs=config.source_epochs, learning_rate=config.source_learning_rate,
+                          phase="source")
+    model = merged(model, quantized, lambda: task.load_model(init, tokenizer, params))
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    # Timings out (train_runtime, samples per second): the same training must publish the same bytes, or
+    # DVC would re-run everything that starts from it.
+    trainer.state.log_history = [{key: value for key, value in entry.items()
+                                  if not key.endswith(("_runtime", "_per_second"))}
+                                 for entry in trainer.state.log_history]
+    trainer.state.save_to_json(str(out / STATE_FILE))
+    write_json(out / SETTINGS_FILE, source_settings(params))
+
+
+def train_strategy(params: Params, task: Task, strategy: str, init: str, source: datasets.DatasetDict,
+                   target: datasets.DatasetDict, out: Path, curves: Path, run: ResumableRun,
+                   levers: bool = True, selection: dict | None = None, source_phase: str = "source",
+                   source_model: str | None = None) -> None:
+    """Train the task's model from `init` with `strategy` on tokenized source and target data, then apply
+    finetune's levers unless `levers` is False (the baseline); save it (adapters merged) with its tokenizer
+    to `out`, and its learning curves to `curves`. `selection` (strategy: auto) goes into its config;
+    `source_model`: see fit_strategy."""
+    model, tokenizer, phases = fit_strategy(params, task, strategy, init, source, target, run, levers=levers,
+                                            source_phase=source_phase, source_model=source_model)
+    write_curves(curves, phases, curves.with_name(f"{curves.stem}_eval.csv"))
+    if selection:
+        model.config.transfer_selection = selection
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+def fit_strategy(params: Params, task: Task, strategy: str, init: str, source: datasets.DatasetDict,
+                 target: datasets.DatasetDict, run: ResumableRun, *, levers: bool = True, phase_prefix: str = "",
+                 source_phase: str = "source", source_model: str | None = None):
+    """The trained model (adapters merged, `transfer_strategy` and `transfer_levers` in its config), its
+    tokenizer, and each phase's Trainer (for the curves).
+
+    `source_model`: a folder of train_source_model's, trained with these params' source settings; a
+    strategy that starts with the source phase starts from it instead of training the phase. Otherwise
+    phases are checkpointed in `run` under `phase_prefix` + their name, but for the source phase, under
+    `source_phase`: it reads no target data, so the cross-validation folds of strategy: auto and the final
+    model share one.
+    """
+    config = params.finetune
+    set_seed(params.seed)
+    tokenizer = load_tokenizer(init, params)
+    if strategy in SETFIT_STRATEGIES:
+        return fit_setfit(params, task, strategy, init, source, target, tokenizer, levers=levers)
+    after_source = source_model is not None and strategy in SOURCE_STRATEGIES
+    weights = source_model if after_source else init
+    model, quantized = trainable_model(params, task, weights, tokenizer)
 
     def train(model, *, phase: str, **kwargs):
         return train_phase(model, tokenizer=tokenizer, task=task, params=params, run=run,
@@ -207,7 +261,9 @@ def fit_strategy(params: Params, task: Task, strategy: str, init: str, source: d
 
     mixed_validation = with_domain(target["validation"], TARGET)
     phases = {}
-    if strategy in ("source_only", "sequential"):
+    if after_source:
+        phases["source"] = finished_source_phase(source_model)
+    elif strategy in SOURCE_STRATEGIES:
         phases["source"] = train(model, train=source["train"], evaluation=None, epochs=config.source_epochs,
                                  learning_rate=config.source_learning_rate, phase="source")
     levers = levers and levers_enabled(params)
@@ -255,8 +311,7 @@ def fit_strategy(params: Params, task: Task, strategy: str, init: str, source: d
     if levers:
         chosen |= ensemble_and_self_train(model, tokenizer, task=task, params=params, start=start, target=target,
                                           train=train, phases=phases)
-    model = (merge_into_full_precision(model, lambda: task.load_model(init, tokenizer, params)) if quantized
-             else merge_lora(model))
+    model = merged(model, quantized, lambda: task.load_model(weights, tokenizer, params))
     if levers:
         chosen |= adjust_priors(model, tokenizer, task=task, params=params, target=target)
     model.config.transfer_strategy = strategy

@@ -45,17 +45,42 @@ class LengthSortedBatches(torch.utils.data.Sampler):
         return iter([i for batch in shuffled for i in batch])
 
 
+def example_lengths(dataset: datasets.Dataset) -> list[int]:
+    # Trainer may have dropped columns the model does not take, `length` among them.
+    return dataset["length"] if "length" in dataset.column_names else [len(ids) for ids in dataset["input_ids"]]
+
+
+class LongestFirst(torch.utils.data.Sampler):
+    """Evaluation order: indices sorted by length, the longest first, so that each batch holds texts of
+    near-equal length (little padding) and a batch too large for memory fails at once."""
+
+    def __init__(self, lengths: list[int]):
+        self.order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __iter__(self):
+        return iter(self.order)
+
+
 class LengthSortedTrainer(Trainer):
-    """Trainer whose group_by_length batches come from LengthSortedBatches."""
+    """Trainer whose group_by_length batches come from LengthSortedBatches, and whose evaluation batches are
+    length-sorted (Trainer's own evaluation goes through its random length-grouped sampler: more padding)."""
 
     def _get_train_sampler(self, train_dataset=None):
         dataset = train_dataset if train_dataset is not None else self.train_dataset
         if self.args.train_sampling_strategy == "group_by_length" and isinstance(dataset, datasets.Dataset):
-            # Trainer has already dropped columns the model does not take, `length` among them.
-            lengths = (dataset["length"] if "length" in dataset.column_names
-                       else [len(ids) for ids in dataset["input_ids"]])
-            return LengthSortedBatches(lengths, self.args.train_batch_size * self.args.gradient_accumulation_steps)
+            return LengthSortedBatches(example_lengths(dataset),
+                                       self.args.train_batch_size * self.args.gradient_accumulation_steps)
         return super()._get_train_sampler(train_dataset)
+
+    def _get_eval_sampler(self, eval_dataset):
+        # Metrics are computed over all predictions gathered in one order, so the order is free; under a
+        # distributed launch Trainer shards sequentially (its own choice is kept).
+        if self.args.world_size <= 1 and isinstance(eval_dataset, datasets.Dataset) and len(eval_dataset):
+            return LongestFirst(example_lengths(eval_dataset))
+        return super()._get_eval_sampler(eval_dataset)
 
 
 TRAIN_CURVE_FIELDS = ("phase", "step", "epoch", "loss", "learning_rate")

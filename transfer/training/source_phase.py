@@ -1,0 +1,77 @@
+"""The source phase, trained once.
+
+sequential's first phase, and all of source_only, is a training on the labeled source data from the
+domain-adapted model: it reads no target data. The finetune_source stage trains it once (models/source)
+and every model that starts with it (the headline sequential model, compare's source_only, each
+label-budget point, auto's folds) starts from that folder instead of training it again, so a change of
+a target-side param never retrains it.
+
+The folder records what it was trained with (`source_settings`); a run whose settings differ (another
+seed in compare.seeds or label_budget.seeds, an auto candidate with its own source_epochs) trains its own
+source phase, as before.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from transformers import TrainerState
+
+from transfer.core.params import Params
+
+SOURCE_STRATEGIES = ("source_only", "sequential")
+# What the source phase depends on beyond the data and the initial weights (finetune keys): runs that
+# agree on these, on the seed and on the model settings share one source phase.
+SOURCE_PHASE_KEYS = ("source_epochs", "source_learning_rate", "batch_size", "weight_decay", "warmup_ratio", "peft",
+                     "lora")
+SETTINGS_FILE, STATE_FILE = "source_phase.json", "source_trainer_state.json"
+
+
+def source_settings(params: Params) -> dict:
+    """Everything in params that changes what the source phase trains."""
+    finetune = params.finetune.model_dump(mode="json")
+    return {"task": params.task, "seed": params.seed, "model": params.model.model_dump(mode="json"),
+            "labels": list(params.data.labels), "finetune": {key: finetune[key] for key in SOURCE_PHASE_KEYS}}
+
+
+def same_source_phase(params: Params, other: Params) -> bool:
+    """Whether two runs' source phases would train the same model."""
+    return source_settings(params) == source_settings(other)
+
+
+def usable_source_model(folder: str | Path, params: Params) -> str | None:
+    """`folder` when it holds a source phase trained with `params`' settings, else None (train one)."""
+    settings = Path(folder) / SETTINGS_FILE
+    if not settings.is_file():
+        return None
+    return str(folder) if json.loads(settings.read_text()) == source_settings(params) else None
+
+
+def settings_difference(folder: str | Path, params: Params) -> list[str]:
+    """The settings (dotted names) in which `folder`'s source phase differs from what `params` asks for."""
+    settings = Path(folder) / SETTINGS_FILE
+    if not settings.is_file():
+        return [f"{settings} is missing"]
+    recorded, wanted = json.loads(settings.read_text()), source_settings(params)
+
+    def flat(tree: dict, prefix: str = "") -> dict:
+        items = {}
+        for key, value in tree.items():
+            items |= flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value}
+        return items
+
+    recorded, wanted = flat(recorded), flat(wanted)
+    return sorted(key for key in recorded.keys() | wanted.keys() if recorded.get(key) != wanted.get(key))
+
+
+class FinishedPhase:
+    """A phase trained by another stage, standing in for its Trainer where only the log history is read
+    (the learning curves run on from it)."""
+
+    def __init__(self, state: TrainerState):
+        self.state = state
+
+
+def finished_source_phase(folder: str | Path) -> FinishedPhase:
+    return FinishedPhase(TrainerState.load_from_json(str(Path(folder) / STATE_FILE)))

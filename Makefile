@@ -34,9 +34,9 @@ bench: $(STAMP)
 
 # The transfer suite: 5 real domain pairs, 100 target labels each, the default recipe, its levers and SetFit
 # against the target-only baseline (bench/transfer.json, bench/transfer.md; docs/transfer-bench.md). By
-# default target_only, source_only, sequential, sequential+la and the SetFit peer, one seed: roughly 80 min
-# on 2 cores, an estimate from runs that partly shared the cores (airline-to-imdb is the longest pair;
-# PAIRS="..." without it for about an hour). METHODS=all runs every lever
+# default target_only, source_only, sequential, sequential+la and the SetFit peer, one seed: about 75 min
+# on 2 cores (the four pairs but airline-to-imdb took 50 min of method time, measured alone with seed 45;
+# airline-to-imdb, the longest, is estimated; PAIRS="..." without it: about 55 min). METHODS=all runs every lever
 # (hours a seed); SEEDS="42 43 44" several seeds; OUT=bench/other.json keeps bench/transfer.json. Not in CI.
 SEEDS ?= 42
 METHODS ?= sequential+la setfit

@@ -1,8 +1,8 @@
 """Do parallel experiments pay on this machine? Four small queued experiments with `dvc queue start -j 1`,
 with `-j 2` (each torch process on every core), and with `-j 2` under TRANSFER_JOBS=2 (each on its share).
 
-    .venv/bin/python bench/queue.py --project /tmp/run   # a clone where `make repro` has run; writes
-                                                         # bench/queue.json
+    .venv/bin/python bench/parallel_experiments.py --project /tmp/run   # a clone where `make repro` has run; writes
+                                                         # bench/parallel_experiments.json
 
 Each experiment re-runs finetune_target alone (`dvc exp run --queue finetune_target`, 2 target epochs, its
 own learning rate, so that no experiment is restored from the run cache) from the cached upstream outputs.
@@ -54,12 +54,12 @@ def run_setting(project: Path, jobs: int, share: str | None, learning_rates: lis
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--project", type=Path, required=True)
-    parser.add_argument("--out", type=Path, default=Path("bench/queue.json"))
+    parser.add_argument("--out", type=Path, default=Path("bench/parallel_experiments.json"))
     cli = parser.parse_args()
     project = cli.project.resolve()
     subprocess.run(["git", "add", "-A"], cwd=project, check=True)
     subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm",
-                    "bench/queue.py: the state the experiments start from"], cwd=project, check=False)
+                    "bench/parallel_experiments.py: the state the experiments start from"], cwd=project, check=False)
     results = {}
     for index, (name, jobs, share) in enumerate(SETTINGS):
         rates = [round(1.0e-4 + 1.0e-5 * (index * EXPERIMENTS + i), 7) for i in range(EXPERIMENTS)]

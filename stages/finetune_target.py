@@ -29,7 +29,7 @@ from transfer.tasks.registry import task_for
 from transfer.training.checkpoints import resumable
 from transfer.training.label_subsets import budget_subset, original_rows
 from transfer.training.selection import BASELINE, Recipe, select_recipe, source_phase_name
-from transfer.training.source_phase import SOURCE_STRATEGIES, settings_difference, usable_source_model
+from transfer.training.source_phase import SOURCE_STRATEGIES, settings_difference
 from transfer.training.strategies import train_strategy
 
 TOKENIZED, DOMAIN, SOURCE = Path("data/tokenized"), Path("models/domain"), Path("models/source")
@@ -40,12 +40,12 @@ def source_model_for(params, strategy: str) -> str | None:
     settings; says so when it was not."""
     if strategy not in SOURCE_STRATEGIES:
         return None
-    usable = usable_source_model(SOURCE, params)
-    if usable is None:
-        differences = settings_difference(SOURCE, params)
+    differences = settings_difference(SOURCE, params)
+    if differences:
         print(f"finetune_target: {SOURCE} was trained with other settings ({', '.join(differences[:4])}); "
               f"{strategy} trains its own source phase")
-    return usable
+        return None
+    return str(SOURCE)
 
 
 def main() -> None:

@@ -35,17 +35,9 @@ def source_settings(params: Params) -> dict:
             "labels": list(params.data.labels), "finetune": {key: finetune[key] for key in SOURCE_PHASE_KEYS}}
 
 
-def same_source_phase(params: Params, other: Params) -> bool:
-    """Whether two runs' source phases would train the same model."""
-    return source_settings(params) == source_settings(other)
-
-
 def usable_source_model(folder: str | Path, params: Params) -> str | None:
     """`folder` when it holds a source phase trained with `params`' settings, else None (train one)."""
-    settings = Path(folder) / SETTINGS_FILE
-    if not settings.is_file():
-        return None
-    return str(folder) if json.loads(settings.read_text()) == source_settings(params) else None
+    return None if settings_difference(folder, params) else str(folder)
 
 
 def settings_difference(folder: str | Path, params: Params) -> list[str]:

@@ -22,8 +22,10 @@ repro: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/dvc repro
 	$(PY) -m stages.report
 
+# One pytest worker per core (pytest-xdist), each with its share of the cores, handed one test at a time,
+# the DAG tests first (tests/conftest.py): the many short tests fill the gaps at the end.
 test: $(STAMP)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -n auto --maxschedchunk 1
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check stages transfer tests bench

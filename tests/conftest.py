@@ -14,10 +14,34 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from filelock import FileLock
 
 from tests.tiny_model import build_tiny_bert
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config) -> None:
+    """Under `pytest -n N` (pytest-xdist), each worker, and every stage its DVC projects run, takes its
+    share of the cores: N torch processes with a thread per core each would fight for the cores.
+    OMP_NUM_THREADS, which torch reads when it starts, and not TRANSFER_JOBS, which also makes every stage
+    say so on stderr, where tests read one-line errors."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        from transfer.core.threads import available_cores, share_of_cores
+
+        threads = share_of_cores(workers, available_cores())
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests that run the DVC pipeline (marked `dag`, a minute or more each) first: pytest-xdist hands
+    tests out in order, so the long ones spread over the workers and the many short ones fill the gaps
+    at the end, instead of one long test running alone while the other workers idle."""
+    items.sort(key=lambda item: item.get_closest_marker("dag") is None)
+
 
 WORDS = {
     "positive": ["great", "wonderful", "love", "excellent", "happy", "fantastic", "best", "helped"],
@@ -77,8 +101,9 @@ def tiny_params(model: Path, corpora: dict) -> dict:
 class DvcProject:
     """A copy of the pipeline in a fresh git + DVC repository."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, first_run: list[str] | None = None):
         self.root = root
+        self.first_run = first_run or []  # the stages its first `dvc repro` ran (built_project)
 
     def run(self, *args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -131,6 +156,46 @@ def make_project(root: Path, params: dict) -> DvcProject:
 def dvc_project(tmp_path, tiny_model) -> DvcProject:
     corpora = write_corpora(tmp_path / "corpora")
     return make_project(tmp_path / "project", tiny_params(tiny_model, corpora))
+
+
+def built_params(model: Path, corpora: dict) -> dict:
+    """tiny_params with every stage doing something: one short target review for clean to reject, and a
+    label-budget size equal to the labeled budget for label_budget to drop with a note."""
+    params = tiny_params(model, corpora)
+    params["clean"]["min_chars"] = 7  # the tiny target train set has one 6-character review
+    params["label_budget"]["sizes"] = [12, 30]  # 30 is the full labeled budget: dropped with a note
+    return params
+
+
+@pytest.fixture(scope="session")
+def built_project(tmp_path_factory, worker_id) -> DvcProject:
+    """The tiny DAG after one `dvc repro`, committed, run once per `pytest` run: the tests that only read
+    its outputs share it; a test that changes params or re-runs stages takes `built_copy`. Under pytest-xdist
+    the first worker to need it builds it, under a file lock, in the folder the workers share; the others
+    wait for it and read it. Its DVC cache and lock file make every stage of a copy up to date."""
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    folder, record = shared / "built", shared / "built" / "first_run.json"
+    with FileLock(str(shared / "built.lock")):
+        if record.is_file():
+            return DvcProject(folder / "project", json.loads(record.read_text()))
+        shutil.rmtree(folder, ignore_errors=True)  # what a failed build on another worker left
+        model = build_tiny_bert(folder / "tiny-bert")
+        project = make_project(folder / "project", built_params(model, write_corpora(folder / "corpora")))
+        project.first_run = project.repro()
+        project.run("git", "add", "-A")  # `dvc exp run` starts from a commit
+        project.run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "the tiny DAG, run once")
+        record.write_text(json.dumps(project.first_run))
+    return project
+
+
+@pytest.fixture
+def built_copy(built_project, tmp_path) -> DvcProject:
+    """A private copy of built_project (git repository, DVC cache, outputs) that a test may change and re-run.
+    DVC's own state (.dvc/tmp) stays behind: it holds the original's paths."""
+    root = tmp_path / "project"
+    shutil.copytree(built_project.root, root, symlinks=True, ignore=lambda folder, names:
+                    ["tmp"] if Path(folder).name == ".dvc" else [])
+    return DvcProject(root, built_project.first_run)
 
 
 def shipped_params():

@@ -30,6 +30,7 @@ def ingest_counts(project) -> dict:
     return json.loads((project.root / "metrics/ingest.json").read_text())
 
 
+@pytest.mark.dag
 def test_editing_touching_and_replacing_a_data_file(data_project):
     project, source = data_project
     assert project.repro("clean") == ["ingest", "clean"]
@@ -50,6 +51,7 @@ def test_editing_touching_and_replacing_a_data_file(data_project):
     assert sum(ingest_counts(project)["source"].values()) == 95
 
 
+@pytest.mark.dag
 def test_the_run_cache_never_restores_outputs_built_from_other_data(data_project):
     """Before the fingerprint, this sequence restored the old file's rows from DVC's run cache."""
     project, source = data_project

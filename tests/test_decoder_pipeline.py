@@ -26,6 +26,7 @@ def decoder_project(tmp_path) -> DvcProject:
     return make_project(tmp_path / "project", params)
 
 
+@pytest.mark.dag
 def test_the_default_dag_runs_on_a_decoder_and_distills_into_an_encoder(decoder_project):
     root = decoder_project.root
     ran = decoder_project.repro()

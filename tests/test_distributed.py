@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 
+import pytest
 from transformers import AutoModelForSequenceClassification
 
 from tests.conftest import ran_stages
@@ -15,8 +16,10 @@ def last_step(curves) -> int:
         return max(int(row["step"]) for row in csv.DictReader(f))
 
 
-def test_dvc_repro_launches_the_training_stages_under_torchrun_when_params_say_so(dvc_project):
-    dvc_project.run("dvc", "repro", "finetune_target")
+@pytest.mark.dag
+def test_dvc_repro_launches_the_training_stages_under_torchrun_when_params_say_so(built_copy):
+    dvc_project = built_copy  # trained in one process
+    assert dvc_project.repro("finetune_target") == []
     curves = dvc_project.root / "metrics/curves/target.csv"
     single = last_step(curves)
 

@@ -68,6 +68,7 @@ def qa_project(tmp_path, tiny_model):
     return make_project(tmp_path / "project", params)
 
 
+@pytest.mark.dag
 def test_qa_runs_through_the_dag_with_the_baseline_and_the_gain(qa_project):
     stages = qa_project.repro()
     assert "finetune_baseline" in stages and "label_budget" in stages
@@ -112,6 +113,7 @@ def translate_words(sentence: str) -> str:
     return " ".join(word[::-1] for word in sentence.split())
 
 
+@pytest.mark.dag
 def test_translation_runs_through_the_dag_from_aligned_files_and_a_table(tmp_path, tiny_model):
     rng, folder = random.Random(1), tmp_path / "corpora"
     folder.mkdir()

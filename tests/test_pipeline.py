@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shlex
 
+import pytest
 from transformers import AutoModelForSequenceClassification
 
 from tests.conftest import DvcProject, ran_stages
@@ -42,13 +43,12 @@ def check_plots(project: DvcProject) -> None:
         assert values and all(row.get(field) not in ("", None) for row in values), f"{plot_id}: empty {field}"
 
 
-def test_dag_runs_end_to_end_reruns_only_what_changed_and_compares_experiments(dvc_project):
-    params = dvc_project.params
-    params["clean"]["min_chars"] = 7  # the tiny target train set has one 6-character review
-    params["label_budget"]["sizes"] = [12, 30]  # 30 is the full labeled budget: dropped with a note
-    dvc_project.set_params(params)
-    assert sorted(dvc_project.repro()) == sorted(STAGES)
-
+@pytest.mark.dag
+def test_the_dag_runs_end_to_end_and_writes_every_report(built_project):
+    """The shared run's outputs (read only: every test of the session may read them): every stage ran, and
+    each report says what the tests below rely on."""
+    assert sorted(built_project.first_run) == sorted(STAGES)
+    dvc_project = built_project
     root = dvc_project.root
     summary = dvc_project.run("python", "-m", "stages.report").stdout
     assert "chosen:sequential" in summary and "source_only" in summary and "Distilled student" in summary
@@ -102,39 +102,56 @@ def test_dag_runs_end_to_end_reruns_only_what_changed_and_compares_experiments(d
     model = AutoModelForSequenceClassification.from_pretrained(root / "models/target")
     assert model.config.id2label == {0: "negative", 1: "neutral", 2: "positive"}
 
-    # Nothing changed: nothing runs.
-    assert dvc_project.repro() == []
 
-    # Determinism: every stage re-run with the same seed writes byte-identical metrics and plots
-    # (wall times and samples/s live in timing.json and *_speed.json, apart on purpose).
+
+@pytest.mark.dag
+def test_a_forced_rerun_writes_byte_identical_metrics_and_plots(built_copy):
+    """Every stage re-run with the same seed (wall times and samples/s live in timing.json and *_speed.json,
+    apart on purpose)."""
+    root = built_copy.root
     measured = {"timing.json", "budget_timing.json", "source_timing.json", "distill_speed.json",
                 "teacher_speed.json", "prompting_speed.json"}
+
     def snapshot() -> dict[str, bytes]:
         return {str(f): f.read_bytes() for f in sorted((root / "metrics").rglob("*"))
                 if f.is_file() and f.name not in measured}
+    assert built_copy.repro() == []  # a copy is up to date: nothing runs
     first = snapshot()
-    dvc_project.run("dvc", "repro", "--force")
+    built_copy.run("dvc", "repro", "--force")
     assert snapshot() == first and len(first) > 15
 
-    # An evaluation param: every training and data stage stays cached.
-    params = dvc_project.params
-    params["evaluate"]["batch_size"] = 7
-    dvc_project.set_params(params)
-    assert sorted(dvc_project.repro()) == SCORING
 
-    # The README's workflow, its own commands: commit, `dvc exp run -S`, `dvc exp show`, `dvc metrics diff`.
-    dvc_project.run("git", "add", "-A")
-    dvc_project.run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "a run")
-    # The labeled budget is clean's: clean and everything after it re-run; 30 labels is now a point of the curve.
-    # But the source phase: TAPT read the same texts (labeled or not), so models/domain is unchanged, and
-    # finetune_source stays cached.
+@pytest.mark.dag
+def test_an_evaluation_param_reruns_only_the_scoring_stages(built_copy):
+    """Every training and data stage stays cached."""
+    params = built_copy.params
+    params["evaluate"]["batch_size"] = 7
+    built_copy.set_params(params)
+    assert sorted(built_copy.repro()) == SCORING
+
+
+@pytest.mark.dag
+def test_more_labels_rerun_everything_but_the_source_phase(built_copy):
+    """The README's workflow, its own commands, from built_project's commit: `dvc exp run -S`, `dvc exp show`,
+    `dvc metrics diff`, `dvc plots diff`. The labeled budget is clean's: clean and everything after it re-run,
+    and 30 labels is now a point of the curve. But the source phase: TAPT read the same texts (labeled or
+    not), so models/domain is unchanged, and finetune_source stays cached."""
+    dvc_project, root = built_copy, built_copy.root
     out = dvc_project.run(*shlex.split(readme_command("dvc exp run -S data.target_train_labeled=50"))).stdout
     assert sorted(ran_stages(out)) == sorted(set(STAGES[1:]) - {"finetune_source"})
     budget = json.loads((root / "metrics/label_budget.json").read_text())
     assert budget["full_budget"] == 50 and set(budget["curve"]["target_only"]) == {"12", "30", "50"}
     assert "dropped_sizes" not in budget
-    # target_only without domain pretraining is the baseline's recipe: same seed, same model, zero gain; the data
-    # and the baseline stay cached.
+    for command in ("dvc exp show --only-changed", "dvc metrics diff", "dvc plots diff"):
+        assert dvc_project.run(*shlex.split(readme_command(command))).returncode == 0
+    table = dvc_project.run("dvc", "exp", "show", "--csv").stdout
+    assert "data.target_train_labeled" in table.splitlines()[0] and ",50," in table
+
+
+@pytest.mark.dag
+def test_target_only_is_the_baseline_recipe_and_keeps_the_data_and_baseline_cached(built_copy):
+    """target_only without domain pretraining is the baseline's recipe: same seed, same model, zero gain."""
+    dvc_project, root = built_copy, built_copy.root
     out = dvc_project.run(*shlex.split(readme_command("dvc exp run -S finetune.strategy=target_only"))).stdout
     assert sorted(ran_stages(out)) == ["budget_target@12-42", "budget_target@30-42", "compare",
                                        "compare_train@source_only-42", "distill", "domain_shift", "evaluate",
@@ -144,50 +161,12 @@ def test_dag_runs_end_to_end_reruns_only_what_changed_and_compares_experiments(d
     assert report["target"] == report["baseline"] and report["gain_macro_f1_points"] == 0
     budget = json.loads((root / "metrics/label_budget.json").read_text())
     assert budget["curve"]["transfer"] == budget["curve"]["target_only"]
-    # A lever (label-shift correction) is the transferred model's: the baseline and its curve stay cached, and
-    # eval.json says what it chose.
-    out = dvc_project.run("dvc", "exp", "run", "-S", "finetune.label_shift=em").stdout
-    assert sorted(ran_stages(out)) == ["budget_target@12-42", "budget_target@30-42", "compare",
-                                       "compare_train@source_only-42", "distill", "domain_shift", "evaluate",
-                                       "finetune_target", "label_budget", "report", "teacher_outputs"]
-    levers = json.loads((root / "metrics/eval.json").read_text())["levers"]
-    assert set(levers) == {"label_shift", "logit_adjustment"} and levers["label_shift"]["temperature"] > 0
-    assert "skipped" in levers["logit_adjustment"]  # the default-on adjustment yields to em, and says so
-    # strategy: auto cross-validates its candidates and the baseline recipe on the labels; the baseline stays cached.
-    out = dvc_project.run("dvc", "exp", "run", "-S", "finetune.label_shift=none", "-S", "finetune.strategy=auto",
-                          "-S", "finetune.auto.folds=2").stdout
-    assert "finetune_baseline" not in ran_stages(out) and "finetune_target" in ran_stages(out)
-    selection = json.loads((root / "metrics/eval.json").read_text())["selection"]
-    assert selection["folds"] == 2 and set(selection["scores"]) == {"baseline", "target_only", "sequential"}
-    candidates = {name: score["pooled"] for name, score in selection["scores"].items() if name != "baseline"}
-    floor, best = selection["scores"]["baseline"]["pooled"], max(candidates.values())
-    if selection["chosen"] == "baseline":  # the guard: no candidate above the baseline recipe
-        assert best < floor and selection["guard_applied"]
-    else:  # the best pooled score (ties: the first candidate listed in params)
-        assert candidates[selection["chosen"]] == best >= floor
-    summary = dvc_project.run("python", "-m", "stages.report").stdout
-    assert f"auto: {selection['chosen']} (2-fold cross-validated macro_f1" in summary
-    # SetFit after the source, with logit adjustment: a SentenceEmbeddingClassifier that every later stage reads
-    # (distill gives it a student of its kind, domain shift reads its encoder); the baseline stays cached.
-    out = dvc_project.run("dvc", "exp", "run", "-S", "finetune.strategy=sequential_setfit", "-S",
-                          "finetune.setfit.iterations=2", "-S", "finetune.setfit.source_examples=12", "-S",
-                          "finetune.logit_adjustment=[0.0,1.0]").stdout
-    assert "finetune_baseline" not in ran_stages(out)
-    assert {"finetune_target", "evaluate", "distill", "domain_shift", "label_budget"} <= set(ran_stages(out))
-    report = json.loads((root / "metrics/eval.json").read_text())
-    assert report["strategy"] == "sequential_setfit"
-    assert report["levers"]["setfit"]["source_examples"] == 12 and report["levers"]["setfit"]["target_examples"] >= 30
-    assert report["levers"]["logit_adjustment"]["strength"] in (0.0, 1.0)
-    assert json.loads((root / "models/target/config.json").read_text())["transfer_head"] == "sentence_embedding"
-    assert json.loads((root / "models/student/config.json").read_text())["transfer_head"] == "sentence_embedding"
-    for command in ("dvc exp show --only-changed", "dvc metrics diff", "dvc plots diff"):
-        assert dvc_project.run(*shlex.split(readme_command(command))).returncode == 0
-    table = dvc_project.run("dvc", "exp", "show", "--csv").stdout
-    assert "data.target_train_labeled" in table.splitlines()[0] and ",50," in table
 
-    # The CI workflow: push to a remote cache; a fresh clone pulls and has nothing to run.
-    dvc_project.run("git", "add", "-A")
-    dvc_project.run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "experiments")
+
+@pytest.mark.dag
+def test_ci_shares_results_through_a_remote_and_an_evaluation_param_reruns_two_stages(built_copy):
+    """The CI workflow: push to a remote cache; a fresh clone pulls and has nothing to run."""
+    dvc_project, root = built_copy, built_copy.root
     dvc_project.run("dvc", "remote", "add", "-d", "shared", str(root.parent / "remote"))
     dvc_project.run("dvc", "push", "-q")
     dvc_project.run("git", "add", ".dvc/config")
@@ -202,3 +181,53 @@ def test_dag_runs_end_to_end_reruns_only_what_changed_and_compares_experiments(d
     assert set(ran_stages(out)) - {"report"} == {"compare", "evaluate"}
     table = dvc_project.run("dvc", "exp", "show", "--csv").stdout
     assert "evaluate.negative_transfer_margin" in table.splitlines()[0] and ",99" in table
+
+
+@pytest.mark.dag
+def test_label_shift_correction_reruns_only_the_transferred_side(built_copy):
+    """A lever is the transferred model's: the baseline and its curve stay cached, and eval.json says what
+    it chose."""
+    dvc_project, root = built_copy, built_copy.root
+    out = dvc_project.run("dvc", "exp", "run", "-S", "finetune.label_shift=em").stdout
+    assert sorted(ran_stages(out)) == ["budget_target@12-42", "budget_target@30-42", "compare",
+                                       "compare_train@source_only-42", "distill", "domain_shift", "evaluate",
+                                       "finetune_target", "label_budget", "report", "teacher_outputs"]
+    levers = json.loads((root / "metrics/eval.json").read_text())["levers"]
+    assert set(levers) == {"label_shift", "logit_adjustment"} and levers["label_shift"]["temperature"] > 0
+    assert "skipped" in levers["logit_adjustment"]  # the default-on adjustment yields to em, and says so
+
+
+@pytest.mark.dag
+def test_auto_cross_validates_its_candidates_and_keeps_the_baseline_cached(built_copy):
+    """strategy: auto cross-validates its candidates and the baseline recipe on the labels."""
+    dvc_project, root = built_copy, built_copy.root
+    out = dvc_project.run("dvc", "exp", "run", "-S", "finetune.strategy=auto", "-S", "finetune.auto.folds=2").stdout
+    assert "finetune_baseline" not in ran_stages(out) and "finetune_target" in ran_stages(out)
+    selection = json.loads((root / "metrics/eval.json").read_text())["selection"]
+    assert selection["folds"] == 2 and set(selection["scores"]) == {"baseline", "target_only", "sequential"}
+    candidates = {name: score["pooled"] for name, score in selection["scores"].items() if name != "baseline"}
+    floor, best = selection["scores"]["baseline"]["pooled"], max(candidates.values())
+    if selection["chosen"] == "baseline":  # the guard: no candidate above the baseline recipe
+        assert best < floor and selection["guard_applied"]
+    else:  # the best pooled score (ties: the first candidate listed in params)
+        assert candidates[selection["chosen"]] == best >= floor
+    summary = dvc_project.run("python", "-m", "stages.report").stdout
+    assert f"auto: {selection['chosen']} (2-fold cross-validated macro_f1" in summary
+
+
+@pytest.mark.dag
+def test_sequential_setfit_reaches_every_later_stage(built_copy):
+    """SetFit after the source, with logit adjustment: a SentenceEmbeddingClassifier that every later stage
+    reads (distill gives it a student of its kind, domain shift reads its encoder); the baseline stays cached."""
+    dvc_project, root = built_copy, built_copy.root
+    out = dvc_project.run("dvc", "exp", "run", "-S", "finetune.strategy=sequential_setfit", "-S",
+                          "finetune.setfit.iterations=2", "-S", "finetune.setfit.source_examples=12", "-S",
+                          "finetune.logit_adjustment=[0.0,1.0]").stdout
+    assert "finetune_baseline" not in ran_stages(out)
+    assert {"finetune_target", "evaluate", "distill", "domain_shift", "label_budget"} <= set(ran_stages(out))
+    report = json.loads((root / "metrics/eval.json").read_text())
+    assert report["strategy"] == "sequential_setfit"
+    assert report["levers"]["setfit"]["source_examples"] == 12 and report["levers"]["setfit"]["target_examples"] >= 30
+    assert report["levers"]["logit_adjustment"]["strength"] in (0.0, 1.0)
+    assert json.loads((root / "models/target/config.json").read_text())["transfer_head"] == "sentence_embedding"
+    assert json.loads((root / "models/student/config.json").read_text())["transfer_head"] == "sentence_embedding"

@@ -117,10 +117,12 @@ def test_an_incomplete_checkpoint_is_never_resumed_from(tmp_path):
     assert run.last_checkpoint("source").endswith("checkpoint-3")
 
 
-def test_a_stage_killed_mid_training_resumes_under_dvc_repro(dvc_project, tmp_path):
+@pytest.mark.dag
+def test_a_stage_killed_mid_training_resumes_under_dvc_repro(built_copy, tmp_path):
     """SIGKILL in pretrain_domain's MLM phase, then in finetune_target's target phase (after
     finetune_source's source phase): each re-run of `dvc repro` resumes from the checkpoint and publishes the
     uninterrupted run's exact model, curves and metrics."""
+    dvc_project = built_copy  # its data stages stay cached
     params = dvc_project.params
     params["checkpoint"]["every_steps"] = 2
     params["pretrain_domain"]["epochs"] = 2.0  # a checkpoint at the end of epoch 1 to resume from

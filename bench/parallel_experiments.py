@@ -55,6 +55,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--project", type=Path, required=True)
     parser.add_argument("--out", type=Path, default=Path("bench/parallel_experiments.json"))
+    parser.add_argument("--repeat", type=int, default=0, choices=range(10),
+                        help="a later run in the same project: other learning rates, so that DVC's run cache "
+                             "restores none of the earlier runs' experiments")
     cli = parser.parse_args()
     project = cli.project.resolve()
     subprocess.run(["git", "add", "-A"], cwd=project, check=True)
@@ -62,12 +65,14 @@ def main() -> None:
                     "bench/parallel_experiments.py: the state the experiments start from"], cwd=project, check=False)
     results = {}
     for index, (name, jobs, share) in enumerate(SETTINGS):
-        rates = [round(1.0e-4 + 1.0e-5 * (index * EXPERIMENTS + i), 7) for i in range(EXPERIMENTS)]
+        rates = [round(1.0e-4 + 1.0e-5 * (index * EXPERIMENTS + i) + 1.0e-6 * cli.repeat, 7)
+                 for i in range(EXPERIMENTS)]
         results[name] = run_setting(project, jobs, share, rates)
         print(f"{name}: {EXPERIMENTS} experiments in {results[name]['seconds']:.0f} s", flush=True)
         dvc(project, "queue", "remove", "--all")
     reference = results["-j 1"]["seconds"]
-    report = {"experiments": EXPERIMENTS, "what": "dvc exp run --queue finetune_target, 2 target epochs each",
+    report = {"experiments": EXPERIMENTS, "repeat": cli.repeat,
+              "what": "dvc exp run --queue finetune_target, 2 target epochs each",
               "cores": len(os.sched_getaffinity(0)), "machine": platform.processor() or platform.machine(),
               "settings": {name: {**r, "speedup_over_j1": round(reference / r["seconds"], 2)}
                            for name, r in results.items()}}

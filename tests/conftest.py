@@ -40,6 +40,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The tests that run the DVC pipeline (marked `dag`, a minute or more each) first: pytest-xdist hands
     tests out in order, so the long ones spread over the workers and the many short ones fill the gaps
     at the end, instead of one long test running alone while the other workers idle."""
+    for item in items:  # a test on a DVC project of this file's fixtures needs no mark of its own
+        if {"built_project", "built_copy", "dvc_project"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.dag)
     items.sort(key=lambda item: item.get_closest_marker("dag") is None)
 
 

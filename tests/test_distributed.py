@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 
-import pytest
 from transformers import AutoModelForSequenceClassification
 
 from tests.conftest import ran_stages
@@ -16,7 +15,6 @@ def last_step(curves) -> int:
         return max(int(row["step"]) for row in csv.DictReader(f))
 
 
-@pytest.mark.dag
 def test_dvc_repro_launches_the_training_stages_under_torchrun_when_params_say_so(built_copy):
     dvc_project = built_copy  # trained in one process
     assert dvc_project.repro("finetune_target") == []

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shlex
 
-import pytest
 from transformers import AutoModelForSequenceClassification
 
 from tests.conftest import DvcProject, ran_stages
@@ -43,7 +42,6 @@ def check_plots(project: DvcProject) -> None:
         assert values and all(row.get(field) not in ("", None) for row in values), f"{plot_id}: empty {field}"
 
 
-@pytest.mark.dag
 def test_the_dag_runs_end_to_end_and_writes_every_report(built_project):
     """The shared run's outputs (read only: every test of the session may read them): every stage ran, and
     each report says what the tests below rely on."""
@@ -104,7 +102,6 @@ def test_the_dag_runs_end_to_end_and_writes_every_report(built_project):
 
 
 
-@pytest.mark.dag
 def test_a_forced_rerun_writes_byte_identical_metrics_and_plots(built_copy):
     """Every stage re-run with the same seed (wall times and samples/s live in timing.json and *_speed.json,
     apart on purpose)."""
@@ -121,7 +118,6 @@ def test_a_forced_rerun_writes_byte_identical_metrics_and_plots(built_copy):
     assert snapshot() == first and len(first) > 15
 
 
-@pytest.mark.dag
 def test_an_evaluation_param_reruns_only_the_scoring_stages(built_copy):
     """Every training and data stage stays cached."""
     params = built_copy.params
@@ -130,7 +126,6 @@ def test_an_evaluation_param_reruns_only_the_scoring_stages(built_copy):
     assert sorted(built_copy.repro()) == SCORING
 
 
-@pytest.mark.dag
 def test_more_labels_rerun_everything_but_the_source_phase(built_copy):
     """The README's workflow, its own commands, from built_project's commit: `dvc exp run -S`, `dvc exp show`,
     `dvc metrics diff`, `dvc plots diff`. The labeled budget is clean's: clean and everything after it re-run,
@@ -148,7 +143,6 @@ def test_more_labels_rerun_everything_but_the_source_phase(built_copy):
     assert "data.target_train_labeled" in table.splitlines()[0] and ",50," in table
 
 
-@pytest.mark.dag
 def test_target_only_is_the_baseline_recipe_and_keeps_the_data_and_baseline_cached(built_copy):
     """target_only without domain pretraining is the baseline's recipe: same seed, same model, zero gain."""
     dvc_project, root = built_copy, built_copy.root
@@ -163,7 +157,6 @@ def test_target_only_is_the_baseline_recipe_and_keeps_the_data_and_baseline_cach
     assert budget["curve"]["transfer"] == budget["curve"]["target_only"]
 
 
-@pytest.mark.dag
 def test_ci_shares_results_through_a_remote_and_an_evaluation_param_reruns_two_stages(built_copy):
     """The CI workflow: push to a remote cache; a fresh clone pulls and has nothing to run."""
     dvc_project, root = built_copy, built_copy.root
@@ -183,7 +176,6 @@ def test_ci_shares_results_through_a_remote_and_an_evaluation_param_reruns_two_s
     assert "evaluate.negative_transfer_margin" in table.splitlines()[0] and ",99" in table
 
 
-@pytest.mark.dag
 def test_label_shift_correction_reruns_only_the_transferred_side(built_copy):
     """A lever is the transferred model's: the baseline and its curve stay cached, and eval.json says what
     it chose."""
@@ -197,7 +189,6 @@ def test_label_shift_correction_reruns_only_the_transferred_side(built_copy):
     assert "skipped" in levers["logit_adjustment"]  # the default-on adjustment yields to em, and says so
 
 
-@pytest.mark.dag
 def test_auto_cross_validates_its_candidates_and_keeps_the_baseline_cached(built_copy):
     """strategy: auto cross-validates its candidates and the baseline recipe on the labels."""
     dvc_project, root = built_copy, built_copy.root
@@ -215,7 +206,6 @@ def test_auto_cross_validates_its_candidates_and_keeps_the_baseline_cached(built
     assert f"auto: {selection['chosen']} (2-fold cross-validated macro_f1" in summary
 
 
-@pytest.mark.dag
 def test_sequential_setfit_reaches_every_later_stage(built_copy):
     """SetFit after the source, with logit adjustment: a SentenceEmbeddingClassifier that every later stage
     reads (distill gives it a student of its kind, domain shift reads its encoder); the baseline stays cached."""

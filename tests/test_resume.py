@@ -117,7 +117,6 @@ def test_an_incomplete_checkpoint_is_never_resumed_from(tmp_path):
     assert run.last_checkpoint("source").endswith("checkpoint-3")
 
 
-@pytest.mark.dag
 def test_a_stage_killed_mid_training_resumes_under_dvc_repro(built_copy, tmp_path):
     """SIGKILL in pretrain_domain's MLM phase, then in finetune_target's target phase (after
     finetune_source's source phase): each re-run of `dvc repro` resumes from the checkpoint and publishes the

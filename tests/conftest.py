@@ -24,16 +24,13 @@ ROOT = Path(__file__).resolve().parents[1]
 def pytest_configure(config) -> None:
     """Under `pytest -n N` (pytest-xdist), each worker, and every stage its DVC projects run, takes its
     share of the cores: N torch processes with a thread per core each would fight for the cores.
-    OMP_NUM_THREADS, which torch reads when it starts, and not TRANSFER_JOBS, which also makes every stage
+    Through OMP_NUM_THREADS, which the stages inherit, and not TRANSFER_JOBS, which also makes every stage
     say so on stderr, where tests read one-line errors."""
     workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
     if workers:
-        from transfer.core.threads import available_cores, share_of_cores
+        from transfer.core.threads import apply_share_of_cores
 
-        threads = share_of_cores(workers, available_cores())
-        os.environ["OMP_NUM_THREADS"] = str(threads)
-        if "torch" in sys.modules:
-            sys.modules["torch"].set_num_threads(threads)
+        apply_share_of_cores(workers)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -32,7 +32,9 @@ def test_a_stage_runs_with_its_share_of_the_cores():
     env = {**os.environ, "TRANSFER_JOBS": "2"}
     env.pop("OMP_NUM_THREADS", None)
     shared = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
-    assert int(shared.stdout) == max(1, available_cores() // 2)
+    share = max(1, available_cores() // 2)
+    assert int(shared.stdout) == share
+    assert f"TRANSFER_JOBS: {share} torch thread(s) of {available_cores()} cores" in shared.stderr  # in its log
     bad = subprocess.run([sys.executable, "-c", script], env={**env, "TRANSFER_JOBS": "many"}, capture_output=True,
                          text=True)
     assert bad.returncode == 1 and "TRANSFER_JOBS='many'" in bad.stderr and "Traceback" not in bad.stderr

@@ -37,10 +37,11 @@ def share_of_cores(jobs: str | None, cores: int, processes_per_job: int = 1) -> 
     return max(1, cores // (count * max(1, processes_per_job)))
 
 
-def apply_share_of_cores() -> int | None:
-    """Set this process's torch threads from TRANSFER_JOBS (before torch is imported: OMP_NUM_THREADS,
-    which its thread pool reads; after: torch.set_num_threads). Returns the threads, or None if unset."""
-    threads = share_of_cores(os.environ.get(JOBS_VARIABLE), available_cores(),
+def apply_share_of_cores(jobs: str | None = None) -> int | None:
+    """Set this process's torch threads for `jobs` jobs at once, TRANSFER_JOBS by default (before torch is
+    imported: OMP_NUM_THREADS, which its thread pool reads, and which the processes it starts inherit;
+    after: torch.set_num_threads too). Returns the threads, or None if unset."""
+    threads = share_of_cores(os.environ.get(JOBS_VARIABLE) if jobs is None else jobs, available_cores(),
                              int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     if threads is None:
         return None

@@ -60,8 +60,11 @@ def setup(tiny_model):
     return params, tokenizer, train, validation
 
 
-def run_phases(setup, tiny_model, root: Path, *callbacks: TrainerCallback):
+def run_phases(setup, tiny_model, root: Path, *callbacks: TrainerCallback, every_steps: int | None = None):
     params, tokenizer, train, validation = setup
+    if every_steps is not None:
+        params = params.model_copy(update={"checkpoint": params.checkpoint.model_copy(
+            update={"every_steps": every_steps})})
     set_seed(params.seed)
     model = load_classifier(str(tiny_model), params)
     run = ResumableRun("models/target", {"inputs": "same"}, root=root)
@@ -96,6 +99,26 @@ def test_an_interrupted_run_resumes_and_ends_with_the_uninterrupted_weights(setu
     assert (tmp_path / "resumed.csv").read_text() == (tmp_path / "reference.csv").read_text()
     run.finish()
     assert not root.exists()
+
+
+def test_a_phase_shorter_than_every_steps_keeps_no_state_and_restarts(setup, tiny_model, tmp_path):
+    """Checkpointing the optimizer each epoch costs more than re-running a phase shorter than
+    checkpoint.every_steps: such a phase saves its weights (for the best epoch) only, and a run
+    interrupted in it starts the phase afresh, still ending with the uninterrupted weights."""
+    reference, reference_trainers, _ = run_phases(setup, tiny_model, tmp_path / "uninterrupted", every_steps=1000)
+    root = tmp_path / "interrupted"
+    with pytest.raises(Interrupted, match="target"):
+        run_phases(setup, tiny_model, root, InterruptAfterFirstSave("target"), every_steps=1000)
+    (saved,) = (root / "models/target/target").glob("checkpoint-*")
+    assert (saved / "model.safetensors").exists() and not (saved / "optimizer.pt").exists()
+
+    steps = FirstSteps()
+    model, trainers, _ = run_phases(setup, tiny_model, root, steps, every_steps=1000)
+    assert "source" not in steps.first, "the finished source phase ran again"
+    assert steps.first["target"] == 0, "the short target phase resumed from a checkpoint without optimizer state"
+    for name, weight in reference.state_dict().items():
+        assert torch.equal(weight, model.state_dict()[name]), name
+    assert trainers[1].state.best_metric == reference_trainers[1].state.best_metric
 
 
 def test_checkpoints_of_other_inputs_are_discarded(tmp_path):

@@ -99,7 +99,8 @@ def adapt_causal(params: Params, base: str, texts: list[str], general: list[str]
                                   learning_rate=config.learning_rate, batch_size=config.batch_size,
                                   eval_each_epoch=False, warmup_ratio=0.06, group_by_length=False,
                                   **checkpoint_arguments(params.checkpoint.every_steps, mid_epoch=False,
-                                                         examples=len(train), batch_size=config.batch_size))
+                                                         examples=len(train), batch_size=config.batch_size,
+                                                         epochs=config.epochs))
         configure_dropout(model, params, args.device)
         trainer = LengthSortedTrainer(model=model, args=args, train_dataset=train,
                                       data_collator=block_collator(tokenizer))

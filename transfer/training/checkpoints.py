@@ -101,6 +101,13 @@ class ResumableRun:
             trainer.state = TrainerState.load_from_json(str(final / FINAL_STATE))
             return trainer
         checkpoint = self.last_checkpoint(phase)
+        if checkpoint and trainer.args.save_only_model:
+            print(f"checkpoints: phase `{phase}` is shorter than checkpoint.every_steps and keeps no resumable "
+                  "state: starting it afresh")
+            if is_main_process():
+                for stale in self.phase_dir(phase).glob("checkpoint-*"):
+                    shutil.rmtree(stale)
+            checkpoint = None
         if checkpoint:
             print(f"checkpoints: resuming phase `{phase}` from {checkpoint}")
         trainer.train(resume_from_checkpoint=checkpoint)
@@ -132,7 +139,7 @@ def load_final_weights(model, path: Path) -> bool:
     return not unexpected and all(every[key].data_ptr() in restored for key in missing)
 
 
-def checkpoint_arguments(every_steps: int, *, mid_epoch: bool, examples: int, batch_size: int,
+def checkpoint_arguments(every_steps: int, *, mid_epoch: bool, examples: int, batch_size: int, epochs: float,
                          logging_steps: int = 10) -> dict[str, Any]:
     """TrainingArguments for resumable phases: full state (weights, optimizer, RNG) in each checkpoint.
 
@@ -142,12 +149,20 @@ def checkpoint_arguments(every_steps: int, *, mid_epoch: bool, examples: int, ba
     phases that keep their best epoch (they evaluate each epoch anyway), checkpoint at epoch ends.
     Logging falls on every checkpoint: Trainer does not checkpoint the loss summed since the last
     log, and a resumed run would otherwise log a different mean loss for that window.
+
+    `every_steps` is what a kill may cost: an epoch-end phase of fewer steps in all is cheaper to
+    re-run than to checkpoint (the optimizer state is twice the weights, written each epoch), so it
+    keeps no resumable state (`save_only_model`: the weights a best-epoch choice needs, if any) and
+    a killed run starts it afresh (`ResumableRun.train`).
     """
     arguments: dict[str, Any] = {"save_only_model": False, "save_total_limit": 1}
     if not mid_epoch:
         world = int(os.environ.get("WORLD_SIZE", "1"))
         steps_per_epoch = max(1, math.ceil(math.ceil(examples / world) / batch_size))
-        return arguments | {"save_strategy": "epoch", "logging_steps": math.gcd(logging_steps, steps_per_epoch)}
+        logging = {"logging_steps": math.gcd(logging_steps, steps_per_epoch)}
+        if every_steps == 0 or math.ceil(epochs * steps_per_epoch) < every_steps:
+            return {"save_only_model": True} | logging
+        return arguments | logging | {"save_strategy": "epoch"}
     if every_steps == 0:
         return arguments | {"save_strategy": "no"}
     return arguments | {"save_strategy": "steps", "save_steps": every_steps,

@@ -133,7 +133,8 @@ def train_phase(model, tokenizer, train: datasets.Dataset, evaluation: datasets.
                               weight_decay=config.weight_decay, warmup_ratio=config.warmup_ratio,
                               remove_unused_columns=data_collator is None, **(task.best_epoch if select_best else {}),
                               **checkpoint_arguments(params.checkpoint.every_steps, mid_epoch=not select_best,
-                                                     examples=len(train), batch_size=config.batch_size))
+                                                     examples=len(train), batch_size=config.batch_size,
+                                                     epochs=epochs))
     configure_dropout(model, params, args.device)
     trainer = (trainer_class or LengthSortedTrainer)(
         model=model, args=args, train_dataset=train, eval_dataset=evaluation if select_best else None,

@@ -121,6 +121,21 @@ def test_a_phase_shorter_than_every_steps_keeps_no_state_and_restarts(setup, tin
     assert trainers[1].state.best_metric == reference_trainers[1].state.best_metric
 
 
+def test_only_phases_of_every_steps_or_more_keep_resumable_state(monkeypatch):
+    from transfer.training.checkpoints import checkpoint_arguments
+
+    def epoch_end(every_steps: int, epochs: float) -> dict:  # 100 examples in batches of 16: 7 steps an epoch
+        return checkpoint_arguments(every_steps, mid_epoch=False, examples=100, batch_size=16, epochs=epochs)
+
+    assert epoch_end(100, 15) == {"save_only_model": False, "save_total_limit": 1, "save_strategy": "epoch",
+                                  "logging_steps": 1}  # 105 steps
+    assert epoch_end(98, 14)["save_only_model"] is False  # 98 steps
+    assert epoch_end(100, 14) == {"save_only_model": True, "logging_steps": 1}  # 98 steps: re-run after a kill
+    assert epoch_end(0, 100)["save_only_model"] is True
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")  # Trainer refuses weights-only checkpoints there
+    assert epoch_end(100, 14)["save_only_model"] is False
+
+
 def test_checkpoints_of_other_inputs_are_discarded(tmp_path):
     (tmp_path / "models/target/source/checkpoint-3").mkdir(parents=True)
     (tmp_path / "models/target/source/checkpoint-3/trainer_state.json").write_text("{}")

@@ -160,13 +160,20 @@ def checkpoint_arguments(every_steps: int, *, mid_epoch: bool, examples: int, ba
         world = int(os.environ.get("WORLD_SIZE", "1"))
         steps_per_epoch = max(1, math.ceil(math.ceil(examples / world) / batch_size))
         logging = {"logging_steps": math.gcd(logging_steps, steps_per_epoch)}
-        if every_steps == 0 or math.ceil(epochs * steps_per_epoch) < every_steps:
+        short = every_steps == 0 or math.ceil(epochs * steps_per_epoch) < every_steps
+        if short and not sharded_by_accelerate():  # Trainer refuses weights-only checkpoints under FSDP/DeepSpeed
             return {"save_only_model": True} | logging
         return arguments | logging | {"save_strategy": "epoch"}
     if every_steps == 0:
         return arguments | {"save_strategy": "no"}
     return arguments | {"save_strategy": "steps", "save_steps": every_steps,
                         "logging_steps": math.gcd(logging_steps, every_steps)}
+
+
+def sharded_by_accelerate() -> bool:
+    """Started by `accelerate launch` with FSDP or DeepSpeed (it says so in the environment)."""
+    flags = ("ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED")
+    return any(os.environ.get(flag, "").lower() == "true" for flag in flags)
 
 
 def resumable(params: Any, output: str | Path, arguments: dict[str, Any], inputs: list[str | Path]) -> ResumableRun:

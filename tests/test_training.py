@@ -43,33 +43,6 @@ def test_masked_positions_mlm_gives_the_full_models_loss(tiny_model, params, tok
     assert torch.allclose(full, fast, atol=1e-5)
 
 
-def test_heldout_mlm_loss_is_the_mean_over_masked_tokens_whatever_the_batches(tiny_model, params, tokenizer):
-    """Texts of different lengths carry different numbers of masked tokens: the held-out loss (and its
-    perplexity) weighs each token once, so evaluation batches of 2 or of all texts give the same figure."""
-    from types import SimpleNamespace
-
-    from transfer.training.pretraining import encoded_rows, fixed_masks, heldout_loss
-
-    texts = [" ".join([r["text"]] * (1 + i % 4)) for i, r in enumerate(synthetic_rows("target", 10, 0))]
-    fixed = fixed_masks(encoded_rows(texts, tokenizer, params), tokenizer, params)
-    model = MaskedPositionsMLM(load_masked_lm(str(tiny_model), params))
-
-    def loss_in_batches_of(size: int) -> float:
-        trainer = SimpleNamespace(model=model, args=SimpleNamespace(device="cpu", per_device_eval_batch_size=size))
-        return heldout_loss(trainer, fixed)
-
-    every_token = torch.tensor(fixed["labels"]) != -100
-    with torch.no_grad():
-        losses = [float(model(**{k: torch.tensor(fixed[i:i + 1][k]) for k in ("input_ids", "attention_mask",
-                                                                              "token_type_ids", "labels")})["loss"])
-                  for i in range(len(fixed))]
-    counts = every_token.sum(1).tolist()
-    assert len(set(counts)) > 1, "the texts should carry different numbers of masked tokens"
-    expected = sum(loss * n for loss, n in zip(losses, counts, strict=True)) / sum(counts)
-    assert loss_in_batches_of(2) == pytest.approx(expected, rel=1e-5)
-    assert loss_in_batches_of(64) == pytest.approx(expected, rel=1e-5)
-
-
 def test_domain_model_keeps_the_base_pooler(tiny_model, params, tmp_path):
     from transformers import AutoModel, AutoModelForSequenceClassification
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import datasets
 import torch
-from transformers import AutoModel, AutoModelForMaskedLM, DataCollatorForLanguageModeling
+from transformers import AutoModel, AutoModelForMaskedLM, DataCollatorForLanguageModeling, default_data_collator
 
 from transfer.core.errors import DataError
 from transfer.core.modeling import load_kwargs, load_tokenizer, set_seed, training_arguments
@@ -128,27 +128,10 @@ def fixed_masks(rows: list[dict], tokenizer, params: Params) -> datasets.Dataset
 
 
 def heldout_loss(trainer, fixed: datasets.Dataset) -> float:
-    """Mean loss over every masked token of `fixed` (token-weighted, as the causal token_loss): the
-    figure, and the perplexity made from it, do not depend on how the texts fall into batches."""
-    model, device = trainer.model, trainer.args.device
-    lengths = [sum(mask) for mask in fixed["attention_mask"]]
-    order = sorted(range(len(fixed)), key=lengths.__getitem__)  # like lengths together: little padding
-    inputs = [key for key in ("input_ids", "attention_mask", "token_type_ids", "labels") if key in fixed.column_names]
-    total, tokens = 0.0, 0
-    was_training = model.training
-    model.eval()
-    with torch.inference_mode():
-        for start in range(0, len(order), trainer.args.per_device_eval_batch_size):
-            rows = fixed.select(order[start:start + trainer.args.per_device_eval_batch_size])
-            batch = {key: torch.tensor(rows[key]) for key in inputs}
-            real = batch["attention_mask"].bool().any(0)  # the columns some text of the batch fills
-            batch = {key: value[:, real].to(device) for key, value in batch.items()}
-            masked = int((batch["labels"] != -100).sum())
-            if masked:
-                total += float(model(**batch)["loss"]) * masked
-                tokens += masked
-    model.train(was_training)
-    return total / max(tokens, 1)
+    collator, trainer.data_collator = trainer.data_collator, default_data_collator
+    loss = trainer.evaluate(eval_dataset=fixed)["eval_loss"]
+    trainer.data_collator = collator
+    return float(loss)
 
 
 def report(loss: float) -> dict:

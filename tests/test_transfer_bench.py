@@ -70,10 +70,10 @@ def test_markdown_flags_cells_with_fewer_seeds_and_methods_on_fewer_pairs(bench)
     assert table.rstrip().endswith("Wall time: 10.0 min.")
 
 
-@pytest.mark.slow
+@pytest.mark.dag  # under a minute, but long enough to be handed out first
 def test_smoke_run_of_one_pair_writes_its_table(tmp_path):
     """`--smoke` takes every code path of a pair (TAPT, source phase, target phases, a lever) on tiny
-    budgets with the packaged model and corpora: it guards the harness, its figures mean nothing."""
+    budgets with the packaged model and corpora (~45 s): it guards the harness, its figures mean nothing."""
     import subprocess
     import sys
 

@@ -4,25 +4,27 @@ Reads models/baseline, models/target, each models/compare/<strategy>-<seed> (the
 `compare.strategies` x `compare.seeds` matrix in dvc.yaml) and, with a decoder model.name, the prompting
 baselines' predictions (data/prompting). Per strategy: mean and spread of
 the task's primary score (macro-F1, QA F1, chrF) over seeds, the gain over the target-only
-baseline with its 95% interval and `significant` (a bootstrap over the test examples and, where
-compare.seeds lists several, the seeds), and a negative-transfer flag when the gain is below zero
-by more than the seed-to-seed spread (or the margin, with one seed).
+baseline (over its seeds) with its 95% interval and `significant` (a bootstrap over the test examples and the
+seeds; null with one training seed on a side), and a negative-transfer flag when the gain is below zero
+by more than the seed-to-seed spread (or the margin, with one seed). The headline arms enter with all their
+training seeds (finetune.seed_offsets).
 Writes metrics/compare.json, metrics/timing.json (wall times) and the bar chart's table.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 from pathlib import Path
 
 from transfer.analysis.comparison import gain_intervals, summarize
-from transfer.core.artifacts import load_dataset_output, read_csv, read_json, write_csv, write_json
+from transfer.core.artifacts import load_dataset_output, read_csv, read_json, seed_folders, write_csv, write_json
 from transfer.core.modeling import TRAINING_REPORT
 from transfer.core.params import load_params
 from transfer.core.stage_entry import run_stage
 from transfer.tasks.registry import task_for
 
-COMPARE, PREDICTIONS, PROMPTING = Path("models/compare"), Path("metrics/plots"), Path("data/prompting")
+COMPARE, PREDICTIONS, PROMPTING = Path("models/compare"), Path("data/predictions"), Path("data/prompting")
 SOURCE_TIMING = Path("metrics/source_timing.json")
 
 
@@ -41,9 +43,14 @@ def main() -> None:
     for key in ("baseline", "target"):
         report = read_json(Path("models") / key / TRAINING_REPORT)
         name = "baseline" if key == "baseline" else f"chosen:{label(report)}"
-        scores[name].append(headline[key][metric])
-        rows[name].append(read_csv(PREDICTIONS / f"predictions_{key}.csv"))
+        # Every training seed of the headline arms (finetune.seed_offsets), as evaluate scored them.
+        for seed, result in headline[key]["seeds"].items():
+            scores[name].append(result[metric])
+            rows[name].append(read_csv(PREDICTIONS / f"{key}-{seed}.csv"))
         timing[name] = report["wall_time_s"]
+        for seed, folder in seed_folders(Path("models") / key, params.seed, params.finetune.seed_offsets).items():
+            if seed != params.seed:
+                timing[f"{name}@{seed}"] = read_json(folder / TRAINING_REPORT)["wall_time_s"]
     # The source phase: trained once by finetune_source, the start of the chosen model (when it has one),
     # of source_only and of the label-budget points; their times above do not include it.
     timing |= read_json(SOURCE_TIMING)
@@ -67,8 +74,10 @@ def main() -> None:
             scores[method].append(prompting[method][metric])
             rows[method].append(read_csv(PROMPTING / f"predictions_{method}.csv"))
 
-    table = summarize(scores, scores["baseline"][0], metric, task.points, params.evaluate.negative_transfer_margin)
-    for name, interval in gain_intervals(task, params, rows).items():
+    table = summarize(scores, statistics.mean(scores["baseline"]), metric, task.points,
+                      params.evaluate.negative_transfer_margin)
+    untrained = set(params.prompting.methods) if prompting.get("applicable") else set()
+    for name, interval in gain_intervals(task, params, rows, untrained).items():
         table[name] |= interval
     write_json("metrics/compare.json", table)
     write_json("metrics/timing.json", timing)

@@ -11,6 +11,7 @@ Tasks with a label head only (classification); for the others the stage records 
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 from transfer.analysis.significance import rows_gain_interval
@@ -23,7 +24,7 @@ from transfer.training.checkpoints import resumable
 from transfer.training.distillation import DISTILLED_SPLITS, train_student
 
 TEACHER, STUDENT, OUTPUTS = Path("models/target"), Path("models/student"), Path("data/teacher")
-AUGMENTED, BASELINE_PREDICTIONS = Path("data/augmented/target"), Path("metrics/plots/predictions_baseline.csv")
+AUGMENTED, PREDICTIONS = Path("data/augmented/target"), Path("data/predictions")
 
 
 def not_applicable(task: str, reason: str) -> None:
@@ -54,7 +55,9 @@ def main() -> None:
     label_ids, predicted, samples_per_second = predict(STUDENT, test, params)
     student_rows = [{"id": i, "actual": labels[a], "predicted": labels[p]}
                     for i, a, p in sorted(zip(test["id"], label_ids, predicted, strict=True))]
-    baseline_rows = sorted(read_csv(BASELINE_PREDICTIONS), key=lambda row: row["id"])
+    # The baseline over its training seeds, as evaluate scored them; the student is one seed (no claim).
+    baseline_rows = [sorted(read_csv(path), key=lambda row: row["id"])
+                     for path in sorted(PREDICTIONS.glob("baseline-*.csv"))]
     teacher = read_json(OUTPUTS / "teacher.json")
     report = {
         "teacher": {key: teacher[key] for key in ("strategy", "layers", "parameters", "macro_f1")},
@@ -62,12 +65,12 @@ def main() -> None:
                     "parameters": student.num_parameters(),
                     "macro_f1": classification_metrics(label_ids, predicted, labels)["macro_f1"]},
     }
-    baseline = macro_f1_of(baseline_rows, labels)
+    baseline = statistics.mean(macro_f1_of(rows, labels) for rows in baseline_rows)
     report["size_ratio"] = round(report["student"]["parameters"] / report["teacher"]["parameters"], 3)
     report["quality_retained"] = round(report["student"]["macro_f1"] / max(report["teacher"]["macro_f1"], 1e-9), 4)
     report["student_gain_over_baseline_points"] = round((report["student"]["macro_f1"] - baseline) * task.points, 2)
     report |= {f"student_{key}": value for key, value in rows_gain_interval(
-        task, params, [student_rows], [baseline_rows], "the student").items()}
+        task, params, [student_rows], baseline_rows, "the student").items()}
     write_json("metrics/distill.json", report)
     write_json("metrics/distill_speed.json", {"student_samples_per_second": round(samples_per_second, 1)})
     print(f"distill: student ({origin}) {report['student']['layers']} layers, {report['size_ratio']:.0%} of the "

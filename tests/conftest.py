@@ -91,8 +91,9 @@ def tiny_params(model: Path, corpora: dict) -> dict:
     params["data"].update(corpora, source_train_max=0, target_train_labeled=30)
     params["tokenize"]["max_length"] = 32
     params["pretrain_domain"].update(max_length=32, epochs=1.0, head_warmup_epochs=1.0, batch_size=8)
-    params["finetune"].update(target_epochs=4, source_epochs=1, batch_size=8, learning_rate=3e-3,
-                              source_learning_rate=3e-3)
+    # A grid of two learning rates and two training seeds per headline arm: the tiny DAG runs both paths.
+    params["finetune"].update(target_epochs=4, source_epochs=1, batch_size=8, learning_rate=[3e-3, 1e-3],
+                              source_learning_rate=3e-3, seed_offsets=[1])
     params["label_budget"] = {"sizes": [12], "seeds": [42]}
     params["domain_shift"].update(sample_size=40)
     return params

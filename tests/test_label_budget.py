@@ -6,13 +6,14 @@ import math
 from collections import Counter
 
 import datasets
+import numpy as np
 import pytest
 
 from tests.test_params import default_params
-from transfer.analysis.label_budget import labels_saved, labels_to_reach
+from transfer.analysis.label_budget import labels_saved, labels_saved_interval, labels_to_reach
 from transfer.core.errors import ParamsError
 from transfer.core.params import parse_params
-from transfer.training.label_subsets import budget_subset
+from transfer.training.label_subsets import budget_subset, validation_for_budget, validation_labels
 
 
 def train_set(n_per_class: dict[int, int], copies: int = 0) -> datasets.Dataset:
@@ -82,3 +83,32 @@ def test_reading_a_dataset_output_never_writes_into_it(tmp_path):
     assert loaded.sort("length")["length"] == [1, 2, 3, 4, 5]
     assert len(budget_subset(loaded, 2, seed=0)) == 2
     assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_a_budget_point_selects_on_validation_labels_in_its_proportion():
+    validation = train_set({0: 50, 1: 30, 2: 18})  # 98, as the default scenario's
+    cut = validation_for_budget(validation, 50, 200, seed=1)
+    assert len(cut) == validation_labels(98, 50, 200) == 24 and set(cut["label"]) == {0, 1, 2}
+    assert validation_for_budget(validation, 200, 200, seed=1) is validation
+    assert validation_labels(98, 1, 200) == 2  # never fewer than two
+
+
+def test_labels_saved_is_established_only_where_its_whole_interval_saves_labels():
+    """Per-example correctness at each point, one scorer per seed: a transfer that beats the full-budget
+    baseline with a quarter of the labels on every seed saves labels for sure; one whose small point
+    straddles the baseline's full-budget quality is not established."""
+    rng = np.random.default_rng(0)
+
+    def scorer(correct: np.ndarray):
+        return lambda positions: float(correct[positions].mean())
+
+    def scorers(accuracies: list[float]):
+        return [scorer(rng.random(400) < a) for a in accuracies]
+
+    baseline = {50: scorers([0.50, 0.52, 0.48]), 200: scorers([0.60, 0.61, 0.59])}
+    clear = {50: scorers([0.70, 0.71, 0.69]), 200: scorers([0.80, 0.80, 0.81])}
+    unclear = {50: scorers([0.50, 0.62, 0.70]), 200: scorers([0.62, 0.60, 0.64])}
+    sure = labels_saved_interval(baseline, clear, 200, 400, resamples=300, seed=1)
+    assert sure["labels_saved_established"] and sure["labels_saved_ci95"] == [150.0, 150.0]
+    unsure = labels_saved_interval(baseline, unclear, 200, 400, resamples=300, seed=1)
+    assert not unsure["labels_saved_established"] and unsure["labels_saved_ci95"][0] == 0.0

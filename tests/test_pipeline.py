@@ -56,12 +56,22 @@ def test_the_dag_runs_end_to_end_and_writes_every_report(built_project):
     report = json.loads((root / "metrics/eval.json").read_text())
     assert report["strategy"] == "sequential"
     assert report["test_examples"] == 36
+    assert report["training_seeds"] == {"target": [42, 43], "baseline": [42, 43]}
     for model in ("target", "baseline"):
-        assert 0.0 <= report[model]["macro_f1"] <= 1.0
-        assert set(report[model]["per_class"]) == {"negative", "neutral", "positive"}
-        assert sum(map(sum, report[model]["confusion_matrix"])) == 36
+        arm = report[model]
+        assert set(arm["seeds"]) == {"42", "43"}
+        assert abs(arm["macro_f1"] - sum(s["macro_f1"] for s in arm["seeds"].values()) / 2) < 1e-12
+        assert set(arm["seeds"]["42"]["per_class"]) == {"negative", "neutral", "positive"}
+        assert sum(map(sum, arm["seeds"]["43"]["confusion_matrix"])) == 36
+        # Both arms chose their learning rate from the same grid on validation, the best score winning.
+        scores = arm["learning_rate_validation_scores"]
+        assert set(scores) == {"0.003", "0.001"} and scores[f"{arm['learning_rate']:g}"] == max(scores.values())
+        assert set(arm["best_epoch"]) == set(arm["logit_adjustment"]) == {"42", "43"}
+        tuning = json.loads((root / f"models/{model}_seeds/43/tuning.json").read_text())
+        assert tuning["seed"] == 43 and tuning["learning_rate"] == arm["learning_rate"]
     expected_gain = 100 * (report["target"]["macro_f1"] - report["baseline"]["macro_f1"])
     assert abs(report["gain_macro_f1_points"] - round(expected_gain, 2)) < 1e-9
+    assert isinstance(report["significant"], bool)  # two training seeds an arm: a claim may be made
     compare = json.loads((root / "metrics/compare.json").read_text())
     assert set(compare) == {"baseline", "chosen:sequential", "source_only"}
     assert compare["baseline"]["gain_macro_f1_points"] == 0
@@ -76,24 +86,34 @@ def test_the_dag_runs_end_to_end_and_writes_every_report(built_project):
     student = AutoModelForSequenceClassification.from_pretrained(root / "models/student")
     assert student.config.num_hidden_layers == 1
     timing = json.loads((root / "metrics/timing.json").read_text())
-    assert set(timing) == {"baseline", "chosen:sequential", "source_only@42", "source phase"}
+    assert set(timing) == {"baseline", "baseline@43", "chosen:sequential", "chosen:sequential@43",
+                           "source_only@42", "source phase"}
     assert min(timing.values()) > 0
     # source_only is the source phase, trained once by finetune_source: its model adds the levers, no training.
     assert timing["source_only@42"] < timing["source phase"]
     budget_timing = json.loads((root / "metrics/budget_timing.json").read_text())
     assert set(budget_timing) == {"target_only@12 labels-42", "transfer@12 labels-42"}
     budget = json.loads((root / "metrics/label_budget.json").read_text())
-    assert budget["full_budget"] == 30 and set(budget["curve"]["target_only"]) == {"12", "30"}
+    # x = train + validation labels: 24 validation labels at the full 30, 10 (in proportion) at 12.
+    assert budget["full_budget"] == 30 and budget["train_labels"] == {"22": 12, "54": 30}
+    assert set(budget["curve"]["target_only"]) == {"22", "54"} and budget["seeds"] == {"22": 1, "54": 2}
     assert budget["dropped_sizes"] == [30] and "not below the 30 labeled target" in budget["dropped_note"]
     assert json.loads((root / "models/budget/baseline-30-42/training.json").read_text())["skipped"]
-    assert budget["curve"]["transfer"]["30"] == round(report["target"]["macro_f1"], 4)
+    assert budget["curve"]["transfer"]["54"] == round(report["target"]["macro_f1"], 4)
+    # One seed at 12 labels: no significance claim there; labels saved comes with its interval.
+    assert budget["gain_ci95"]["22"]["significant"] is None and "one seed" in budget["gain_ci95"]["22"][
+        "significance_note"]
+    assert len(budget["labels_saved_ci95"]) == 2 and isinstance(budget["labels_saved_established"], bool)
+    budget_tuning = json.loads((root / "models/budget/chosen-12-42/tuning.json").read_text())
+    assert budget_tuning["learning_rate"] == report["target"]["learning_rate"]
+    assert sum(budget_tuning["validation_predictions"].values()) == 10
     assert "labels_saved" in budget and "Label budget" in summary
     domain = json.loads((root / "metrics/domain.json").read_text())
     assert set(domain["embeddings"]) == {"base", "domain", "target"} and domain["sample_per_domain"] > 0
     assert 0 <= domain["text"]["js_divergence"] <= 1 and "Domain shift" in summary
     check_plots(dvc_project)
     results = (root / "docs/results.md").read_text()
-    assert f"| {report['strategy']} (transferred) | {report['target']['macro_f1']:.3f} |" in results
+    assert f"| {report['strategy']} (transferred) | 2 | {report['target']['macro_f1']:.4f} ± " in results
     pretrain = json.loads((root / "metrics/pretrain.json").read_text())
     assert pretrain["enabled"] and {"random_head", "before", "after"} <= set(pretrain)
 
@@ -135,7 +155,7 @@ def test_more_labels_rerun_everything_but_the_source_phase(built_copy):
     out = dvc_project.run(*shlex.split(readme_command("dvc exp run -S data.target_train_labeled=50"))).stdout
     assert sorted(ran_stages(out)) == sorted(set(STAGES[1:]) - {"finetune_source"})
     budget = json.loads((root / "metrics/label_budget.json").read_text())
-    assert budget["full_budget"] == 50 and set(budget["curve"]["target_only"]) == {"12", "30", "50"}
+    assert budget["full_budget"] == 50 and set(budget["train_labels"].values()) == {12, 30, 50}
     assert "dropped_sizes" not in budget
     for command in ("dvc exp show --only-changed", "dvc metrics diff", "dvc plots diff"):
         assert dvc_project.run(*shlex.split(readme_command(command))).returncode == 0
@@ -221,3 +241,21 @@ def test_sequential_setfit_reaches_every_later_stage(built_copy):
     assert report["levers"]["logit_adjustment"]["strength"] in (0.0, 1.0)
     assert json.loads((root / "models/target/config.json").read_text())["transfer_head"] == "sentence_embedding"
     assert json.loads((root / "models/student/config.json").read_text())["transfer_head"] == "sentence_embedding"
+
+
+def test_one_training_seed_makes_no_significance_claim_anywhere(built_copy):
+    """finetune.seed_offsets: [] trains each arm once: eval.json, evaluate's line, the summary and the results
+    page all say "one seed: no significance claim", and none calls the gain significant."""
+    dvc_project, root = built_copy, built_copy.root
+    out = dvc_project.run("dvc", "exp", "run", "-S", "finetune.seed_offsets=[]").stdout
+    assert {"finetune_baseline", "finetune_target", "evaluate", "report"} <= set(ran_stages(out))
+    report = json.loads((root / "metrics/eval.json").read_text())
+    assert report["training_seeds"] == {"target": [42], "baseline": [42]}
+    assert report["significant"] is None and report["significance_note"] == "one seed: no significance claim"
+    assert "one seed: no significance claim" in out
+    summary = dvc_project.run("python", "-m", "stages.report").stdout
+    results = (root / "docs/results.md").read_text()
+    for text in (summary, results):
+        assert "one seed: no significance claim" in text.lower()
+        assert ", significant" not in text and "] significant" not in text
+    assert not (root / "models/target_seeds").exists() or not any((root / "models/target_seeds").iterdir())

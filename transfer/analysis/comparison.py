@@ -29,8 +29,11 @@ def summarize(scores: dict[str, list[float]], baseline: float, metric: str, poin
     return rows
 
 
-def gain_intervals(task: Task, params: Params, rows: dict[str, list[list[dict]]]) -> dict[str, dict]:
+def gain_intervals(task: Task, params: Params, rows: dict[str, list[list[dict]]],
+                   untrained: set[str] = frozenset()) -> dict[str, dict]:
     """Per entry but the baseline: the primary gain's 95% interval over the baseline, from each seed's
-    per-example rows, test examples and seeds resampled together."""
-    return {name: rows_gain_interval(task, params, per_seed, rows["baseline"], f"compare: {name}")
+    per-example rows, test examples and seeds resampled together. `untrained` entries (prompting) have no
+    training seed to vary."""
+    return {name: rows_gain_interval(task, params, per_seed, rows["baseline"], f"compare: {name}",
+                                     transferred_trained=name not in untrained)
             for name, per_seed in rows.items() if name != "baseline"}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from transfer.analysis.evaluation import interval_words
+from transfer.analysis.evaluation import arm_words, interval_words
 from transfer.core.artifacts import read_json
 from transfer.tasks.registry import get_task
 
@@ -68,22 +68,22 @@ def print_summary() -> None:
               f"{flag}{spread}")
     if "gain_ci95_points" in evaluation:
         print(f"\nHeadline gain over the baseline: {evaluation[f'gain_{metric}_points']:+.2f} {name_of} points "
-              f"{interval_words(evaluation)}: bootstrap over the test examples, one training seed")
+              f"{interval_words(evaluation)}: {seeds_words(evaluation)}")
+        for arm, label in ARM_LABELS:
+            print(f"  {label}: {name_of} {arm_words(evaluation[arm], metric)}; {tuning_words(evaluation[arm])}")
+    for warning in evaluation.get("warnings", []):
+        print(f"WARNING (evaluate): {warning}")
     if (METRICS / "label_budget.json").exists():
         budget = read_json(METRICS / "label_budget.json")
         curve = "  ".join(f"{n}: {budget['curve']['target_only'][n]:.3f} / {budget['curve']['transfer'][n]:.3f}"
                           for n in sorted(budget["curve"]["target_only"], key=int))
-        print(f"\nLabel budget (labels: target_only / {budget['strategy']} {name_of})  {curve}")
+        print(f"\nLabel budget (train + validation labels: target_only / {budget['strategy']} {name_of}, "
+              f"{budget_seed_words(budget)})  {curve}")
         for n, interval in budget.get("gain_ci95", {}).items():
             print(f"  {n} labels: gain {budget['gain_points'][n]:+.2f} points {interval_cell(interval)}")
         if "dropped_note" in budget:
             print(f"  {budget['dropped_note']}")
-        if budget["labels_saved"] is None:
-            print(f"  {budget['note']}")
-        else:
-            bound = " at least" if budget["labels_saved_is_lower_bound"] else ""
-            print(f"  {budget['strategy']} matches target_only's {budget['full_budget']}-label {name_of} with "
-                  f"{budget['transfer_labels_needed']:.0f} labels:{bound} {budget['labels_saved']:.0f} labels saved")
+        print(f"  {labels_saved_words(budget, name_of)}")
     pretrain = read_json(METRICS / "pretrain.json")
     if pretrain.get("enabled"):
         print(f"\nTAPT held-out {objective_name(pretrain)} loss: {pretrain['before']['loss']:.3f} -> "
@@ -103,12 +103,60 @@ def print_summary() -> None:
     print("\nMore: dvc metrics show metrics/eval.json | dvc plots show | README 'What you get'")
 
 
+ARM_LABELS = (("target", "transferred"), ("baseline", "target_only baseline"))
+
+
+def verdict(row: dict, prefix: str = "") -> str:
+    """"significant", "not significant", or why no claim is made (one training seed)."""
+    significant = row.get(f"{prefix}significant")
+    if significant is None:
+        return row.get(f"{prefix}significance_note", "no significance claim")
+    return "significant" if significant else "not significant"
+
+
 def interval_cell(row: dict) -> str:
     """A compare row's gain interval and whether it is significant ("" for the baseline itself)."""
     if "gain_ci95_points" not in row:
         return ""
     low, high = row["gain_ci95_points"]
-    return f"[{low:+.2f}, {high:+.2f}] " + ("significant" if row["significant"] else "not significant")
+    return f"[{low:+.2f}, {high:+.2f}] {verdict(row)}"
+
+
+def seeds_words(evaluation: dict) -> str:
+    seeds = evaluation.get("training_seeds", {})
+    counts = f"{len(seeds.get('target', [1]))} / {len(seeds.get('baseline', [1]))}"
+    return f"bootstrap over the test examples and the training seeds ({counts}: transferred / baseline)"
+
+
+def tuning_words(arm: dict) -> str:
+    """What an arm chose on validation: its learning rate (of the grid), epochs and logit adjustment per seed."""
+    grid = arm.get("learning_rate_validation_scores")
+    rate = f"learning rate {arm.get('learning_rate')}" + (
+        " (validation " + ", ".join(f"{k}: {v:.3f}" for k, v in grid.items()) + ")" if grid else "")
+    epochs = ", ".join(str(e) for e in (arm.get("best_epoch") or {}).values())
+    taus = ", ".join(str(t) for t in (arm.get("logit_adjustment") or {}).values())
+    return f"{rate}; epoch kept per seed {epochs or 'n/a'}; logit adjustment per seed {taus or 'n/a'}"
+
+
+def budget_seed_words(budget: dict) -> str:
+    seeds = budget.get("seeds")
+    if isinstance(seeds, dict):
+        return "seeds a point " + ", ".join(f"{n}: {k}" for n, k in seeds.items())
+    return f"{seeds} seed(s) a point"
+
+
+def labels_saved_words(budget: dict, name_of: str) -> str:
+    """Labels saved with its interval, or that it is not established at these seeds."""
+    interval = budget.get("labels_saved_ci95")
+    bounds = f" (95% CI {interval[0]:.0f} to {interval[1]:.0f})" if interval else ""
+    if budget["labels_saved"] is None:
+        return budget["note"] + bounds
+    bound = "at least " if budget["labels_saved_is_lower_bound"] else ""
+    claim = ("established" if budget.get("labels_saved_established")
+             else "not established at these seeds")
+    return (f"{budget['strategy']} reaches target_only's full-budget {name_of} with "
+            f"{budget['transfer_labels_needed']:.0f} train + validation labels: point estimate {bound}"
+            f"{budget['labels_saved']:.0f} labels saved{bounds}, {claim}")
 
 
 def table(header: list[str], rows: list[list]) -> list[str]:
@@ -124,7 +172,7 @@ def results_page() -> str:
     metrics = list(metric_names)
     primary, name_of = metrics[0], metric_names[metrics[0]]
     compare, budget, clean = load("compare.json"), load("label_budget.json"), load("clean.json")
-    seeds = max((row["seeds"] for row in compare.values()), default=1)
+    seeds = min(len(v) for v in evaluation.get("training_seeds", {"": [1]}).values())
     lines = ["# Results of the last run",
              "",
              "Written by `python -m stages.report --markdown docs/results.md` (the `report` stage of `dvc repro`) from "
@@ -134,22 +182,31 @@ def results_page() -> str:
              f"{'on' if evaluation['pretrain_domain'] else 'off'}{lever_words(evaluation)}.",
              ""]
     if seeds == 1:
-        lines += ["**One seed.** Differences of a few points between single-seed runs are within seed noise; "
-                  "set `compare.seeds` (and `label_budget.seeds`) for spreads before reading a gain.", ""]
-    lines += ["## Target test quality (`metrics/eval.json`)", ""]
-    per_class = sorted(evaluation["target"].get("per_class", {}))
-    header = ["model", *(metric_names[m] for m in metrics), *(f"F1 {label}" for label in per_class)]
+        lines += ["**One seed: no significance claim.** Differences of a few points between single-seed runs are "
+                  "within seed noise; set `finetune.seed_offsets` (and `compare.seeds`, `label_budget.seeds`) "
+                  "for spreads before reading a gain.", ""]
+    lines += ["## Target test quality (`metrics/eval.json`)", "",
+              f"Mean ± standard deviation over the training seeds; per-class F1 of the seed-{first_seed(evaluation)} "
+              "models (the confusion matrices of `dvc plots show`).", ""]
+    main = first_seed(evaluation)
+    per_class = sorted(evaluation["target"]["seeds"][main].get("per_class", {}))
+    header = ["model", "seeds", *(metric_names[m] for m in metrics), *(f"F1 {label}" for label in per_class)]
     models = (("target", f"{evaluation['strategy']} (transferred)"), ("baseline", "target_only baseline"))
-    rows = [[label, *(evaluation[model][m] for m in metrics),
-             *(evaluation[model]["per_class"][c]["f1"] for c in per_class)] for model, label in models]
+    rows = [[label, len(evaluation[model]["seeds"]), *(arm_words(evaluation[model], m) for m in metrics),
+             *(evaluation[model]["seeds"][main]["per_class"][c]["f1"] for c in per_class)] for model, label in models]
     lines += table(header, rows)
+    lines += ["", "Chosen on target validation, the same way for both arms:", ""]
+    lines += [f"- {label}: {tuning_words(evaluation[model])}." for model, label in models]
     gains = ", ".join(f"{evaluation[f'gain_{m}_points']:+.2f} {metric_names[m]} points" for m in metrics
                       if f"gain_{m}_points" in evaluation)
-    interval = (f" The {name_of} gain {interval_words(evaluation)}: a paired bootstrap over the test examples "
-                f"({evaluation['bootstrap_resamples']} resamples), one training seed."
+    interval = (f" The {name_of} gain {interval_words(evaluation)}: {seeds_words(evaluation)} "
+                f"({evaluation['bootstrap_resamples']} resamples)."
                 if "gain_ci95_points" in evaluation else "")
-    lines += ["", f"Gain over the baseline: {gains}; negative transfer: "
+    lines += ["", f"Gain of the means over the baseline: {gains}; negative transfer: "
                   f"{'yes' if evaluation['negative_transfer'] else 'no'}.{interval}", ""]
+    lines += [f"- **Warning:** {warning}" for warning in evaluation.get("warnings", [])]
+    if evaluation.get("warnings"):
+        lines.append("")
     if clean:
         lines += ["## Training data (`metrics/clean.json`)", ""]
         for domain, entry in clean.get("labeled_budget", {}).items():
@@ -169,20 +226,15 @@ def results_page() -> str:
                       "the seeds; a gain whose interval includes 0 is not significant.", ""]
     if budget:
         sizes = sorted(budget["curve"]["target_only"], key=int)
-        lines += [f"## Label budget (`metrics/label_budget.json`, {name_of}, {budget['seeds']} seed(s) a point)", ""]
+        lines += [f"## Label budget (`metrics/label_budget.json`, {name_of}, {budget_seed_words(budget)})", ""]
         intervals = budget.get("gain_ci95", {})
-        lines += table(["labeled target examples", "target_only", budget["strategy"], "gain (points)",
-                        "95% interval"],
-                       [[n, budget["curve"]["target_only"][n], budget["curve"]["transfer"][n],
+        train = budget.get("train_labels", {})
+        lines += table(["train + validation labels", "of which train", "target_only", budget["strategy"],
+                        "gain (points)", "95% interval"],
+                       [[n, train.get(n, ""), budget["curve"]["target_only"][n], budget["curve"]["transfer"][n],
                          f"{budget['gain_points'][n]:+.2f}" if "gain_points" in budget else "",
                          interval_cell(intervals[n]) if n in intervals else ""] for n in sizes])
-        if budget["labels_saved"] is None:
-            lines += ["", budget["note"] + "."]
-        else:
-            bound = "at least " if budget["labels_saved_is_lower_bound"] else ""
-            lines += ["", f"{budget['strategy']} reaches target_only's {budget['full_budget']}-label {name_of} with "
-                          f"{budget['transfer_labels_needed']:.0f} labels: {bound}{budget['labels_saved']:.0f} labels "
-                          f"saved."]
+        lines += ["", labels_saved_words(budget, name_of) + "."]
         if "dropped_note" in budget:
             lines += ["", budget["dropped_note"] + "."]
         lines.append("")
@@ -228,6 +280,12 @@ def results_page() -> str:
     return "\n".join(lines)
 
 
+def first_seed(evaluation: dict) -> str:
+    """The `seed` run's key in each arm's seeds (the models the confusion matrices show)."""
+    return str(evaluation["training_seeds"]["target"][0]) if "training_seeds" in evaluation else \
+        next(iter(evaluation["target"]["seeds"]))
+
+
 def objective_name(pretrain: dict) -> str:
     return "causal-LM" if pretrain.get("objective") == "causal_lm" else "MLM"
 
@@ -246,7 +304,6 @@ def student_gain_words(distill: dict) -> str:
     if "student_gain_over_baseline_points" not in distill:
         return ""
     low, high = distill["student_gain_ci95_points"]
-    verdict = "significant" if distill["student_significant"] else "not significant"
     return (f", {distill['student_gain_over_baseline_points']:+.2f} points over the target-only baseline "
-            f"(95% CI {low:+.2f} to {high:+.2f}, {verdict})")
+            f"(95% CI {low:+.2f} to {high:+.2f}, {verdict(distill, 'student_')})")
 

@@ -4,8 +4,10 @@ Both models' predictions on the same resampled test examples are re-scored with 
 (macro-F1, SQuAD F1, corpus chrF: not a mean of per-example numbers in general, so the metric itself is
 recomputed on each resample). The 95% interval is the 2.5th to 97.5th percentile of the resampled gains; a
 gain is called significant when that interval excludes zero. One seed's interval says how much the test
-sample moves the figure, not how much another training seed would: compare and label_budget, which train
-several seeds where params ask, resample the seeds as well (seeds_and_examples_bootstrap).
+sample moves the figure, not how much another training seed would: every stage that trains several seeds
+(evaluate's finetune.seed_offsets, compare.seeds, label_budget.seeds) resamples the seeds as well
+(seeds_and_examples_bootstrap), and none calls a gain significant unless each trained side has two seeds or
+more (significance_claim): with one, `significant` is null and the reason is given.
 """
 
 from __future__ import annotations
@@ -29,6 +31,12 @@ def paired_bootstrap(transferred: Scorer, baseline: Scorer, n_examples: int, *, 
                                         points=points)
 
 
+def resampled_mean(scorers: list[Scorer], positions: np.ndarray, rng: np.random.Generator) -> float:
+    """The mean score over training seeds drawn with replacement (one seed: that seed) on these test positions."""
+    chosen = scorers if len(scorers) == 1 else [scorers[i] for i in rng.integers(0, len(scorers), len(scorers))]
+    return float(np.mean([score(positions) for score in chosen]))
+
+
 def seeds_and_examples_bootstrap(transferred: list[Scorer], baseline: list[Scorer], n_examples: int, *,
                                  resamples: int, seed: int, points: float) -> dict:
     """As paired_bootstrap, with one scorer per training seed on each side: every resample draws the test
@@ -37,14 +45,9 @@ def seeds_and_examples_bootstrap(transferred: list[Scorer], baseline: list[Score
     exactly paired_bootstrap (no seed draws)."""
     rng = np.random.default_rng(seed)
     gains = np.empty(resamples)
-
-    def mean_score(scorers: list[Scorer], positions: np.ndarray) -> float:
-        chosen = scorers if len(scorers) == 1 else [scorers[i] for i in rng.integers(0, len(scorers), len(scorers))]
-        return float(np.mean([score(positions) for score in chosen]))
-
     for i in range(resamples):
         positions = rng.integers(0, n_examples, n_examples)
-        gains[i] = points * (mean_score(transferred, positions) - mean_score(baseline, positions))
+        gains[i] = points * (resampled_mean(transferred, positions, rng) - resampled_mean(baseline, positions, rng))
     low, high = np.percentile(gains, [2.5, 97.5])
     return {"gain_ci95_points": [round(float(low), 2), round(float(high), 2)],
             "significant": bool(low > 0 or high < 0),
@@ -52,10 +55,25 @@ def seeds_and_examples_bootstrap(transferred: list[Scorer], baseline: list[Score
             "bootstrap_resamples": resamples}
 
 
+ONE_SEED = "one seed: no significance claim"
+
+
+def significance_claim(interval: dict, transferred_seeds: int, baseline_seeds: int,
+                       transferred_trained: bool = True) -> dict:
+    """{"significant": the interval's verdict} where every trained side has two or more training seeds;
+    otherwise {"significant": None, "significance_note": why}: one seed's interval leaves out the variance
+    of training, which on a few hundred labels moves a score by points. transferred_trained=False: a side
+    with no training (a prompted model), whose predictions no seed moves."""
+    if baseline_seeds < 2 or (transferred_trained and transferred_seeds < 2):
+        return {"significant": None, "significance_note": ONE_SEED}
+    return {"significant": interval["significant"]}
+
+
 def rows_gain_interval(task: Task, params: Params, transferred: list[list[dict]], baseline: list[list[dict]],
-                       what: str) -> dict:
+                       what: str, transferred_trained: bool = True) -> dict:
     """The primary gain's interval from per-example rows (what Task.score returns), one list per training
-    seed on each side, scored on the same test examples (checked: `what` names the model in the error)."""
+    seed on each side, scored on the same test examples (checked: `what` names the model in the error), and
+    significance_claim's verdict."""
     ids = [row["id"] for row in baseline[0]]
     if any([row["id"] for row in seed_rows] != ids for seed_rows in transferred + baseline):
         raise RuntimeError(f"{what} was scored on other test examples than the baseline")
@@ -63,4 +81,5 @@ def rows_gain_interval(task: Task, params: Params, transferred: list[list[dict]]
                                             [task.resampled_score(r, params) for r in baseline], len(ids),
                                             resamples=params.evaluate.bootstrap_resamples, seed=params.seed,
                                             points=task.points)
-    return {key: interval[key] for key in ("gain_ci95_points", "significant")}
+    return {"gain_ci95_points": interval["gain_ci95_points"],
+            **significance_claim(interval, len(transferred), len(baseline), transferred_trained)}

@@ -110,3 +110,11 @@ def load_dataset_output(path: str | Path):
     import datasets  # heavy (~1 s): ingest and clean, which import this module, never load datasets
 
     return datasets.load_from_disk(str(path), keep_in_memory=True)
+
+
+def seed_folders(folder: str | Path, seed: int, offsets: Sequence[int]) -> dict[int, Path]:
+    """A headline arm's model folders by training seed: `folder` for `seed`, and <folder>_seeds/<seed + offset>
+    for each of finetune.seed_offsets (finetune_target writes them, evaluate and the stages after it read them)."""
+    folder = Path(folder)
+    return {seed: folder, **{seed + offset: folder.with_name(f"{folder.name}_seeds") / str(seed + offset)
+                             for offset in offsets}}

@@ -238,10 +238,15 @@ def merged(base: dict, overrides: dict) -> dict:
     return out
 
 
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
 class FinetuneParams(Strict):
     strategy: Literal[STRATEGY_CHOICES]
     peft: Literal["none", "lora"]
-    learning_rate: float = Field(gt=0)
+    # One value, or a grid that every arm chooses from on target validation (transfer/training/tuning.py).
+    learning_rate: PositiveFloat | Annotated[list[PositiveFloat], Field(min_length=1)]
+    seed_offsets: list[Annotated[int, Field(ge=1)]]
     batch_size: int = Field(ge=1)
     target_epochs: float = Field(gt=0)
     source_epochs: float = Field(gt=0)
@@ -260,6 +265,18 @@ class FinetuneParams(Strict):
     joint: JointParams
     dann: DannParams
     lora: LoraParams
+
+    @field_validator("seed_offsets")
+    @classmethod
+    def distinct_offsets(cls, offsets: list[int]) -> list[int]:
+        if len(set(offsets)) != len(offsets):
+            raise ValueError("each offset once: a repeated one trains the same model twice and narrows the interval")
+        return offsets
+
+    @property
+    def learning_rates(self) -> list[float]:
+        """The learning-rate grid (one value: a grid of one)."""
+        return list(self.learning_rate) if isinstance(self.learning_rate, list) else [self.learning_rate]
 
     @model_validator(mode="after")
     def mixed_mlm_on_a_full_model(self) -> FinetuneParams:

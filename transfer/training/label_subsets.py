@@ -43,3 +43,18 @@ def budget_subset(train: datasets.Dataset, labels: int, seed: int) -> datasets.D
     chosen_ids = {train["origin_id"][originals[i]] for i in np.argsort(order_key, kind="stable")[:labels]}
     # select, not filter: filter would write a cache file into data/tokenized, a DVC-tracked output.
     return train.select([i for i, origin in enumerate(train["origin_id"]) if origin in chosen_ids])
+
+
+def validation_for_budget(validation: datasets.Dataset, labels: int, full_budget: int, seed: int) -> datasets.Dataset:
+    """The validation split cut in the proportion `labels` / `full_budget` (at least two examples), label-
+    stratified and seeded as budget_subset: a label-budget point selects its epoch and levers on as many
+    validation labels as its budget implies, and the curve counts them (train + validation labels)."""
+    available = len(original_rows(validation))
+    keep = validation_labels(available, labels, full_budget)
+    return validation if keep >= available else budget_subset(validation, keep, seed)
+
+
+def validation_labels(validation_size: int, labels: int, full_budget: int) -> int:
+    """How many validation labels validation_for_budget keeps for a budget of `labels`."""
+    return validation_size if labels >= full_budget else min(validation_size,
+                                                             max(2, round(validation_size * labels / full_budget)))

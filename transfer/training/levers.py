@@ -71,11 +71,14 @@ def ensemble_and_self_train(model, tokenizer, *, task: Task, params: Params, sta
     return report
 
 
-def adjust_priors(model, tokenizer, *, task: Task, params: Params, target: datasets.DatasetDict) -> dict:
+def adjust_priors(model, tokenizer, *, task: Task, params: Params, target: datasets.DatasetDict,
+                  label_shift: bool = True) -> dict:
     """The last lever, on the model that ships: label-shift correction (em) or logit adjustment, when on.
-    Both set the output layer's class priors; em, asked for by name, wins over the default-on adjustment."""
+    Both set the output layer's class priors; em, asked for by name, wins over the default-on adjustment.
+    label_shift=False (the baseline): logit adjustment only, which reads nothing but the labels and the
+    validation split, so the labels-only yardstick gets it too (the same care as the transfer)."""
     adjusting = params.finetune.logit_adjustment != [0.0]
-    if params.finetune.label_shift == "em":
+    if label_shift and params.finetune.label_shift == "em":
         report = correct_label_shift(model, tokenizer, task=task, params=params, target=target)
         if adjusting:
             report["logit_adjustment"] = {"skipped": "label_shift: em sets the class priors itself"}

@@ -7,8 +7,10 @@ label-budget point, auto's folds) starts from that folder instead of training it
 a target-side param never retrains it.
 
 The folder records what it was trained with (`source_settings`); a run whose settings differ (another
-seed in compare.seeds or label_budget.seeds, an auto candidate with its own source_epochs) trains its own
-source phase, as before.
+seed in compare.seeds, an auto candidate with its own source_epochs) trains its own source phase, as
+before. The training seeds of the target phase (finetune.seed_offsets, label_budget.seeds) share it: their
+claims are about the target phase trained on the scarce labels, and the source phase is trained once, as
+pretrain_domain is.
 """
 
 from __future__ import annotations
@@ -40,8 +42,9 @@ def usable_source_model(folder: str | Path, params: Params) -> str | None:
     return None if settings_difference(folder, params) else str(folder)
 
 
-def settings_difference(folder: str | Path, params: Params) -> list[str]:
-    """The settings (dotted names) in which `folder`'s source phase differs from what `params` asks for."""
+def settings_difference(folder: str | Path, params: Params, any_seed: bool = False) -> list[str]:
+    """The settings (dotted names) in which `folder`'s source phase differs from what `params` asks for.
+    any_seed: the seed may differ (a training seed of the target phase, which shares the source phase)."""
     settings = Path(folder) / SETTINGS_FILE
     if not settings.is_file():
         return [f"{settings} is missing"]
@@ -54,7 +57,8 @@ def settings_difference(folder: str | Path, params: Params) -> list[str]:
         return items
 
     recorded, wanted = flat(recorded), flat(wanted)
-    return sorted(key for key in recorded.keys() | wanted.keys() if recorded.get(key) != wanted.get(key))
+    return sorted(key for key in recorded.keys() | wanted.keys()
+                  if recorded.get(key) != wanted.get(key) and not (any_seed and key == "seed"))
 
 
 class FinishedPhase:

@@ -225,8 +225,14 @@ def train_strategy(params: Params, task: Task, strategy: str, init: str, source:
     finetune's levers unless `levers` is False (the baseline); save it (adapters merged) with its tokenizer
     to `out`, and its learning curves to `curves`. `selection` (strategy: auto) goes into its config;
     `source_model`: see fit_strategy."""
-    model, tokenizer, phases = fit_strategy(params, task, strategy, init, source, target, run, levers=levers,
-                                            source_phase=source_phase, source_model=source_model)
+    save_fitted(fit_strategy(params, task, strategy, init, source, target, run, levers=levers,
+                             source_phase=source_phase, source_model=source_model), out, curves, selection)
+
+
+def save_fitted(fitted: tuple, out: Path, curves: Path, selection: dict | None = None) -> None:
+    """fit_strategy's (model, tokenizer, phases) saved: the model with its tokenizer to `out`, its learning
+    curves to `curves` (and `<stem>_eval.csv` beside it); `selection` (strategy: auto) into its config."""
+    model, tokenizer, phases = fitted
     write_curves(curves, phases, curves.with_name(f"{curves.stem}_eval.csv"))
     if selection:
         model.config.transfer_selection = selection
@@ -312,8 +318,8 @@ def fit_strategy(params: Params, task: Task, strategy: str, init: str, source: d
         chosen |= ensemble_and_self_train(model, tokenizer, task=task, params=params, start=start, target=target,
                                           train=train, phases=phases)
     model = merged(model, quantized, lambda: task.load_model(weights, tokenizer, params))
-    if levers:
-        chosen |= adjust_priors(model, tokenizer, task=task, params=params, target=target)
+    # Logit adjustment is chosen on validation from the labels alone: the baseline gets it as well.
+    chosen |= adjust_priors(model, tokenizer, task=task, params=params, target=target, label_shift=levers)
     model.config.transfer_strategy = strategy
     if chosen:
         model.config.transfer_levers = chosen

@@ -29,13 +29,17 @@ def test_default_pipeline_transfers_to_drug_reviews(tmp_path):
     report = json.loads((project.root / "metrics/eval.json").read_text())
     assert report["test_examples"] == 379
     # Three classes, 64% positive: a majority-class model scores macro-F1 0.26; both must learn more.
-    assert report["baseline"]["macro_f1"] > 0.35
-    assert report["target"]["macro_f1"] > 0.35
+    # Every seed of both arms, tuned on validation, must leave the majority class and say so.
+    assert report["warnings"] == [] and report["training_seeds"]["baseline"] == [42, 43, 44]
+    for arm in ("baseline", "target"):
+        assert min(seed["macro_f1"] for seed in report[arm]["seeds"].values()) > 0.35
+    assert isinstance(report["significant"], bool)
     pretrain = json.loads((project.root / "metrics/pretrain.json").read_text())
     assert pretrain["after"]["loss"] < pretrain["before"]["loss"] < pretrain["random_head"]["loss"]
-    # Fewer labels must hurt the target-only baseline: 25 labels well below 200.
+    # Fewer labels must hurt the target-only baseline: 50 train labels (+24 validation) below 200 (+98).
     budget = json.loads((project.root / "metrics/label_budget.json").read_text())
-    assert budget["curve"]["target_only"]["25"] < budget["curve"]["target_only"]["200"] - 0.05
+    assert budget["train_labels"] == {"74": 50, "298": 200}
+    assert budget["curve"]["target_only"]["74"] < budget["curve"]["target_only"]["298"]
     # Tweets and drug reviews are far apart: a linear probe separates them, few content words are shared.
     domain = json.loads((project.root / "metrics/domain.json").read_text())
     assert domain["embeddings"]["base"]["proxy_a_distance"] > 1.5

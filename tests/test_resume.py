@@ -188,11 +188,13 @@ def test_a_stage_killed_mid_training_resumes_under_dvc_repro(built_copy, tmp_pat
     assert "resuming phase `full` from checkpoints/models/domain/full/checkpoint-" in resumed.stdout
 
     shutil.rmtree(root / ".dvc/cache")
-    kill = kill_after_checkpoint_in("target")
+    # The first value of the learning-rate grid (tests/conftest.py): each value's phases are its own.
+    kill = kill_after_checkpoint_in("lr0.003_target")
     killed = dvc_project.run("dvc", "repro", "--force", "--single-item", "finetune_target", env=kill, check=False)
-    assert killed.returncode != 0 and (tmp_path / "killed/target").exists()
+    assert killed.returncode != 0 and (tmp_path / "killed/lr0.003_target").exists()
     resumed = dvc_project.run("dvc", "repro", "finetune_target", env=kill)
-    assert "resuming phase `target` from checkpoints/models/target/target/checkpoint-" in resumed.stdout
+    assert ("resuming phase `lr0.003_target` from checkpoints/models/target/lr0.003_target/checkpoint-"
+            in resumed.stdout)
 
     assert {path: (root / path).read_bytes() for path in outputs} == uninterrupted
     assert not (root / "checkpoints").exists() and not list((root / "models").glob(".*.tmp-*"))

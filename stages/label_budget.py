@@ -10,7 +10,8 @@ pair over its training seeds (models/<arm> and models/<arm>_seeds), already scor
 is train + validation labels. This stage scores the rest and answers the practitioner's question: how many
 target labels does the transfer save, and how sure is that? (transfer/analysis/label_budget.py.) At each size
 the transfer's gain over target_only comes with its 95% interval (a bootstrap over the test examples and the
-seeds), and labels saved with its own interval: "established" only where all of it saves labels.
+seeds), and labels saved with its own interval: "established" only where all of it saves labels. A point
+model that predicts one class on all of its validation split is named in `warnings`.
 Writes metrics/label_budget.json, metrics/plots/label_budget.csv (the DVC plot) and the trainings' wall
 times, metrics/budget_timing.json.
 """
@@ -29,7 +30,7 @@ from transfer.core.stage_entry import run_stage
 from transfer.tasks.registry import task_for
 from transfer.training.label_subsets import original_rows, validation_labels
 
-BUDGET, PREDICTIONS = Path("models/budget"), Path("data/predictions")
+BUDGET, PREDICTIONS, TUNING = Path("models/budget"), Path("data/predictions"), "tuning.json"
 CURVES = {"target_only": "baseline", "transfer": "target"}  # curve -> headline arm (its evaluate rows)
 PREFIX = {"target_only": "baseline", "transfer": "chosen"}  # curve -> budget folder prefix
 
@@ -56,7 +57,7 @@ def main() -> None:
     # Sizes at or above the labeled set: their budget stages trained nothing (finetune_target --labels).
     dropped = sorted(size for size in config.sizes if size >= full_budget)
     sizes = [size for size in config.sizes if size < full_budget]
-    timing = {}
+    timing, warnings = {}, []
     for curve, prefix in PREFIX.items():
         for size in sizes:
             scores[curve][total(size)], rows[curve][total(size)] = [], []
@@ -64,6 +65,10 @@ def main() -> None:
                 model_dir = BUDGET / f"{prefix}-{size}-{seed}"
                 timing[f"{curve}@{size} labels-{seed}"] = read_json(model_dir / TRAINING_REPORT)["wall_time_s"]
                 result, example_rows = task.score(model_dir, target, params)
+                stuck = read_json(model_dir / TUNING).get("predicts_one_class")
+                if stuck:  # a point over a model that never learned measures nothing about the transfer
+                    warnings.append(f"{curve} at {size} train labels (seed {seed}) predicts '{stuck}' for every "
+                                    f"validation example: it did not learn")
                 scores[curve][total(size)].append(result[metric])
                 rows[curve][total(size)].append(example_rows)
                 print(f"label_budget: {curve} with {size} train + {total(size) - size} validation labels (seed "
@@ -90,7 +95,7 @@ def main() -> None:
               "gain_ci95": {str(n): rows_gain_interval(task, params, rows["transfer"][n], rows["target_only"][n],
                                                        f"label_budget: the {n}-label transfer model")
                             for n in sorted(rows["transfer"])},
-              **saved}
+              **saved, "warnings": warnings}
     prompting = read_json("metrics/prompting.json")
     if prompting.get("applicable"):  # a decoder's prompting baselines: points at the labels in their prompts
         report["prompting"] = {method: {"labels": prompting[method]["in_context_examples"],
@@ -109,6 +114,8 @@ def main() -> None:
                 **{f"{curve}_std": round(spreads[curve][n], 4) for curve in CURVES}}
                for n in sorted(means["target_only"])])
     print(f"label_budget: {saved_words(saved, full, metric, metric_name, headline['strategy'])}")
+    for warning in warnings:
+        print(f"label_budget: WARNING: {warning}")
 
 
 def saved_words(saved: dict, full: int, metric: str, metric_name: str, strategy: str) -> str:

@@ -108,6 +108,9 @@ def test_the_dag_runs_end_to_end_and_writes_every_report(built_project):
     budget_tuning = json.loads((root / "models/budget/chosen-12-42/tuning.json").read_text())
     assert budget_tuning["learning_rate"] == report["target"]["learning_rate"]
     assert sum(budget_tuning["validation_predictions"].values()) == 10
+    stuck = [folder for folder in (root / "models/budget").glob("*-12-42")
+             if json.loads((folder / "tuning.json").read_text())["predicts_one_class"]]
+    assert len(budget["warnings"]) == len(stuck) and all("did not learn" in w for w in budget["warnings"])
     assert "labels_saved" in budget and "Label budget" in summary
     domain = json.loads((root / "metrics/domain.json").read_text())
     assert set(domain["embeddings"]) == {"base", "domain", "target"} and domain["sample_per_domain"] > 0

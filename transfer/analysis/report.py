@@ -84,6 +84,8 @@ def print_summary() -> None:
         if "dropped_note" in budget:
             print(f"  {budget['dropped_note']}")
         print(f"  {labels_saved_words(budget, name_of)}")
+        for warning in budget.get("warnings", []):
+            print(f"WARNING (label_budget): {warning}")
     pretrain = read_json(METRICS / "pretrain.json")
     if pretrain.get("enabled"):
         print(f"\nTAPT held-out {objective_name(pretrain)} loss: {pretrain['before']['loss']:.3f} -> "
@@ -235,6 +237,7 @@ def results_page() -> str:
                          f"{budget['gain_points'][n]:+.2f}" if "gain_points" in budget else "",
                          interval_cell(intervals[n]) if n in intervals else ""] for n in sizes])
         lines += ["", labels_saved_words(budget, name_of) + "."]
+        lines += [f"- **Warning:** {warning}" for warning in budget.get("warnings", [])]
         if "dropped_note" in budget:
             lines += ["", budget["dropped_note"] + "."]
         lines.append("")
@@ -273,8 +276,10 @@ def results_page() -> str:
     timing = load("timing.json") | load("budget_timing.json")
     if timing:
         lines += ["## Training wall time (`metrics/timing.json`, `metrics/budget_timing.json`; machine-dependent)",
-                  "", "Each model trained once; those that start with the source phase (sequential, source_only "
-                      "and their label-budget points) start from `source phase` and their times leave it out.", ""]
+                  "", "`baseline` and `chosen:*` include every value of the learning-rate grid; `@<seed>` are the "
+                      "extra training seeds at the chosen value. Those that start with the source phase "
+                      "(sequential, source_only and their label-budget points) start from `source phase`, trained "
+                      "once, and their times leave it out.", ""]
         lines += table(["model", "seconds"], [[name, f"{seconds:.1f}"] for name, seconds in timing.items()])
         lines.append("")
     return "\n".join(lines)

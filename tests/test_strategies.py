@@ -144,7 +144,7 @@ def test_sequential_from_the_trained_source_phase_is_the_model_trained_in_one_go
     from transfer.training.strategies import train_source_model, train_strategy
 
     raw = tiny_params(tiny_model, {})
-    raw["finetune"].update(strategy="sequential", target_epochs=2, source_epochs=1)
+    raw["finetune"].update(strategy="sequential", target_epochs=2, source_epochs=1, learning_rate=3e-3)
     params, task = parse_params(raw), get_task("classification")
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     source = datasets.DatasetDict({"train": tokenize_rows(synthetic_rows("source", 40, 1), tokenizer, LABELS, 32)})

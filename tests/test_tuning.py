@@ -3,8 +3,11 @@ model that never left one class detected."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import shipped_params, synthetic_rows
 from transfer.core.params import Params
+from transfer.training.strategies import fit_strategy
 from transfer.training.tuning import (
     fit_over_learning_rates,
     one_class,
@@ -38,6 +41,12 @@ def test_the_best_validation_score_wins_the_grid_and_only_grid_strategies_use_it
     fitted_with.clear()
     _, own, chosen = fit_over_learning_rates(grid_params([1e-4, 3e-4]), "setfit", fit, lambda *_: 1 / 0)
     assert fitted_with == [(1e-4, "")] and chosen == {"learning_rate": 1e-4, "learning_rate_grid": [1e-4]}
+
+
+def test_a_strategy_refuses_the_grid_itself():
+    """fit_strategy trains at one learning rate: handed the grid, it says where the choice is made."""
+    with pytest.raises(ValueError, match="fit_over_learning_rates"):
+        fit_strategy(grid_params([1e-4, 3e-4]), None, "target_only", "unused", None, None, None)
 
 
 def test_seeds_and_rates_change_only_what_they_name():

@@ -253,6 +253,9 @@ def fit_strategy(params: Params, task: Task, strategy: str, init: str, source: d
     model share one.
     """
     config = params.finetune
+    if isinstance(config.learning_rate, list):
+        raise ValueError(f"fit_strategy trains at one learning rate, and finetune.learning_rate is the grid "
+                         f"{config.learning_rate}: choose with transfer.training.tuning.fit_over_learning_rates")
     set_seed(params.seed)
     tokenizer = load_tokenizer(init, params)
     if strategy in SETFIT_STRATEGIES:

@@ -28,7 +28,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from transfer.core.artifacts import atomic_path, load_dataset_output, seed_folders, write_json
+from transfer.core.artifacts import atomic_path, load_dataset_output, seed_folders, seeds_folder, write_json
 from transfer.core.modeling import TRAINING_REPORT, resolve_model
 from transfer.core.params import AUTO, STRATEGIES, Params, candidate_name, candidate_params, load_params
 from transfer.core.stage_entry import run_stage
@@ -114,7 +114,7 @@ def main() -> None:
     curves = Path("metrics/curves") / f"{out.name}.csv" if headline else None
     budget = "" if cli.labels is None else f" labels={cli.labels} (validation {len(target['validation'])})"
     print(f"finetune_target: strategy={strategy} seed={params.seed}{budget} from {init} -> {out}"
-          + (f"; then seeds {seeds} -> {out}_seeds" if seeds else ""))
+          + (f"; then seeds {seeds} -> {seeds_folder(out)}" if seeds else ""))
     started = time.perf_counter()
     # compare's seeds measure the whole recipe, source phase included; the target phase's training seeds share it.
     any_seed = cli.strategy is None
@@ -168,8 +168,7 @@ def main() -> None:
 def train_seeds(own: Params, seeds: list[int], fit, task, target, folders: dict[int, Path], arm: str) -> None:
     """The arm again with each training seed at the chosen learning rate, into `folders` (seed_folders: all
     under <arm>_seeds/, written at once; empty when finetune.seed_offsets is)."""
-    out = Path(f"{folders[own.seed]}_seeds")
-    with atomic_path(out) as tmp:
+    with atomic_path(seeds_folder(folders[own.seed])) as tmp:
         tmp.mkdir(parents=True)
         for seed in seeds:
             started = time.perf_counter()

@@ -115,6 +115,10 @@ def load_dataset_output(path: str | Path):
 def seed_folders(folder: str | Path, seed: int, offsets: Sequence[int]) -> dict[int, Path]:
     """A headline arm's model folders by training seed: `folder` for `seed`, and <folder>_seeds/<seed + offset>
     for each of finetune.seed_offsets (finetune_target writes them, evaluate and the stages after it read them)."""
+    return {seed: Path(folder), **{seed + offset: seeds_folder(folder) / str(seed + offset) for offset in offsets}}
+
+
+def seeds_folder(folder: str | Path) -> Path:
+    """Where a headline arm's extra training seeds live: models/target -> models/target_seeds."""
     folder = Path(folder)
-    return {seed: folder, **{seed + offset: folder.with_name(f"{folder.name}_seeds") / str(seed + offset)
-                             for offset in offsets}}
+    return folder.with_name(f"{folder.name}_seeds")

@@ -6,19 +6,22 @@
 Fixed real pairs, 100 labeled target examples each (the rest of the target train split is unlabeled
 text), each scored on its own target test split. Per pair and seed, from the same data:
 
-- target_only    fine-tune the base model on the 100 labels (the pipeline's baseline)
+- target_only    fine-tune the base model on the 100 labels (the pipeline's baseline, tuned as the pipeline
+                 tunes it: a target phase per value of finetune.learning_rate's grid, each with its
+                 logit-adjustment strength chosen on target validation, the best validation macro-F1 kept)
 - source_only    TAPT model + source phase, no target labels
-- sequential     TAPT model + source phase + target phase (the default recipe)
+- sequential     TAPT model + source phase + target phase (the default recipe), tuned the same way
 - wise_ft        sequential with source/target weights interpolated, the mix chosen on target validation
 - self_training  a student from the source-phase weights on the labels plus class-balanced pseudo-labels
                  of the unlabeled target text from sequential
 - *+em           the model's test posteriors under target priors estimated by EM on the unlabeled text
-- sequential+la  sequential's logits adjusted by -tau * log(train priors), tau chosen on target validation
+                 (instead of logit adjustment, as finetune.label_shift: em replaces it in the pipeline)
+The methods after the first three train at the learning rate sequential chose.
 - l2sp=<a>       sequential whose target phase is pulled toward the source-phase weights (L2-SP, strength a)
 - replay         sequential with as many source examples as labels replayed in the target phase
 - auto           finetune.strategy: auto with candidates [sequential]: the baseline recipe and sequential
-                 cross-validated (3 folds, macro-F1 of the pooled held-out predictions) on the 100 labels,
-                 the better one's test score (guarded)
+                 cross-validated (3 folds, macro-F1 of the pooled held-out predictions) on the 100 labels
+                 at the grid's first learning rate, the better one's tuned test score (guarded)
 - mixed_mlm      sequential whose target phase adds the MLM loss on unlabeled target text (UDALM-style)
 - setfit         SetFit on the base sentence-transformer and the 100 labels (the few-shot peer)
 - sequential_setfit  the pipeline's strategy: SetFit on pairs of 100 source examples, then on the 100 labels
@@ -103,20 +106,19 @@ PAIRS = {
 # The suite's scenario on top of params.yaml: 100 labels; 45% of a 2,000-row file is its test split
 # (900 reviews; data.test_fraction must stay below 0.5), 5% (100) validation; 2,000 source examples
 # (IMDB reviews are 4x longer than tweets).
-# The suite still trains every method at one learning rate, the one its published runs used: selecting the
-# baseline's rate from the grid as the pipeline does (transfer/training/tuning.py) is not built here yet.
+# Learning-rate grid and logit-adjustment strengths: params.yaml's (the pipeline's selection rule); one
+# training seed per run (the suite's seeds are its runs).
 SCENARIO = {"data": {"target_train_labeled": 100, "source_train_max": 2000, "validation_fraction": 0.05,
                      "test_fraction": 0.45},
-            "finetune": {"learning_rate": 1.5e-4, "seed_offsets": []}}
+            "finetune": {"seed_offsets": []}}
 MIXES = [0.0, 0.25, 0.5, 0.75, 1.0]
 SETFIT = {"iterations": 5, "epochs": 1, "batch_size": 16, "max_length": 128}
 SETFIT_BODY_RATE, SETFIT_SOURCE_EXAMPLES = 2e-5, 100  # setfit's default body learning rate; as many as the labels
 SELF_TRAINING = {"threshold": 0.7, "share": 0.5, "epochs": 3}
 REPLAY, AUTO_FOLDS, MIXED_MLM = 1.0, 3, 1.0
-LOGIT_ADJUSTMENT = [0.0, 0.25, 0.5, 0.75, 1.0]
 KEEP_SOURCE = {f"l2sp={a}": KeepSourceParams(l2sp=a, replay=0.0) for a in (0.01, 0.1)}
 CORE = ("target_only", "source_only", "sequential")  # always run: the others start from them
-OPTIONAL = ("sequential+em", "sequential+la", "wise_ft", "self_training", "self_training+em", *KEEP_SOURCE, "replay",
+OPTIONAL = ("sequential+em", "wise_ft", "self_training", "self_training+em", *KEEP_SOURCE, "replay",
             "mixed_mlm", "auto", "setfit", "sequential_setfit")
 
 
@@ -216,12 +218,45 @@ def run_pair(name: str, seed: int, scratch: Path, methods: set[str], smoke: bool
     def timed_probabilities(model, split):
         return class_probabilities(model, target[split], tokenizer, batch)
 
+    train_priors = class_priors(np.asarray(target["train"]["label"]), len(labels))
+    validation_labels = np.asarray(target["validation"]["label"])
+
+    def validation_macro_f1(actual, predicted):
+        return macro_f1(actual, predicted, len(labels))
+
+    def tuned_target_phase(model, start: dict, label: str) -> tuple[float, dict]:
+        """The pipeline's selection (transfer/training/tuning.py): from the same start and seed, a target phase
+        per learning rate of the grid (its epoch by validation), each with the logit-adjustment strength its
+        validation macro-F1 prefers; the rate whose adjusted model scores best (the first on a tie) is loaded
+        into `model`. Returns the strength and what was chosen."""
+        best, scores = None, {}
+        for rate in config.learning_rates:
+            model.load_state_dict(start)
+            set_seed(seed)
+            phase(model, target["train"], target["validation"], config.target_epochs, rate, f"{label}_lr{rate:g}")
+            probabilities = timed_probabilities(model, "validation")
+            strength, _ = choose_strength(probabilities, validation_labels, train_priors, config.logit_adjustment,
+                                          validation_macro_f1)
+            predicted = logit_adjusted(probabilities, train_priors, strength).argmax(axis=1)
+            scores[f"{rate:g}"] = round(validation_macro_f1(validation_labels, predicted), 4)
+            if best is None or scores[f"{rate:g}"] > best[0]:
+                best = (scores[f"{rate:g}"], rate, strength, snapshot(model), predicted)
+        _, rate, strength, weights, predicted = best
+        model.load_state_dict(weights)
+        one_class = len(set(predicted.tolist())) == 1  # never left one class on validation: it did not learn
+        return strength, {"learning_rate": rate, "logit_adjustment": strength, "validation_macro_f1": scores,
+                          "predicts_one_class": one_class}
+
+    def adjusted(probabilities, strength):
+        return np.exp(logit_adjusted(probabilities, train_priors, strength))
+
     # target_only: the baseline
     started = time.perf_counter()
     set_seed(seed)
     model = load_classifier(base, params)
-    phase(model, target["train"], target["validation"], config.target_epochs, config.learning_rate, "target_only")
-    scorer.add("target_only", timed_probabilities(model, "test"), time.perf_counter() - started)
+    strength, chosen = tuned_target_phase(model, snapshot(model), "target_only")
+    scorer.add("target_only", adjusted(timed_probabilities(model, "test"), strength), time.perf_counter() - started,
+               **chosen)
 
     # TAPT on the unlabeled target text (pretrain_domain), shared by every transfer method
     started = time.perf_counter()
@@ -240,18 +275,16 @@ def run_pair(name: str, seed: int, scratch: Path, methods: set[str], smoke: bool
     source_seconds = time.perf_counter() - started
     scorer.add("source_only", timed_probabilities(model, "test"), source_seconds + tapt_seconds)
     started = time.perf_counter()
-    phase(model, target["train"], target["validation"], config.target_epochs, config.learning_rate, "sequential")
+    strength, chosen = tuned_target_phase(model, source_weights, "sequential")
+    rate = chosen["learning_rate"]  # the levers below train at it
     target_weights = snapshot(model)
     unlabeled = timed_probabilities(model, "unlabeled")
     sequential_test = timed_probabilities(model, "test")
     sequential_seconds = tapt_seconds + source_seconds + time.perf_counter() - started
-    scorer.add("sequential", sequential_test, sequential_seconds)
+    scorer.add("sequential", adjusted(sequential_test, strength), sequential_seconds, **chosen)
     target_phase_seconds = sequential_seconds - tapt_seconds - source_seconds
 
     # label-shift correction of sequential: calibrated on validation, target priors by EM on the unlabeled text
-    train_priors = class_priors(np.asarray(target["train"]["label"]), len(labels))
-    validation_labels = np.asarray(target["validation"]["label"])
-
     def label_shift(model_, test_probabilities, unlabeled_probabilities, priors):
         temperature, target_priors = calibrated_target_priors(timed_probabilities(model_, "validation"),
                                                               validation_labels, unlabeled_probabilities, priors)
@@ -261,15 +294,6 @@ def run_pair(name: str, seed: int, scratch: Path, methods: set[str], smoke: bool
     if "sequential+em" in methods:
         corrected, chosen = label_shift(model, sequential_test, unlabeled, train_priors)
         scorer.add("sequential+em", corrected, sequential_seconds, **chosen)
-
-    if "sequential+la" in methods:
-        # logit adjustment of sequential (finetune.logit_adjustment): the strength chosen on target validation
-        strength, strength_scores = choose_strength(timed_probabilities(model, "validation"), validation_labels,
-                                                    train_priors, LOGIT_ADJUSTMENT,
-                                                    lambda a, p: macro_f1(a, p, len(labels)))
-        scorer.add("sequential+la", np.exp(logit_adjusted(sequential_test, train_priors, strength)),
-                   sequential_seconds, strength=strength,
-                   validation_macro_f1={str(k): round(v, 4) for k, v in strength_scores.items()})
 
     if "wise_ft" in methods:
         # WiSE-FT: the mix of source-phase and target-phase weights, chosen on target validation
@@ -291,7 +315,7 @@ def run_pair(name: str, seed: int, scratch: Path, methods: set[str], smoke: bool
         student_train = datasets.concatenate_datasets([target["train"], with_pseudo_labels(target["unlabeled"], rows,
                                                                                            pseudo)])
         set_seed(seed)
-        phase(model, student_train, target["validation"], SELF_TRAINING["epochs"], config.learning_rate, "student")
+        phase(model, student_train, target["validation"], SELF_TRAINING["epochs"], rate, "student")
         student_test = timed_probabilities(model, "test")
         student_seconds = sequential_seconds + time.perf_counter() - started
         shares = np.bincount(pseudo, minlength=len(labels)) / max(len(rows), 1)
@@ -309,7 +333,7 @@ def run_pair(name: str, seed: int, scratch: Path, methods: set[str], smoke: bool
             train_set, arguments = keep_source_arguments(keep, source["train"], target["train"], source_weights, seed)
             arguments.pop("report")
             train_phase(model, tokenizer, train=train_set, evaluation=target["validation"], task=task, params=params,
-                        epochs=config.target_epochs, learning_rate=config.learning_rate, run=run, phase=method,
+                        epochs=config.target_epochs, learning_rate=rate, run=run, phase=method,
                         **arguments)
             scorer.add(method, timed_probabilities(model, "test"),
                        sequential_seconds - target_phase_seconds + time.perf_counter() - started)
@@ -325,7 +349,7 @@ def run_pair(name: str, seed: int, scratch: Path, methods: set[str], smoke: bool
             fold_model = load_classifier(base, params) if name == BASELINE else classifier
             if name != BASELINE:
                 fold_model.load_state_dict(source_weights)
-            phase(fold_model, training, target["validation"], config.target_epochs, config.learning_rate,
+            phase(fold_model, training, target["validation"], config.target_epochs, config.learning_rates[0],
                   f"auto_{name}_{fold}")
             return class_probabilities(fold_model, heldout, tokenizer, batch).argmax(axis=1)
 
@@ -344,7 +368,7 @@ def run_pair(name: str, seed: int, scratch: Path, methods: set[str], smoke: bool
         wrapper, arguments = mixed_objective_arguments(model, tokenizer, str(domain_dir), target["unlabeled"],
                                                        params.model_copy(update={"finetune": config.model_copy(
                                                            update={"mixed_mlm": MixedMlmParams(weight=MIXED_MLM)})}))
-        phase(wrapper, target["train"], target["validation"], config.target_epochs, config.learning_rate,
+        phase(wrapper, target["train"], target["validation"], config.target_epochs, rate,
               "mixed_mlm", **arguments)
         scorer.add("mixed_mlm", timed_probabilities(model, "test"),
                    sequential_seconds - target_phase_seconds + time.perf_counter() - started)
@@ -453,8 +477,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", nargs="+", choices=list(PAIRS), default=list(PAIRS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[42])
-    parser.add_argument("--methods", nargs="+", choices=OPTIONAL, default=list(OPTIONAL),
-                        help=f"which methods beyond {', '.join(CORE)} (always run) to run; default: all")
+    parser.add_argument("--methods", nargs="*", choices=OPTIONAL, default=list(OPTIONAL),
+                        help=f"which methods beyond {', '.join(CORE)} (always run) to run; default: all; "
+                             f"none named: those three only")
     parser.add_argument("--no-setfit", action="store_true", help="leave the SetFit peer out")
     parser.add_argument("--smoke", action="store_true", help="tiny budgets: checks the harness, not the methods")
     parser.add_argument("--out", type=Path, default=Path("bench/transfer.json"))

@@ -57,6 +57,9 @@ def main() -> None:
     # Sizes at or above the labeled set: their budget stages trained nothing (finetune_target --labels).
     dropped = sorted(size for size in config.sizes if size >= full_budget)
     sizes = [size for size in config.sizes if size < full_budget]
+    if not sizes:
+        write_unmeasured(headline, full_budget, full, dropped, metric)
+        return
     timing, warnings = {}, []
     for curve, prefix in PREFIX.items():
         for size in sizes:
@@ -116,6 +119,24 @@ def main() -> None:
     print(f"label_budget: {saved_words(saved, full, metric, metric_name, headline['strategy'])}")
     for warning in warnings:
         print(f"label_budget: WARNING: {warning}")
+
+
+def write_unmeasured(headline: dict, full_budget: int, full: int, dropped: list[int], metric: str) -> None:
+    """No size below the labeled set: no curve and labels saved not measured, said so rather than left out;
+    the plot keeps the full-budget point (the headline pair)."""
+    asked = f"label_budget.sizes {dropped} are not below" if dropped else "label_budget.sizes is [] for"
+    note = (f"{asked} the {full_budget} labeled target train examples: no label-budget curve, labels saved not "
+            f"measured (e.g. dvc exp run -S 'label_budget.sizes=[100]'; docs/pipeline.md)")
+    write_json("metrics/label_budget.json", {"strategy": headline["strategy"], "pretrain_domain":
+                                             headline["pretrain_domain"], "full_budget": full_budget,
+                                             "measured": False, "note": note, "warnings": []})
+    write_json("metrics/budget_timing.json", {})
+    write_csv("metrics/plots/label_budget.csv",
+              [{"labels": full, "train_labels": full_budget,
+                **{curve: round(headline[arm][metric], 4) for curve, arm in CURVES.items()},
+                **{f"{curve}_std": round(headline[arm].get(f"{metric}_std", 0.0), 4)
+                   for curve, arm in CURVES.items()}}])
+    print(f"label_budget: {note}")
 
 
 def saved_words(saved: dict, full: int, metric: str, metric_name: str, strategy: str) -> str:

@@ -263,3 +263,21 @@ def test_one_training_seed_makes_no_significance_claim_anywhere(built_copy):
         assert "one seed: no significance claim" in text.lower()
         assert ", significant" not in text and "] significant" not in text
     assert not (root / "models/target_seeds").exists() or not any((root / "models/target_seeds").iterdir())
+
+
+def test_an_empty_label_budget_trains_no_curve_and_says_labels_saved_was_not_measured(built_copy):
+    """label_budget.sizes: [] (the default run's choice) removes every budget training from the DAG; the
+    label_budget stage still writes its file, saying that no curve was measured, and the plot keeps the
+    full-budget pair."""
+    dvc_project, root = built_copy, built_copy.root
+    out = dvc_project.run("dvc", "exp", "run", "-S", "label_budget.sizes=[]").stdout
+    assert sorted(ran_stages(out)) == ["label_budget", "report"]
+    assert not any(stage.startswith("budget_") for stage in dvc_project.run("dvc", "stage", "list").stdout.split())
+    budget = json.loads((root / "metrics/label_budget.json").read_text())
+    assert budget["measured"] is False and "labels saved not measured" in budget["note"]
+    summary = dvc_project.run("python", "-m", "stages.report").stdout
+    for text in (summary, (root / "docs/results.md").read_text()):
+        assert "labels saved not measured" in text
+    check_plots(dvc_project)
+    shown = json.loads(dvc_project.run("dvc", "plots", "show", "--json").stdout)["data"]["label_budget"]
+    assert len(shown[0]["content"]["data"]["values"]) == 2  # one point per curve: the headline pair

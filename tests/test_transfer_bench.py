@@ -86,4 +86,26 @@ def test_smoke_run_of_one_pair_writes_its_table(tmp_path):
     assert set(entry["methods"]) == {"target_only", "source_only", "sequential", "replay"}
     for method, scores in entry["methods"].items():
         assert 0.0 <= scores["macro_f1"] <= 1.0, method
+    # Both arms of the gain are selected as the pipeline selects them: a phase per value of the grid, the
+    # logit-adjustment strength and the learning rate chosen on target validation.
+    import yaml
+
+    finetune = yaml.safe_load((BENCH.parents[1] / "params.yaml").read_text())["finetune"]
+    grid = {f"{rate:g}" for rate in finetune["learning_rate"]}
+    for arm in ("target_only", "sequential"):
+        chosen = entry["methods"][arm]
+        assert set(chosen["validation_macro_f1"]) == grid and f"{chosen['learning_rate']:g}" in grid, arm
+        assert chosen["logit_adjustment"] in finetune["logit_adjustment"]
+        assert isinstance(chosen["predicts_one_class"], bool)
     assert "| tweets-to-drugs (macro_f1, 1) |" in out.with_suffix(".md").read_text()
+
+
+def test_a_significant_gain_that_flips_sign_in_another_seed_run_fails_the_rerun_check():
+    spec = importlib.util.spec_from_file_location("seed_reruns", BENCH.parent / "seed_reruns.py")
+    reruns = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reruns)
+    runs = {"42": {"gain_points": 5.0, "significant": True}, "43": {"gain_points": 2.0, "significant": None}}
+    assert reruns.sign_check(runs) == {"claims": 1, "keep_their_sign": True, "failures": []}
+    runs["44"] = {"gain_points": -1.0, "significant": False}
+    check = reruns.sign_check(runs)
+    assert not check["keep_their_sign"] and check["failures"] == ["seed 44: -1.00 against seed 42's significant +5.00"]

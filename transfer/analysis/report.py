@@ -73,8 +73,10 @@ def print_summary() -> None:
             print(f"  {label}: {name_of} {arm_words(evaluation[arm], metric)}; {tuning_words(evaluation[arm])}")
     for warning in evaluation.get("warnings", []):
         print(f"WARNING (evaluate): {warning}")
-    if (METRICS / "label_budget.json").exists():
-        budget = read_json(METRICS / "label_budget.json")
+    budget = read_json(METRICS / "label_budget.json") if (METRICS / "label_budget.json").exists() else {}
+    if not budget.get("measured", True):
+        print(f"\nLabel budget: {budget['note']}")
+    elif budget:
         curve = "  ".join(f"{n}: {budget['curve']['target_only'][n]:.3f} / {budget['curve']['transfer'][n]:.3f}"
                           for n in sorted(budget["curve"]["target_only"], key=int))
         print(f"\nLabel budget (train + validation labels: target_only / {budget['strategy']} {name_of}, "
@@ -226,7 +228,9 @@ def results_page() -> str:
                         for name, row in compare.items()])
         lines += ["", "Intervals: a bootstrap over the test examples and, where an entry has several seeds, over "
                       "the seeds; a gain whose interval includes 0 is not significant.", ""]
-    if budget:
+    if budget and not budget.get("measured", True):
+        lines += ["## Label budget (`metrics/label_budget.json`)", "", budget["note"] + ".", ""]
+    elif budget:
         sizes = sorted(budget["curve"]["target_only"], key=int)
         lines += [f"## Label budget (`metrics/label_budget.json`, {name_of}, {budget_seed_words(budget)})", ""]
         intervals = budget.get("gain_ci95", {})

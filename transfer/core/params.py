@@ -319,7 +319,7 @@ class PromptingParams(Strict):
 
 
 class LabelBudgetParams(Strict):
-    sizes: list[Annotated[int, Field(ge=1)]] = Field(min_length=1)
+    sizes: list[Annotated[int, Field(ge=1)]]  # [] = no curve (label_budget records that it measured none)
     seeds: list[int] = Field(min_length=1)
 
 

@@ -1,6 +1,6 @@
 """The transfer suite: does the source domain (and the unlabeled target text) buy a better target model?
 
-    make transfer-bench                                  # every pair, the seeds below (~1 h per seed on 2 cores)
+    make transfer-bench                                  # every pair, the seeds below (hours a seed on 2 cores)
     python bench/transfer.py --pairs imdb-to-airline --seeds 1 2 3
 
 Fixed real pairs, 100 labeled target examples each (the rest of the target train split is unlabeled
@@ -30,7 +30,8 @@ The methods after the first three train at the learning rate sequential chose.
 
 Every model is built with the library the pipeline runs (corpora, cleaning, budgets, tokenization,
 pretraining, train_phase); params come from params.yaml, with the overrides in SCENARIO. Results go to
-bench/transfer.json after every pair and seed, and bench/transfer.md is the table.
+bench/transfer_tuned.json after every pair and seed (--out; bench/transfer.json and transfer_seed4*.json are the
+runs from before the suite tuned its baselines), and the .md next to it is the table.
 """
 
 from __future__ import annotations
@@ -482,7 +483,7 @@ def main() -> None:
                              f"none named: those three only")
     parser.add_argument("--no-setfit", action="store_true", help="leave the SetFit peer out")
     parser.add_argument("--smoke", action="store_true", help="tiny budgets: checks the harness, not the methods")
-    parser.add_argument("--out", type=Path, default=Path("bench/transfer.json"))
+    parser.add_argument("--out", type=Path, default=Path("bench/transfer_tuned.json"))
     parser.add_argument("--resume", action="store_true",
                         help="keep the runs already in --out and run only the missing pair x seed ones")
     parser.add_argument("--combine", nargs="+", type=Path, metavar="JSON",

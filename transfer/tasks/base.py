@@ -157,6 +157,12 @@ class Task(ABC):
         """The primary score of an in-memory model on a labeled set (higher is better)."""
         raise NotImplementedError(f"task {self.name} has no in-memory validation score")
 
+    def choose_decision_rule(self, model, tokenizer, target: datasets.DatasetDict, params: Params) -> dict:
+        """What the shipped model decides with besides its weights, chosen on target validation and recorded in
+        its config's `transfer_levers` (QA: when to abstain); {} for none. Both arms get it: it reads nothing
+        but validation."""
+        return {}
+
     def test_size(self, target: datasets.DatasetDict) -> int:
         return len(target["test"])
 

@@ -301,9 +301,9 @@ def encode_qa(examples, tokenizer, max_length: int, stride: int, for_training: b
     return features.map(lambda batch: {"length": [len(ids) for ids in batch["input_ids"]]}, batched=True)
 
 
-def predict_answers(model, tokenizer, examples, features, batch_size: int = 64, n_best: int = 20,
-                    max_answer_length: int = 30) -> dict[str, str]:
-    """Answer text per example id over the eval windows of `encode_qa`.
+def predict_candidates(model, tokenizer, examples, features, batch_size: int = 64, n_best: int = 20,
+                       max_answer_length: int = 30) -> dict[str, SpanCandidate]:
+    """Each example's best span and null score over the eval windows of `encode_qa`.
 
     Its own Trainer, without length grouping: with it, Trainer.predict returns windows in a shuffled
     order, and QA windows carry no label ids to re-align them by. The windows go longest first (batches
@@ -313,16 +313,24 @@ def predict_answers(model, tokenizer, examples, features, batch_size: int = 64, 
 
     lengths = np.asarray([len(ids) for ids in features["input_ids"]])
     order = np.argsort(-lengths, kind="stable")
-    model_inputs = features.remove_columns([c for c in ("example_id", "offset_mapping", "length", "cls_index")
-                                            if c in features.column_names]).select(order)
+    model_inputs = features.remove_columns([c for c in ("example_id", "offset_mapping", "length", "cls_index",
+                                                        "origin_id") if c in features.column_names]).select(order)
     with tempfile.TemporaryDirectory(prefix="qa-predict-") as scratch:
         args = training_arguments(scratch, seed=0, epochs=1, learning_rate=1e-5, batch_size=1, eval_each_epoch=False,
                                   group_by_length=False, per_device_eval_batch_size=batch_size)
         output = Trainer(model=model, args=args, data_collator=DataCollatorWithPadding(tokenizer)).predict(model_inputs)
     start_logits, end_logits = (np.empty_like(sorted_logits) for sorted_logits in output.predictions[:2])
     start_logits[order], end_logits[order] = output.predictions[:2]
-    return postprocess_predictions(list(examples), list(features), np.asarray(start_logits),
-                                   np.asarray(end_logits), n_best, max_answer_length)
+    return span_candidates(list(examples), list(features), np.asarray(start_logits), np.asarray(end_logits),
+                           n_best, max_answer_length)
+
+
+def predict_answers(model, tokenizer, examples, features, batch_size: int = 64, n_best: int = 20,
+                    max_answer_length: int = 30, null_score_threshold: float | None = None) -> dict[str, str]:
+    """Answer text per example id ("" where the model abstains: null - best span score above the threshold;
+    None never abstains)."""
+    return answers_at(predict_candidates(model, tokenizer, examples, features, batch_size, n_best,
+                                         max_answer_length), null_score_threshold)
 
 
 def take_whole_contexts(df: pd.DataFrame, n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -420,6 +428,11 @@ class QuestionAnswering(Task):
         windows = encode_qa(examples, tokenizer, params.tokenize.max_length, params.qa.doc_stride,
                             for_training=split != "test")
         windows = windows.add_column("origin_id", windows["example_id"])
+        if split == "validation":  # also as prediction windows: the abstention threshold is chosen on them
+            prediction = encode_qa(examples, tokenizer, params.tokenize.max_length, params.qa.doc_stride,
+                                   for_training=False)
+            return {split: windows, "validation_examples": examples,
+                    "validation_windows": prediction.add_column("origin_id", prediction["example_id"])}
         return {split: windows, "test_examples": examples} if split == "test" else {split: windows}
 
     def load_model(self, init: str, tokenizer, params: Params, **options):
@@ -427,17 +440,28 @@ class QuestionAnswering(Task):
 
         return AutoModelForQuestionAnswering.from_pretrained(init, **load_kwargs(params, init), **options)
 
+    def choose_decision_rule(self, model, tokenizer, target, params: Params) -> dict:
+        """The null-score threshold above which the model abstains, F1-best on target validation (SQuAD v2.0)."""
+        if "validation_examples" not in target or len(target["validation_examples"]) == 0:
+            return {"abstention": {"null_score_threshold": None, "note": "no target validation questions"}}
+        examples = target["validation_examples"]
+        candidates = predict_candidates(model.eval(), tokenizer, examples, target["validation_windows"],
+                                        params.evaluate.batch_size, params.qa.n_best, params.qa.max_answer_length)
+        return {"abstention": choose_abstention_threshold(candidates, list(examples))}
+
     def score(self, model_dir, target, params: Params) -> tuple[dict, list[dict]]:
         examples, tokenizer = target["test_examples"], load_tokenizer(str(model_dir), params)
         model = self.load_model(str(model_dir), tokenizer, params)
+        levers = getattr(model.config, "transfer_levers", None) or {}
         answers = predict_answers(model, tokenizer, examples, target["test"], params.evaluate.batch_size,
-                                  params.qa.n_best, params.qa.max_answer_length)
+                                  params.qa.n_best, params.qa.max_answer_length,
+                                  levers.get("abstention", {}).get("null_score_threshold"))
         rows = [{"id": e["id"], "actual": "answerable" if e["answers"]["text"] else "unanswerable",
                  "predicted": answer_outcome(answers[e["id"]], e["answers"]["text"]),
                  "gold": " | ".join(e["answers"]["text"]), "prediction": answers[e["id"]],
                  "f1": 100 * max(token_f1(answers[e["id"]], g) for g in e["answers"]["text"] or [""])}
                 for e in examples]
-        return squad_metrics(answers, list(examples)), sorted(rows, key=lambda r: r["id"])
+        return squad_v2_metrics(answers, list(examples)), sorted(rows, key=lambda r: r["id"])
 
     def resampled_score(self, rows: list[dict], params: Params):
         f1 = np.array([float(row["f1"]) for row in rows])  # SQuAD F1 is the mean of the per-question F1

@@ -323,6 +323,7 @@ def fit_strategy(params: Params, task: Task, strategy: str, init: str, source: d
     model = merged(model, quantized, lambda: task.load_model(weights, tokenizer, params))
     # Logit adjustment is chosen on validation from the labels alone: the baseline gets it as well.
     chosen |= adjust_priors(model, tokenizer, task=task, params=params, target=target, label_shift=levers)
+    chosen |= task.choose_decision_rule(model, tokenizer, target, params)
     model.config.transfer_strategy = strategy
     if chosen:
         model.config.transfer_levers = chosen

@@ -112,10 +112,13 @@ def tuning_report(task: Task, params: Params, fitted: Fitted, validation: datase
     """tuning.json: the learning rate (and the grid's validation scores), the epoch validation kept, the
     logit-adjustment strength, and the validation predictions per class (a model on one class did not learn)."""
     model = fitted[0]
-    adjustment = (getattr(model.config, "transfer_levers", None) or {}).get("logit_adjustment", {})
+    levers = getattr(model.config, "transfer_levers", None) or {}
+    adjustment = levers.get("logit_adjustment", {})
     predictions = predicted_classes(task, params, fitted, validation)
+    abstention = {"abstention_threshold": levers["abstention"].get("null_score_threshold")} \
+        if "abstention" in levers else {}
     return {"seed": params.seed, **chosen, "best_epoch": best_epoch(fitted[2]),
-            "logit_adjustment": adjustment.get("strength"), "validation_predictions": predictions,
+            "logit_adjustment": adjustment.get("strength"), **abstention, "validation_predictions": predictions,
             "predicts_one_class": one_class(predictions)}
 
 

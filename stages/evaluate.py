@@ -52,7 +52,8 @@ def main() -> None:
     # chose travel in the config of the `seed` model.
     config = read_json(Path("models/target/config.json"))
     report = headline_report(task, params, results, task.test_size(target), rows, tuning,
-                             config.get("transfer_levers"), config.get("transfer_selection"))
+                             config.get("transfer_levers"), config.get("transfer_selection"),
+                             task.trivial_baseline(target, params))
     write_json("metrics/eval.json", report)
     print(headline_line(task, report))
     for warning in report["warnings"]:

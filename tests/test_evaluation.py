@@ -75,3 +75,35 @@ def test_labels_saved_words_state_the_interval_or_that_it_is_not_established():
     assert "(95% CI 0 to 210)" in labels_saved_words(budget, "macro-F1")
     sure = budget | {"labels_saved_ci95": [90.0, 210.0], "labels_saved_established": True}
     assert labels_saved_words(sure, "macro-F1").endswith("(95% CI 90 to 210), established")
+
+
+def test_an_arm_no_better_than_a_constant_predictor_is_flagged():
+    """The trivial baseline goes into eval.json; an arm at or below it gets a warning, one above it none."""
+    rng = np.random.default_rng(7)
+    actual = rng.integers(0, 3, 300)
+    results, rows = {}, {}
+    for arm, share in (("target", 0.9), ("baseline", 0.2)):
+        scores, example_rows = seed_run(actual, share, rng)
+        results[arm], rows[arm] = {42: scores}, {42: example_rows}
+    trivial = {"name": "majority class 'positive'", "macro_f1": 0.2, "accuracy": 0.4}
+    report = headline_report(get_task("classification"), shipped_params(), results, 300, rows, {},
+                             trivial=trivial)
+    assert report["trivial_baseline"] == trivial
+    assert report["warnings"] == [f"the baseline (macro-F1 {report['baseline']['macro_f1']:.4f}) does no better "
+                                  f"than majority class 'positive' (0.2000)"]
+
+
+def test_the_majority_class_and_always_abstain_are_scored_as_the_tasks_score_models():
+    import datasets
+
+    target = {"train": datasets.Dataset.from_dict({"label": [2, 2, 0, 2, 1], "id": ["a", "b", "c", "d", "d2"],
+                                                   "origin_id": ["a", "b", "c", "d", "d"]}),
+              "test": datasets.Dataset.from_dict({"label": [2, 0, 1, 2]})}
+    trivial = get_task("classification").trivial_baseline(target, shipped_params())
+    assert trivial["name"] == "majority class 'positive'" and trivial["accuracy"] == 0.5
+    assert abs(trivial["macro_f1"] - (2 * 2 / 6) / 3) < 1e-12  # F1 of 'positive' 2/3, the others 0
+    answerable = {"id": "1", "question": "q", "context": "c d", "answers": {"text": ["d"], "answer_start": [2]}}
+    unanswerable = {"id": "2", "question": "q", "context": "c", "answers": {"text": [], "answer_start": []}}
+    qa = get_task("qa").trivial_baseline({"test_examples": [answerable, unanswerable, {**unanswerable, "id": "3"}]},
+                                         shipped_params())
+    assert qa["name"] == "always abstain" and abs(qa["f1"] - 200 / 3) < 1e-9 and abs(qa["exact_match"] - 200 / 3) < 1e-9

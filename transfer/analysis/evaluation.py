@@ -52,14 +52,14 @@ def did_not_learn(tuning: dict[str, dict[int, dict]]) -> list[str]:
 
 def headline_report(task: Task, params: Params, results: dict[str, dict[int, dict]], test_examples: int,
                     rows: dict[str, dict[int, list[dict]]], tuning: dict[str, dict[int, dict]],
-                    levers: dict | None = None, selection: dict | None = None) -> dict:
+                    levers: dict | None = None, selection: dict | None = None, trivial: dict | None = None) -> dict:
     """metrics/eval.json: each arm over its seeds (arm_summary), the gain of the means in points per metric, the
     primary gain's 95% interval over test examples and seeds, `significant` only where both arms have two or
     more seeds (null with the reason otherwise), negative transfer when the primary gain is below
     -evaluate.negative_transfer_margin, and a warning per model that did not learn."""
     arms = {arm: arm_summary(task, results[arm], tuning.get(arm, {})) for arm in ARMS}
     gains = {metric: task.points * (arms["target"][metric] - arms["baseline"][metric]) for metric in task.metrics}
-    warnings = did_not_learn(tuning)
+    warnings = did_not_learn(tuning) + below_trivial(task, arms, trivial)
     return {
         "task": task.name,
         "strategy": params.finetune.strategy,
@@ -71,9 +71,20 @@ def headline_report(task: Task, params: Params, results: dict[str, dict[int, dic
         **gain_interval(task, params, rows),
         "negative_transfer": gains[task.primary] < -params.evaluate.negative_transfer_margin,
         "warnings": warnings,
+        **({"trivial_baseline": trivial} if trivial else {}),
         **({"levers": levers} if levers else {}),
         **({"selection": selection} if selection else {}),
     }
+
+
+def below_trivial(task: Task, arms: dict[str, dict], trivial: dict | None) -> list[str]:
+    """A warning per arm whose mean primary score is no better than a constant predictor's."""
+    if not trivial:
+        return []
+    metric, name = task.primary, task.metrics[task.primary]
+    return [f"the {'baseline' if arm == 'baseline' else 'transferred model'} ({name} {arms[arm][metric]:.4f}) "
+            f"does no better than {trivial['name']} ({trivial[metric]:.4f})"
+            for arm in ARMS if arms[arm][metric] <= trivial[metric]]
 
 
 def gain_interval(task: Task, params: Params, rows: dict[str, dict[int, list[dict]]]) -> dict:

@@ -71,6 +71,8 @@ def print_summary() -> None:
               f"{interval_words(evaluation)}: {seeds_words(evaluation)}")
         for arm, label in ARM_LABELS:
             print(f"  {label}: {name_of} {arm_words(evaluation[arm], metric)}; {tuning_words(evaluation[arm])}")
+    if "trivial_baseline" in evaluation:
+        print(f"  {trivial_words(evaluation['trivial_baseline'], metric, name_of)}")
     for warning in evaluation.get("warnings", []):
         print(f"WARNING (evaluate): {warning}")
     budget = read_json(METRICS / "label_budget.json") if (METRICS / "label_budget.json").exists() else {}
@@ -130,6 +132,10 @@ def seeds_words(evaluation: dict) -> str:
     seeds = evaluation.get("training_seeds", {})
     counts = f"{len(seeds.get('target', [1]))} / {len(seeds.get('baseline', [1]))}"
     return f"bootstrap over the test examples and the training seeds ({counts}: transferred / baseline)"
+
+
+def trivial_words(trivial: dict, metric: str, name_of: str) -> str:
+    return f"for scale, {trivial['name']} (a constant, no training): {name_of} {trivial[metric]:.4f}"
 
 
 def tuning_words(arm: dict) -> str:
@@ -202,6 +208,10 @@ def results_page() -> str:
     models = (("target", f"{evaluation['strategy']} (transferred)"), ("baseline", "target_only baseline"))
     rows = [[label, len(evaluation[model]["seeds"]), *(arm_words(evaluation[model], m) for m in metrics),
              *(evaluation[model]["seeds"][main]["per_class"][c]["f1"] for c in per_class)] for model, label in models]
+    if "trivial_baseline" in evaluation:  # the floor: a model at or below it learned nothing the scores show
+        trivial = evaluation["trivial_baseline"]
+        rows.append([f"{trivial['name']} (constant, no training)", "", *(f"{trivial[m]:.4f}" for m in metrics),
+                     *("" for _ in per_class)])
     lines += table(header, rows)
     lines += ["", "Chosen on target validation, the same way for both arms:", ""]
     lines += [f"- {label}: {tuning_words(evaluation[model])}." for model, label in models]

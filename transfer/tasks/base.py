@@ -157,6 +157,11 @@ class Task(ABC):
         """The primary score of an in-memory model on a labeled set (higher is better)."""
         raise NotImplementedError(f"task {self.name} has no in-memory validation score")
 
+    def trivial_baseline(self, target: datasets.DatasetDict, params: Params) -> dict | None:
+        """A constant predictor's test scores, {"name": ..., <metric>: ...}: a model that does not beat it has
+        learned nothing the scores can show (None: the task has no meaningful constant)."""
+        return None
+
     def choose_decision_rule(self, model, tokenizer, target: datasets.DatasetDict, params: Params) -> dict:
         """What the shipped model decides with besides its weights, chosen on target validation and recorded in
         its config's `transfer_levers` (QA: when to abstain); {} for none. Both arms get it: it reads nothing

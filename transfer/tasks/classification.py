@@ -149,6 +149,17 @@ class Classification(Task):
         predicted = self.probabilities(model, dataset, tokenizer, params).argmax(axis=1)
         return self.label_score(np.asarray(dataset["label"]), predicted, params)
 
+    def trivial_baseline(self, target, params: Params) -> dict:
+        """The majority class of the labeled target train set, predicted for every test example."""
+        train = target["train"]  # its originals: augmented copies (id != origin_id) would weigh their class twice
+        labels = [label for label, id_, origin in zip(train["label"], train["id"], train["origin_id"], strict=True)
+                  if id_ == origin]
+        majority = int(np.bincount(np.asarray(labels), minlength=len(params.data.labels)).argmax())
+        actual = np.asarray(target["test"]["label"])
+        scores = classification_metrics(actual, np.full_like(actual, majority), params.data.labels)
+        return {"name": f"majority class '{params.data.labels[majority]}'",
+                **{metric: scores[metric] for metric in self.metrics}}
+
     def score(self, model_dir, target, params: Params) -> tuple[dict, list[dict]]:
         labels = params.data.labels
         test = target["test"].sort("length")

@@ -440,6 +440,12 @@ class QuestionAnswering(Task):
 
         return AutoModelForQuestionAnswering.from_pretrained(init, **load_kwargs(params, init), **options)
 
+    def trivial_baseline(self, target, params: Params) -> dict:
+        """Abstaining on every test question: right on each unanswerable one (SQuAD v2.0 scoring)."""
+        examples = list(target["test_examples"])
+        scores = squad_metrics({example["id"]: "" for example in examples}, examples)
+        return {"name": "always abstain", **{metric: scores[metric] for metric in self.metrics}}
+
     def choose_decision_rule(self, model, tokenizer, target, params: Params) -> dict:
         """The null-score threshold above which the model abstains, F1-best on target validation (SQuAD v2.0)."""
         if "validation_examples" not in target or len(target["validation_examples"]) == 0:

@@ -222,6 +222,10 @@ def results_page() -> str:
                 if "gain_ci95_points" in evaluation else "")
     lines += ["", f"Gain of the means over the baseline: {gains}; negative transfer: "
                   f"{'yes' if evaluation['negative_transfer'] else 'no'}.{interval}", ""]
+    if "gain_ci95_points" in evaluation:
+        lines += ["The interval does not cover the draw of which target examples are labeled (nor the source "
+                  "subsample, TAPT and the source phase, all drawn once per `seed`): another `seed` can move the "
+                  "gain by more (`bench/seed_reruns.md`).", ""]
     lines += [f"- **Warning:** {warning}" for warning in evaluation.get("warnings", [])]
     if evaluation.get("warnings"):
         lines.append("")

@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from transfer.tasks.registry import get_task  # noqa: E402
 
 ARMS = ("target", "baseline")
 
 
 def headline(evaluation: dict) -> dict:
     """What a run's report claims, from its metrics/eval.json."""
-    primary = next(key[len("gain_"):-len("_points")] for key in evaluation
-                   if key.startswith("gain_") and key.endswith("_points"))
+    primary = get_task(evaluation.get("task", "classification")).primary
     arms = {arm: {"mean": evaluation[arm][primary], "std": evaluation[arm].get(f"{primary}_std", 0.0),
                   "seeds": {seed: result[primary] for seed, result in evaluation[arm]["seeds"].items()},
                   "learning_rate": evaluation[arm].get("learning_rate"),
@@ -34,12 +38,17 @@ def headline(evaluation: dict) -> dict:
 
 
 def sign_check(headlines: dict[str, dict]) -> dict:
-    """Each significant gain against the sign of every run's gain: it survives where all agree."""
+    """Each significant gain against the sign of every run's gain: it survives where all agree (a gain of
+    exactly 0 does not keep a sign)."""
     claimed = {seed: h["gain_points"] for seed, h in headlines.items() if h["significant"]}
     failures = [f"seed {seed}: {h['gain_points']:+.2f} against seed {other}'s significant {gain:+.2f}"
                 for other, gain in claimed.items() for seed, h in headlines.items()
                 if (h["gain_points"] > 0) != (gain > 0)]
     return {"claims": len(claimed), "keep_their_sign": not failures, "failures": failures}
+
+
+def rate(arm: dict) -> str:
+    return "n/a" if arm["learning_rate"] is None else f"{arm['learning_rate']:g}"
 
 
 def markdown(headlines: dict[str, dict], check: dict) -> str:
@@ -50,7 +59,7 @@ def markdown(headlines: dict[str, dict], check: dict) -> str:
         low, high = h["gain_ci95_points"]
         lines.append(f"| {seed} | {target['mean']:.4f} ± {target['std']:.4f} | {baseline['mean']:.4f} ± "
                      f"{baseline['std']:.4f} | {h['gain_points']:+.2f} | [{low:+.2f}, {high:+.2f}] | "
-                     f"{h['significant']} | {target['learning_rate']:g} / {baseline['learning_rate']:g} | "
+                     f"{h['significant']} | {rate(target)} / {rate(baseline)} | "
                      f"{len(h['warnings'])} |")
     verdict = ("every significant gain keeps its sign in every run" if check["keep_their_sign"]
                else "NOT every significant gain keeps its sign: " + "; ".join(check["failures"]))

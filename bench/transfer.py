@@ -16,7 +16,9 @@ text), each scored on its own target test split. Per pair and seed, from the sam
                  of the unlabeled target text from sequential
 - *+em           the model's test posteriors under target priors estimated by EM on the unlabeled text
                  (instead of logit adjustment, as finetune.label_shift: em replaces it in the pipeline)
-The methods after the first three train at the learning rate sequential chose.
+The methods after the first three train at the learning rate sequential chose; every model but the *+em ones
+(EM replaces it) and the SetFit peers is scored with the logit adjustment chosen on its validation
+predictions, as the pipeline ships every model (`logit_adjustment` in each result).
 - l2sp=<a>       sequential whose target phase is pulled toward the source-phase weights (L2-SP, strength a)
 - replay         sequential with as many source examples as labels replayed in the target phase
 - auto           finetune.strategy: auto with candidates [sequential]: the baseline recipe and sequential
@@ -239,9 +241,10 @@ def run_pair(name: str, seed: int, scratch: Path, methods: set[str], smoke: bool
             strength, _ = choose_strength(probabilities, validation_labels, train_priors, config.logit_adjustment,
                                           validation_macro_f1)
             predicted = logit_adjusted(probabilities, train_priors, strength).argmax(axis=1)
-            scores[f"{rate:g}"] = round(validation_macro_f1(validation_labels, predicted), 4)
-            if best is None or scores[f"{rate:g}"] > best[0]:
-                best = (scores[f"{rate:g}"], rate, strength, snapshot(model), predicted)
+            value = validation_macro_f1(validation_labels, predicted)
+            scores[f"{rate:g}"] = round(value, 4)
+            if best is None or value > best[0]:  # unrounded, as fit_over_learning_rates compares
+                best = (value, rate, strength, snapshot(model), predicted)
         _, rate, strength, weights, predicted = best
         model.load_state_dict(weights)
         one_class = len(set(predicted.tolist())) == 1  # never left one class on validation: it did not learn
@@ -250,6 +253,13 @@ def run_pair(name: str, seed: int, scratch: Path, methods: set[str], smoke: bool
 
     def adjusted(probabilities, strength):
         return np.exp(logit_adjusted(probabilities, train_priors, strength))
+
+    def as_shipped(model_, test_probabilities) -> tuple[np.ndarray, dict]:
+        """Test probabilities with the logit adjustment the pipeline gives every model it ships (chosen on
+        target validation), and the strength chosen: a method's gain is then its own, not the adjustment's."""
+        strength_, _ = choose_strength(timed_probabilities(model_, "validation"), validation_labels, train_priors,
+                                       config.logit_adjustment, validation_macro_f1)
+        return adjusted(test_probabilities, strength_), {"logit_adjustment": strength_}
 
     # target_only: the baseline
     started = time.perf_counter()
@@ -274,7 +284,8 @@ def run_pair(name: str, seed: int, scratch: Path, methods: set[str], smoke: bool
     phase(model, source["train"], None, config.source_epochs, config.source_learning_rate, "source")
     source_weights = snapshot(model)
     source_seconds = time.perf_counter() - started
-    scorer.add("source_only", timed_probabilities(model, "test"), source_seconds + tapt_seconds)
+    probabilities, chosen = as_shipped(model, timed_probabilities(model, "test"))
+    scorer.add("source_only", probabilities, source_seconds + tapt_seconds, **chosen)
     started = time.perf_counter()
     strength, chosen = tuned_target_phase(model, source_weights, "sequential")
     rate = chosen["learning_rate"]  # the levers below train at it
@@ -304,8 +315,9 @@ def run_pair(name: str, seed: int, scratch: Path, methods: set[str], smoke: bool
             return macro_f1(validation_labels, predicted, len(labels))
 
         mix, mix_scores = select_mix(model, source_weights, target_weights, MIXES, validation_score)
-        scorer.add("wise_ft", timed_probabilities(model, "test"), sequential_seconds + time.perf_counter() - started,
-                   mix=mix, validation_macro_f1=mix_scores)
+        probabilities, chosen = as_shipped(model, timed_probabilities(model, "test"))
+        scorer.add("wise_ft", probabilities, sequential_seconds + time.perf_counter() - started,
+                   mix=mix, validation_macro_f1=mix_scores, **chosen)
 
     if methods & {"self_training", "self_training+em"}:
         # self-training: pseudo-labels of the unlabeled text from sequential, a student from the source phase
@@ -320,8 +332,9 @@ def run_pair(name: str, seed: int, scratch: Path, methods: set[str], smoke: bool
         student_test = timed_probabilities(model, "test")
         student_seconds = sequential_seconds + time.perf_counter() - started
         shares = np.bincount(pseudo, minlength=len(labels)) / max(len(rows), 1)
-        scorer.add("self_training", student_test, student_seconds, pseudo_labels=len(rows),
-                   pseudo_label_share=shares.round(3).tolist())
+        probabilities, chosen = as_shipped(model, student_test)
+        scorer.add("self_training", probabilities, student_seconds, pseudo_labels=len(rows),
+                   pseudo_label_share=shares.round(3).tolist(), **chosen)
         corrected, chosen = label_shift(model, student_test, timed_probabilities(model, "unlabeled"), train_priors)
         scorer.add("self_training+em", corrected, student_seconds, **chosen)
 
@@ -336,8 +349,9 @@ def run_pair(name: str, seed: int, scratch: Path, methods: set[str], smoke: bool
             train_phase(model, tokenizer, train=train_set, evaluation=target["validation"], task=task, params=params,
                         epochs=config.target_epochs, learning_rate=rate, run=run, phase=method,
                         **arguments)
-            scorer.add(method, timed_probabilities(model, "test"),
-                       sequential_seconds - target_phase_seconds + time.perf_counter() - started)
+            probabilities, chosen = as_shipped(model, timed_probabilities(model, "test"))
+            scorer.add(method, probabilities,
+                       sequential_seconds - target_phase_seconds + time.perf_counter() - started, **chosen)
 
     if "auto" in methods:
         # auto: the baseline recipe and sequential, cross-validated on the labels; the guarded choice ships (the
@@ -371,8 +385,9 @@ def run_pair(name: str, seed: int, scratch: Path, methods: set[str], smoke: bool
                                                            update={"mixed_mlm": MixedMlmParams(weight=MIXED_MLM)})}))
         phase(wrapper, target["train"], target["validation"], config.target_epochs, rate,
               "mixed_mlm", **arguments)
-        scorer.add("mixed_mlm", timed_probabilities(model, "test"),
-                   sequential_seconds - target_phase_seconds + time.perf_counter() - started)
+        probabilities, chosen = as_shipped(model, timed_probabilities(model, "test"))
+        scorer.add("mixed_mlm", probabilities,
+                   sequential_seconds - target_phase_seconds + time.perf_counter() - started, **chosen)
 
     if "setfit" in methods:
         started = time.perf_counter()

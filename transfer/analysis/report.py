@@ -36,6 +36,10 @@ def lever_words(evaluation: dict) -> str:
     predictions, so the summary says so."""
     described = {"logit_adjustment": lambda c: f"logit adjustment tau={c['strength']:g} chosen on validation",
                  "weight_ensembling": lambda c: f"WiSE-FT mix={c['mix']:g}",
+                 "abstention": lambda c: ("never abstains (no unanswerable validation question)"
+                                          if c.get("null_score_threshold") is None else
+                                          f"abstains where null - best span score > "
+                                          f"{c['null_score_threshold']:.3g} (chosen on validation)"),
                  "setfit": lambda c: f"SetFit pairs of {c.get('source_examples', 0)} source and "
                                      f"{c['target_examples']} target examples"}
     words = [described.get(name, lambda c, n=name: n.replace("_", " "))(chosen)

@@ -213,17 +213,23 @@ def choose_abstention_threshold(candidates: dict[str, SpanCandidate], examples: 
     if not unanswerable:
         return {"null_score_threshold": None, "unanswerable": 0, "examples": len(examples),
                 "note": "no unanswerable question in target validation: the model never abstains"}
+    finite = [margin for example in examples if math.isfinite(margin := candidates[example["id"]].null_margin)]
+    if not finite:  # no valid span in any window: every answer is "" whatever the threshold
+        return {"null_score_threshold": None, "unanswerable": unanswerable, "examples": len(examples),
+                "note": "no answer span found on target validation: nothing to choose a threshold on"}
     total = best = float(unanswerable)  # abstaining everywhere: every unanswerable question right
-    lowest = min(candidates[example["id"]].null_margin for example in examples)
-    threshold = lowest - 1.0 if math.isfinite(lowest) else 0.0  # inf: no span anywhere, every answer is ""
+    threshold = min(finite) - 1.0
     for example in sorted(examples, key=lambda example: candidates[example["id"]].null_margin):
         candidate = candidates[example["id"]]
+        if not math.isfinite(candidate.null_margin):  # no span: "" at any threshold, nothing to gain
+            break
         golds = example["answers"]["text"]
         total += max(token_f1(candidate.text, gold) for gold in golds) if golds else -float(bool(candidate.text))
         if total > best:
             best, threshold = total, candidate.null_margin
     answers = answers_at(candidates, threshold)
-    return {"null_score_threshold": round(threshold, 4), "validation_f1": round(100 * best / len(examples), 2),
+    # unrounded: the shipped threshold must reproduce these counts (a rounded one can flip the boundary example)
+    return {"null_score_threshold": threshold, "validation_f1": round(100 * best / len(examples), 2),
             "abstained": sum(not answers[example["id"]] for example in examples), "unanswerable": unanswerable,
             "examples": len(examples)}
 

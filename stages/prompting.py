@@ -25,6 +25,12 @@ AUGMENTED, OUTPUTS = Path("data/augmented/target"), Path("data/prompting")
 METRICS, SPEED = Path("metrics/prompting.json"), Path("metrics/prompting_speed.json")
 
 
+def predicted_counts(scores, labels: list[str]) -> dict[str, int]:
+    """How often each label is predicted: a prompted model that names one label for everything shows here."""
+    chosen = scores.argmax(axis=1)
+    return {label: int((chosen == i).sum()) for i, label in enumerate(labels)}
+
+
 def not_applicable(reason: str) -> None:
     with atomic_path(OUTPUTS) as out:
         out.mkdir(parents=True)
@@ -56,18 +62,27 @@ def main() -> None:
         out.mkdir(parents=True)
         for method in params.prompting.methods:
             start = time.perf_counter()
-            scores, used[method] = prompt_scores(model, tokenizer, [row["text"] for row in test], labeled, params,
-                                                 method)
-            predicted = scores.argmax(axis=1)
+            result = prompt_scores(model, tokenizer, [row["text"] for row in test], labeled, params, method)
+            used[method] = result.used
+            predicted = result.scores.argmax(axis=1)
             speed[f"{method}_samples_per_second"] = round(len(test) / (time.perf_counter() - start), 2)
             quality = classification_metrics(actual, predicted, labels)
             report[method] = {"macro_f1": quality["macro_f1"], "accuracy": quality["accuracy"],
                               "in_context_examples": len(used[method]["demonstrations"]),
+                              "chat_template": result.used["chat_template"],
+                              "calibration": params.prompting.calibration,
                               "per_class": quality["per_class"]}
+            if result.calibrated is not None:  # the raw scores beside the calibrated ones the method predicts with
+                raw = classification_metrics(actual, result.raw.argmax(axis=1), labels)
+                report[method]["uncalibrated"] = {"macro_f1": raw["macro_f1"], "accuracy": raw["accuracy"],
+                                                  "predicted_counts": predicted_counts(result.raw, labels)}
+            report[method]["predicted_counts"] = predicted_counts(result.scores, labels)
             write_csv(out / f"predictions_{method}.csv",
                       sorted(({"id": row["id"], "actual": row["label"], "predicted": labels[p]}
                               for row, p in zip(test, predicted, strict=True)), key=lambda r: r["id"]))
-            print(f"prompting: {method} macro-F1 {quality['macro_f1']:.4f} on {len(test)} test examples "
+            raw_note = (f" (uncalibrated {report[method]['uncalibrated']['macro_f1']:.4f})"
+                        if "uncalibrated" in report[method] else "")
+            print(f"prompting: {method} macro-F1 {quality['macro_f1']:.4f}{raw_note} on {len(test)} test examples "
                   f"({speed[f'{method}_samples_per_second']} samples/s)")
         write_json(out / "used.json", used)
     write_json(METRICS, {"applicable": True, "test_examples": len(test), **report})

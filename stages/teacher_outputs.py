@@ -69,12 +69,12 @@ def prompted_teacher(params, method: str) -> tuple[dict, dict]:
     logits = {}
     for split in DISTILLED_SPLITS:
         if rows.get(split):
-            scores, _ = prompt_scores(model, tokenizer, [row["text"] for row in rows[split]], pool, params, method)
+            scores = prompt_scores(model, tokenizer, [row["text"] for row in rows[split]], pool, params, method).scores
             logits |= {row["id"]: [round(float(v), 6) for v in score] for row, score in zip(rows[split], scores,
                                                                                            strict=True)}
     labels = params.data.labels
     start = time.perf_counter()
-    scores, _ = prompt_scores(model, tokenizer, [row["text"] for row in rows["test"]], pool, params, method)
+    scores = prompt_scores(model, tokenizer, [row["text"] for row in rows["test"]], pool, params, method).scores
     seconds = time.perf_counter() - start
     actual = [labels.index(row["label"]) for row in rows["test"]]
     return logits, {"strategy": method, "layers": model.config.num_hidden_layers,

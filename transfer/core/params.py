@@ -316,6 +316,9 @@ class PromptingParams(Strict):
     few_shot_k: int = Field(ge=1)
     max_text_tokens: int = Field(ge=1)
     batch_size: int = Field(ge=1)
+    chat_template: Literal["auto", "never"]
+    instruction: str
+    calibration: Literal["contextual", "none"]
 
 
 class LabelBudgetParams(Strict):

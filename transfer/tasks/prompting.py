@@ -5,12 +5,22 @@ verbalizer's tokens, as lm-evaluation-harness' `acc`), and the most likely label
 free-text parsing, so every test example gets exactly one of data.labels. zero_shot prompts with the
 template alone; few_shot puts k labeled target train examples (drawn with the seed, classes taken in
 turn so that each appears when k allows) before it, the same demonstrations for every test example.
+
+An instruct model is prompted through its chat template (the instruction and the text as the user's turn,
+the verbalizer as the start of the assistant's; demonstrations as earlier turns): prompted as a base model
+it answers a different question. A base model, or prompting.chat_template: never, gets the plain template.
+
+Raw verbalizer likelihoods carry the model's prior over the label words: tried on product reviews, a chat-
+templated SmolLM2-135M gave one label to everything. Contextual calibration (Zhao et al. 2021, "Calibrate
+before use") divides each label's probability by its probability after content-free inputs ("N/A", "",
+"[MASK]") in the same prompt; both raw and calibrated are reported.
 """
 
 from __future__ import annotations
 
 import inspect
 import random
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,12 +29,18 @@ from transfer.core.modeling import backbone_of, load_kwargs, load_tokenizer, res
 from transfer.core.params import Params, PromptingParams
 
 FEW_SHOT_SEPARATOR = "\n\n"
+# Zhao et al. (2021)'s content-free inputs: the label probabilities after them estimate the prompt's own bias.
+CONTENT_FREE_TEXTS = ("N/A", "", "[MASK]")
 
 
-def verbalizers(config: PromptingParams, labels: list[str]) -> list[str]:
+def uses_chat_template(tokenizer, config: PromptingParams) -> bool:
+    return config.chat_template == "auto" and bool(getattr(tokenizer, "chat_template", None))
+
+
+def verbalizers(config: PromptingParams, labels: list[str], chat: bool = False) -> list[str]:
     """The words scored for each label: params' own, else " <label name>" (the leading space is how a
-    word follows a colon in BPE vocabularies)."""
-    return [config.verbalizers.get(label, f" {label}") for label in labels]
+    word follows a colon in BPE vocabularies), or the bare name where it opens the assistant's turn."""
+    return [config.verbalizers.get(label, label if chat else f" {label}") for label in labels]
 
 
 def demonstrations(rows: list[dict], k: int, seed: int, labels: list[str]) -> list[dict]:
@@ -53,16 +69,28 @@ def shorten(text: str, tokenizer, max_tokens: int) -> str:
 
 
 def build_prompts(texts: list[str], config: PromptingParams, tokenizer, shots: list[dict],
-                  label_words: dict[str, str]) -> list[str]:
-    """The prompt of each text: the demonstrations (template + their verbalizer), then the template."""
+                  label_words: dict[str, str], chat: bool = False) -> list[str]:
+    """The prompt of each text: the demonstrations (template + their verbalizer), then the template; through
+    the tokenizer's chat template when `chat` (prompting.instruction opens each user turn)."""
     def fill(text: str) -> str:
         return config.template.format(text=shorten(text, tokenizer, config.max_text_tokens))
 
-    prefix = "".join(fill(shot["text"]) + label_words[shot["label"]] + FEW_SHOT_SEPARATOR for shot in shots)
-    return [prefix + fill(text) for text in texts]
+    if not chat:
+        prefix = "".join(fill(shot["text"]) + label_words[shot["label"]] + FEW_SHOT_SEPARATOR for shot in shots)
+        return [prefix + fill(text) for text in texts]
+    instruction = config.instruction.format(labels=", ".join(label_words))
+
+    def user(text: str) -> dict:
+        return {"role": "user", "content": f"{instruction}\n\n{fill(text)}"}
+
+    turns = [turn for shot in shots for turn in (user(shot["text"]),
+                                                 {"role": "assistant", "content": label_words[shot["label"]]})]
+    return [tokenizer.apply_chat_template([*turns, user(text)], tokenize=False, add_generation_prompt=True)
+            for text in texts]
 
 
-def label_log_likelihoods(model, tokenizer, prompts: list[str], words: list[str], batch_size: int) -> np.ndarray:
+def label_log_likelihoods(model, tokenizer, prompts: list[str], words: list[str], batch_size: int,
+                          add_special_tokens: bool = True) -> np.ndarray:
     """[prompt, label] summed log-probability of each label's words after each prompt.
 
     Sequences are left-padded so every verbalizer ends the row: only the last positions' logits are
@@ -71,7 +99,7 @@ def label_log_likelihoods(model, tokenizer, prompts: list[str], words: list[str]
     """
     import torch  # heavy: model side only
 
-    prompt_ids = tokenizer(prompts, add_special_tokens=True)["input_ids"]
+    prompt_ids = tokenizer(prompts, add_special_tokens=add_special_tokens)["input_ids"]
     word_ids = [tokenizer(w, add_special_tokens=False)["input_ids"] for w in words]
     if any(not ids for ids in word_ids):
         raise ModelError(f"prompting.verbalizers: {words} has an entry the tokenizer turns into no token")
@@ -107,19 +135,60 @@ def label_log_likelihoods(model, tokenizer, prompts: list[str], words: list[str]
     return scores
 
 
+@dataclass
+class PromptScores:
+    """[text, label] scores of one prompting method: `raw` verbalizer log-likelihoods, `calibrated` the
+    label log-probabilities divided by the content-free ones (None when prompting.calibration is none), and
+    `scores`, the ones params choose (the prediction's argmax, a prompted teacher's logits)."""
+
+    raw: np.ndarray
+    calibrated: np.ndarray | None
+    used: dict
+
+    @property
+    def scores(self) -> np.ndarray:
+        return self.raw if self.calibrated is None else self.calibrated
+
+
+def label_log_probabilities(scores: np.ndarray) -> np.ndarray:
+    """Verbalizer log-likelihoods renormalized over the labels (a log-softmax per row)."""
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def contextual_calibration(scores: np.ndarray, content_free: np.ndarray) -> np.ndarray:
+    """log p(label | text) - log p_cf(label), p_cf the mean label probability over the content-free inputs:
+    Zhao et al.'s W = diag(p_cf)^-1, b = 0, in log space (the argmax is the calibrated prediction)."""
+    prior = np.exp(label_log_probabilities(content_free)).mean(axis=0)
+    return label_log_probabilities(scores) - np.log(prior)
+
+
 def prompt_scores(model, tokenizer, texts: list[str], train_rows: list[dict], params: Params, method: str,
-                  ) -> tuple[np.ndarray, dict]:
-    """[text, label] verbalizer log-likelihoods by `method` (zero_shot | few_shot), and what was used; the
-    argmax is the prediction, and the rows are a prompted teacher's logits for distillation."""
+                  ) -> PromptScores:
+    """The [text, label] scores of `method` (zero_shot | few_shot), raw and calibrated, and what was used."""
     config, labels = params.prompting, params.data.labels
-    words = verbalizers(config, labels)
+    chat = uses_chat_template(tokenizer, config)
+    words = verbalizers(config, labels, chat)
     label_words = dict(zip(labels, words, strict=True))
     shots = demonstrations(train_rows, config.few_shot_k, params.seed, labels) if method == "few_shot" else []
-    prompts = build_prompts(texts, config, tokenizer, shots, label_words)
-    scores = label_log_likelihoods(model, tokenizer, prompts, words, config.batch_size)
+
+    def score(batch: list[str]) -> np.ndarray:
+        prompts = build_prompts(batch, config, tokenizer, shots, label_words, chat)
+        return label_log_likelihoods(model, tokenizer, prompts, words, config.batch_size,
+                                     add_special_tokens=not chat)
+
+    raw = score(texts)
+    calibrated, prior = None, {}
+    if config.calibration == "contextual":
+        content_free = score(list(CONTENT_FREE_TEXTS))
+        calibrated = contextual_calibration(raw, content_free)
+        mean = np.exp(label_log_probabilities(content_free)).mean(axis=0)
+        prior = {label: round(float(p), 4) for label, p in zip(labels, mean, strict=True)}
+    example = build_prompts(texts[:1], config, tokenizer, shots, label_words, chat)
     used = {"verbalizers": label_words, "demonstrations": [shot["id"] for shot in shots],
-            "example_prompt": prompts[0] if prompts else ""}
-    return scores, used
+            "chat_template": chat, "calibration": config.calibration,
+            "content_free_label_probabilities": prior or None, "example_prompt": example[0] if example else ""}
+    return PromptScores(raw, calibrated, used)
 
 
 def load_prompted_model(params: Params):

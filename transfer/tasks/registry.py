@@ -8,7 +8,7 @@ Rows by task: classification {id, text, label}; qa {id, question, context, answe
 from __future__ import annotations
 
 from transfer.core.errors import ParamsError
-from transfer.core.modeling import backbone_of, resolve_model
+from transfer.core.modeling import backbone_of, gguf_source, resolve_model
 from transfer.core.params import JointParams, LocalFiles, PackagedCorpus, Params
 from transfer.tasks.base import Task
 from transfer.tasks.classification import Classification
@@ -96,7 +96,9 @@ def backbone_problems(params: Params, task: Task) -> list[str]:
     if task.decoder_backbone:
         return []
     try:
-        backbone = backbone_of(resolve_model(params.model.name), params)
+        # GGUF files are llama.cpp's decoder checkpoints, known as such before base_model converts them.
+        gguf = gguf_source(params.model.name) is not None
+        backbone = "decoder" if gguf else backbone_of(resolve_model(params.model.name), params)
     except OSError:  # not reachable from here: the stage that loads the model says so, with what to do
         return []
     if backbone != "decoder":

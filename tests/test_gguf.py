@@ -12,8 +12,9 @@ import json
 import numpy as np
 import pytest
 import torch
+import yaml
 
-from tests.conftest import shipped_params
+from tests.conftest import ROOT, shipped_params
 from tests.tiny_model import build_tiny_decoder
 from transfer.core.errors import ModelError
 from transfer.core.gguf_checkpoints import PROVENANCE, GgufSource, convert_gguf
@@ -102,3 +103,21 @@ def test_few_shot_demonstrations_become_earlier_chat_turns(tmp_path):
     plain = parse_params(raw).prompting
     (prompt,) = build_prompts(["fine"], plain, tokenizer, shots, {k: f" {k}" for k in words}, chat=False)
     assert prompt == "Text: great\nSentiment: positive\n\nText: awful\nSentiment: negative\n\nText: fine\nSentiment:"
+
+
+def test_the_documented_cpu_recipe_is_the_one_the_bench_runs():
+    import importlib.util
+    import shlex
+
+    spec = importlib.util.spec_from_file_location("llm_recipe", ROOT / "bench/llm_recipe.py")
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    line = shlex.join(recipe.command([]))
+    assert line in (ROOT / "docs/decoders.md").read_text().splitlines()
+    # every setting is a key of params.yaml, so the line runs as written
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for setting in recipe.RECIPE:
+        section = raw
+        for key in setting.split("=")[0].split("."):
+            assert key in section, f"{setting}: no such key in params.yaml"
+            section = section[key]

@@ -73,7 +73,7 @@ def quantization_of(file: Path) -> dict:
 def convert_gguf(source: GgufSource, out: Path, *, trust_remote_code: bool = False) -> dict:
     """Write `out` as a safetensors checkpoint (model, tokenizer, chat template, provenance.json) of the GGUF
     file, and return the provenance."""
-    import torch
+    import torch  # heavy, and only the base_model stage converts (the inputs stage imports this module)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if not source.file.is_file():

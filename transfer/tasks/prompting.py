@@ -23,6 +23,7 @@ import random
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from transfer.core.errors import ModelError
 from transfer.core.modeling import backbone_of, load_kwargs, load_tokenizer, resolve_model
@@ -115,8 +116,10 @@ def label_log_likelihoods(model, tokenizer, prompts: list[str], words: list[str]
     scores = np.zeros((len(prompts), len(words)))
     pad = tokenizer.pad_token_id
     model.eval()
+    batches = range(0, len(pairs), batch_size)
     with torch.inference_mode():
-        for start in range(0, len(pairs), batch_size):
+        for start in tqdm(batches, desc=f"prompting: {len(prompts)} prompts x {len(words)} labels", unit="batch",
+                          disable=len(batches) < 10):
             batch = pairs[start:start + batch_size]
             sequences = [prompt_ids[i] + word_ids[j] for i, j in batch]
             width = max(map(len, sequences))

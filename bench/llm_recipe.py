@@ -75,6 +75,7 @@ def run_timed(project: Path, stages: list[str]) -> tuple[dict[str, float], float
 def markdown(report: dict) -> str:
     lines = [f"`{shlex.join(command(report['targets']))}`", "",
              f"{report['machine']}; total {report['wall_seconds'] / 60:.1f} min, exit code {report['exit_code']}.",
+             *([f"Conditions: {report['note']}"] if report.get("note") else []),
              "", "| stage | wall time (s) |", "|---|---|"]
     lines += [f"| {stage} | {seconds} |" for stage, seconds in report["stage_seconds"].items()]
     results = report["results"]
@@ -109,9 +110,17 @@ def main() -> None:
     parser.add_argument("--stages", nargs="*", default=[], help="dvc targets (default: the whole DAG)")
     parser.add_argument("--out", type=Path, default=Path("bench/llm_recipe.json"))
     parser.add_argument("--print-command", action="store_true", help="print the recipe's dvc exp run line")
+    parser.add_argument("--note", help="what else ran on the machine, or anything a reader of the timings needs")
+    parser.add_argument("--annotate", action="store_true",
+                        help="run nothing: add --note to the existing --out and rewrite its .md")
     args = parser.parse_args()
     if args.print_command:
         print(shlex.join(command([])))
+        return
+    if args.annotate:
+        report = json.loads(args.out.read_text()) | {"note": args.note}
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+        args.out.with_suffix(".md").write_text(markdown(report))
         return
     if args.project is None:
         parser.error("--project is required")
@@ -120,7 +129,7 @@ def main() -> None:
                if stage in stage_seconds and (args.project / path).exists()}
     report = {"recipe": RECIPE, "targets": args.stages, "exit_code": code, "wall_seconds": wall,
               "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-              "stage_seconds": stage_seconds, "results": results}
+              "note": args.note, "stage_seconds": stage_seconds, "results": results}
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(markdown(report))
     print(f"wrote {args.out} and {args.out.with_suffix('.md')}")

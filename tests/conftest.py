@@ -96,6 +96,7 @@ def tiny_params(model: Path, corpora: dict) -> dict:
                               source_learning_rate=3e-3, seed_offsets=[1])
     params["label_budget"] = {"sizes": [12], "seeds": [42]}
     params["domain_shift"].update(sample_size=40)
+    params["distill"]["enabled"] = True  # off in the default run; the tiny DAG trains the student
     return params
 
 

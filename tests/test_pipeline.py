@@ -247,6 +247,20 @@ def test_sequential_setfit_reaches_every_later_stage(built_copy):
     assert json.loads((root / "models/student/config.json").read_text())["transfer_head"] == "sentence_embedding"
 
 
+def test_the_student_switched_off_trains_nothing_and_the_report_says_so(built_copy):
+    """distill.enabled: false (the default run's setting): the two student stages record why they did not run,
+    nothing upstream re-runs, and the summary and the results page say it was not run."""
+    dvc_project, root = built_copy, built_copy.root
+    out = dvc_project.run("dvc", "exp", "run", "-S", "distill.enabled=false").stdout
+    assert sorted(ran_stages(out)) == ["distill", "report", "teacher_outputs"]
+    distill = json.loads((root / "metrics/distill.json").read_text())
+    assert distill["applicable"] is False and distill["reason"].startswith("distill.enabled is false")
+    assert not (root / "models/student/model.safetensors").exists()
+    summary = dvc_project.run("python", "-m", "stages.report").stdout
+    assert "Distilled student: not run (distill.enabled is false" in summary
+    assert "Not run: distill.enabled is false" in (root / "docs/results.md").read_text()
+
+
 def test_one_training_seed_makes_no_significance_claim_anywhere(built_copy):
     """finetune.seed_offsets: [] trains each arm once: eval.json, evaluate's line, the summary and the results
     page all say "one seed: no significance claim", and none calls the gain significant."""

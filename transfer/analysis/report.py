@@ -99,7 +99,9 @@ def print_summary() -> None:
         print(f"\nTAPT held-out {objective_name(pretrain)} loss: {pretrain['before']['loss']:.3f} -> "
               f"{pretrain['after']['loss']:.3f}; {forgetting_words(pretrain)}")
     distill = read_json(METRICS / "distill.json") if (METRICS / "distill.json").exists() else {}
-    if distill.get("applicable", True) and distill:
+    if distill and not distill.get("applicable", True):
+        print(f"Distilled student: not run ({distill['reason']})")
+    elif distill:
         print(f"Distilled student: {distill['student']['layers']} layers, {distill['size_ratio']:.0%} of the "
               f"parameters, macro-F1 {distill['student']['macro_f1']:.3f} ({distill['quality_retained']:.0%} kept)")
     if (METRICS / "domain.json").exists():
@@ -286,6 +288,8 @@ def results_page() -> str:
         lines += ["", f"The student ({distill['student'].get('from', 'layers of the teacher')}) keeps "
                       f"{distill['quality_retained']:.0%} of the teacher's {name_of} with "
                       f"{distill['size_ratio']:.0%} of its parameters" + student_gain_words(distill) + ".", ""]
+    elif distill:
+        lines += ["## Distillation (`metrics/distill.json`)", "", f"Not run: {distill['reason']}.", ""]
     domain = load("domain.json")
     if domain:
         lines += [f"## Domain shift (`metrics/domain.json`, {domain['sample_per_domain']} held-out texts a domain)", ""]

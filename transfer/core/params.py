@@ -291,6 +291,7 @@ class FinetuneParams(Strict):
 
 
 class DistillParams(Strict):
+    enabled: bool
     teacher: Literal["trained", "zero_shot", "few_shot"]
     student: str = Field(min_length=1)
     keep_every: int = Field(ge=2)

@@ -34,6 +34,16 @@ if TYPE_CHECKING:  # the stage passes its task in
     from transfer.tasks.base import Task
 
 LAYER_INDEX = re.compile(r"\.layer\.(\d+)\.")
+NOT_ENABLED = ("distill.enabled is false: no student trained (dvc exp run -S distill.enabled=true trains it; "
+               "it was taken out of the default run to pay for the headline's training seeds, docs/performance.md)")
+
+
+def skip_reason(params: Params, task: Task) -> str | None:
+    """Why teacher_outputs and distill train nothing in this run (switched off, or a task without a label
+    head), or None when they run."""
+    if not params.distill.enabled:
+        return NOT_ENABLED
+    return task.skipped_stages.get("distill")
 
 
 def make_student(teacher, keep_every: int = 2):

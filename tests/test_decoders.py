@@ -129,24 +129,33 @@ def test_tasks_without_a_decoder_path_refuse_a_decoder_with_what_to_use(tiny_dec
     assert "task: classification for a decoder" in str(error.value)
 
 
-def test_label_log_likelihoods_equal_the_unpadded_sum_over_the_verbalizer(tiny_decoder):
+@pytest.mark.parametrize("words", [[" negative", " positive and happy"], [" great", " was", " and"]],
+                         ids=["multi-token", "one-token"])
+def test_label_log_likelihoods_equal_the_unpadded_sum_over_the_verbalizer(tiny_decoder, words):
+    """The shared prefix's cache, the left padding after it and the one-pass scoring of one-token labels
+    change nothing: each score is the plain forward pass's sum over the verbalizer."""
     from transfer.tasks.prompting import label_log_likelihoods
 
     params = shipped_params()
     model = AutoModelForCausalLM.from_pretrained(tiny_decoder).eval()
     tokenizer = load_tokenizer(str(tiny_decoder), params)
-    prompts = ["Text: great\nSentiment:", "Text: awful terrible pain and worst\nSentiment:"]
-    words = [" negative", " positive and happy"]
-    scores = label_log_likelihoods(model, tokenizer, prompts, words, batch_size=3)
-    for i, prompt in enumerate(prompts):
-        for j, word in enumerate(words):
-            context = tokenizer(prompt)["input_ids"]
-            continuation = tokenizer(word, add_special_tokens=False)["input_ids"]
-            with torch.no_grad():
-                logits = model(input_ids=torch.tensor([context + continuation])).logits[0]
-            log_probs = torch.log_softmax(logits, dim=-1)
-            expected = sum(float(log_probs[len(context) - 1 + t, token]) for t, token in enumerate(continuation))
-            assert scores[i, j] == pytest.approx(expected, abs=1e-4)
+    if words[0] == " great":
+        assert all(len(tokenizer(w, add_special_tokens=False)["input_ids"]) == 1 for w in words)
+    demonstrations = "Text: fine and well\nSentiment: positive\n\nText: it hurt\nSentiment: negative\n\n"
+    for prompts in (["Text: great\nSentiment:", "Text: awful terrible pain and worst\nSentiment:"],
+                    [demonstrations + "Text: great\nSentiment:",
+                     demonstrations + "Text: awful terrible pain and worst\nSentiment:",
+                     demonstrations + "Text: so-so\nSentiment:"]):
+        scores = label_log_likelihoods(model, tokenizer, prompts, words, batch_size=3)
+        for i, prompt in enumerate(prompts):
+            for j, word in enumerate(words):
+                context = tokenizer(prompt)["input_ids"]
+                continuation = tokenizer(word, add_special_tokens=False)["input_ids"]
+                with torch.no_grad():
+                    logits = model(input_ids=torch.tensor([context + continuation])).logits[0]
+                log_probs = torch.log_softmax(logits, dim=-1)
+                expected = sum(float(log_probs[len(context) - 1 + t, token]) for t, token in enumerate(continuation))
+                assert scores[i, j] == pytest.approx(expected, abs=1e-4)
 
 
 def test_few_shot_demonstrations_take_the_classes_in_turn_and_follow_the_seed():

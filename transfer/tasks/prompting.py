@@ -90,14 +90,29 @@ def build_prompts(texts: list[str], config: PromptingParams, tokenizer, shots: l
             for text in texts]
 
 
+def shared_prefix(sequences: list[list[int]]) -> list[int]:
+    """The longest run of tokens every sequence starts with, leaving each at least one token of its own (the
+    position whose logits score the first verbalizer token)."""
+    shortest = min(map(len, sequences))
+    length = 0
+    while length < shortest - 1 and all(s[length] == sequences[0][length] for s in sequences):
+        length += 1
+    return sequences[0][:length]
+
+
 def label_log_likelihoods(model, tokenizer, prompts: list[str], words: list[str], batch_size: int,
                           add_special_tokens: bool = True) -> np.ndarray:
     """[prompt, label] summed log-probability of each label's words after each prompt.
 
-    Sequences are left-padded so every verbalizer ends the row: only the last positions' logits are
-    computed (`logits_to_keep`), which keeps a 150k-word vocabulary affordable; positions are counted
-    from the first real token, so padding changes nothing.
+    What every prompt shares (the chat preamble, the instruction, few-shot demonstrations: most of a few-shot
+    prompt) runs through the model once and its key/value cache is reused by every batch. Where every
+    verbalizer is one token, one pass per prompt scores all labels from the last position's logits; otherwise
+    each (prompt, label) pair is a row. Rows are left-padded after the shared part so every verbalizer ends
+    its row: only the last positions' logits are computed (`logits_to_keep`), which keeps a 150k-word
+    vocabulary affordable; positions are counted over real tokens, so padding changes nothing.
     """
+    import copy
+
     import torch  # heavy: model side only
 
     prompt_ids = tokenizer(prompts, add_special_tokens=add_special_tokens)["input_ids"]
@@ -109,28 +124,42 @@ def label_log_likelihoods(model, tokenizer, prompts: list[str], words: list[str]
     if limit and longest > limit:
         raise ModelError(f"prompting: a prompt of {longest} tokens exceeds the model's {limit} positions; lower "
                          f"prompting.max_text_tokens or prompting.few_shot_k")
-    pairs = [(i, j) for i in range(len(prompts)) for j in range(len(words))]
-    pairs.sort(key=lambda pair: len(prompt_ids[pair[0]]) + len(word_ids[pair[1]]))
-    keep = max(map(len, word_ids)) + 1
+    prefix = shared_prefix(prompt_ids)
+    single_token = all(len(ids) == 1 for ids in word_ids)
+    # a row: (prompt, label) and the tokens it feeds after the shared prefix; label None = all labels at once
+    rows = ([(i, None, prompt_ids[i][len(prefix):]) for i in range(len(prompts))] if single_token else
+            [(i, j, prompt_ids[i][len(prefix):] + word_ids[j]) for i in range(len(prompts)) for j in range(len(words))])
+    rows.sort(key=lambda row: len(row[2]))
+    keep = 1 if single_token else max(map(len, word_ids)) + 1
     takes_keep = "logits_to_keep" in inspect.signature(model.forward).parameters
     scores = np.zeros((len(prompts), len(words)))
+    first_tokens = torch.tensor([ids[0] for ids in word_ids])
     pad = tokenizer.pad_token_id
     model.eval()
-    batches = range(0, len(pairs), batch_size)
+    batches = range(0, len(rows), batch_size)
     with torch.inference_mode():
+        prefix_cache = (model(input_ids=torch.tensor([prefix], device=model.device), use_cache=True).past_key_values
+                        if prefix else None)
         for start in tqdm(batches, desc=f"prompting: {len(prompts)} prompts x {len(words)} labels", unit="batch",
                           disable=len(batches) < 10):
-            batch = pairs[start:start + batch_size]
-            sequences = [prompt_ids[i] + word_ids[j] for i, j in batch]
-            width = max(map(len, sequences))
-            input_ids = torch.tensor([[pad] * (width - len(s)) + s for s in sequences])
-            attention = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in sequences])
-            positions = (attention.cumsum(-1) - 1).clamp(min=0)
+            batch = rows[start:start + batch_size]
+            width = max(len(row[2]) for row in batch)
+            input_ids = torch.tensor([[pad] * (width - len(s)) + s for _, _, s in batch])
+            own = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for _, _, s in batch])
+            positions = len(prefix) + (own.cumsum(-1) - 1).clamp(min=0)
+            attention = torch.cat([torch.ones(len(batch), len(prefix), dtype=own.dtype), own], dim=1)
             extra = {"logits_to_keep": keep} if takes_keep else {}
+            if prefix_cache is not None:
+                cache = copy.deepcopy(prefix_cache)
+                cache.batch_repeat_interleave(len(batch))
+                extra |= {"past_key_values": cache, "use_cache": True}
             logits = model(input_ids=input_ids.to(model.device), attention_mask=attention.to(model.device),
                            position_ids=positions.to(model.device), **extra).logits[:, -keep:].float()
             log_probs = torch.log_softmax(logits, dim=-1).cpu()
-            for row, (i, j) in enumerate(batch):
+            for row, (i, j, _) in enumerate(batch):
+                if j is None:
+                    scores[i] = log_probs[row, -1, first_tokens].numpy()
+                    continue
                 n = len(word_ids[j])
                 # logits at position t predict token t + 1: the last n + 1 kept positions predict the n words
                 predicted = log_probs[row, keep - n - 1:keep - 1]

@@ -25,8 +25,9 @@ from pathlib import Path
 
 # The CPU recipe for a 135M decoder on 2 cores: LoRA on every linear layer (the full model does not need to
 # train), texts cut to 128 tokens (drug reviews: ~1/3 longer are cut), one epoch of continued pretraining,
-# a 1,000-tweet source phase, one learning rate, 3 target epochs, a shorter prompt. Every other value is the
-# default's (3 training seeds per arm, distill from the trained model, prompting zero- and few-shot).
+# a 1,000-tweet source phase, one learning rate, 3 target epochs, a shorter prompt; the student (off in the
+# default run) on. Every other value is the default's (3 training seeds per arm, distill from the trained
+# model, prompting zero- and few-shot).
 RECIPE = [
     "model.name=embedded:SmolLM2-135M-Instruct",
     "finetune.peft=lora",
@@ -39,6 +40,7 @@ RECIPE = [
     "pretrain_domain.forgetting_texts=100",
     "prompting.max_text_tokens=96",
     "domain_shift.sample_size=100",
+    "distill.enabled=true",
 ]
 RESULTS = {"base_model": "models/base/provenance.json", "pretrain_domain": "metrics/pretrain.json",
            "prompting": "metrics/prompting.json", "evaluate": "metrics/eval.json", "distill": "metrics/distill.json",

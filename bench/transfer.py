@@ -197,6 +197,41 @@ class Scorer:
             self.results[method]["significant"] = interval["significant"]
 
 
+def tuned_target_phase_of(model, start: dict, label: str, *, params: Params, tokenizer, target,
+                          run) -> tuple[float, dict]:
+    """The pipeline's selection (transfer/training/tuning.py): from the same start and seed, a target phase
+    per learning rate of the grid (its epoch by validation), each with the logit-adjustment strength its
+    validation macro-F1 prefers; the rate whose adjusted model scores best (the first on a tie) is loaded
+    into `model`. Returns the strength and what was chosen."""
+    config, n_labels, seed = params.finetune, len(params.data.labels), params.seed
+    validation_labels = np.asarray(target["validation"]["label"])
+    train_priors = class_priors(np.asarray(target["train"]["label"]), n_labels)
+
+    def validation_macro_f1(actual, predicted):
+        return macro_f1(actual, predicted, n_labels)
+
+    best, scores = None, {}
+    for rate in config.learning_rates:
+        model.load_state_dict(start)
+        set_seed(seed)
+        train_phase(model, tokenizer, train=target["train"], evaluation=target["validation"],
+                    task=get_task("classification"), params=params, epochs=config.target_epochs, learning_rate=rate,
+                    run=run, phase=f"{label}_lr{rate:g}")
+        probabilities = class_probabilities(model, target["validation"], tokenizer, params.evaluate.batch_size)
+        strength, _ = choose_strength(probabilities, validation_labels, train_priors, config.logit_adjustment,
+                                      validation_macro_f1)
+        predicted = logit_adjusted(probabilities, train_priors, strength).argmax(axis=1)
+        value = validation_macro_f1(validation_labels, predicted)
+        scores[f"{rate:g}"] = round(value, 4)
+        if best is None or value > best[0]:  # unrounded, as fit_over_learning_rates compares
+            best = (value, rate, strength, snapshot(model), predicted)
+    _, rate, strength, weights, predicted = best
+    model.load_state_dict(weights)
+    one_class = len(set(predicted.tolist())) == 1  # never left one class on validation: it did not learn
+    return strength, {"learning_rate": rate, "logit_adjustment": strength, "validation_macro_f1": scores,
+                      "predicts_one_class": one_class}
+
+
 def run_pair(name: str, seed: int, scratch: Path, methods: set[str], smoke: bool = False) -> dict:
     source_spec, target_spec, labels = PAIRS[name]
     params = scenario_params(source_spec, target_spec, labels, seed, smoke)
@@ -228,28 +263,7 @@ def run_pair(name: str, seed: int, scratch: Path, methods: set[str], smoke: bool
         return macro_f1(actual, predicted, len(labels))
 
     def tuned_target_phase(model, start: dict, label: str) -> tuple[float, dict]:
-        """The pipeline's selection (transfer/training/tuning.py): from the same start and seed, a target phase
-        per learning rate of the grid (its epoch by validation), each with the logit-adjustment strength its
-        validation macro-F1 prefers; the rate whose adjusted model scores best (the first on a tie) is loaded
-        into `model`. Returns the strength and what was chosen."""
-        best, scores = None, {}
-        for rate in config.learning_rates:
-            model.load_state_dict(start)
-            set_seed(seed)
-            phase(model, target["train"], target["validation"], config.target_epochs, rate, f"{label}_lr{rate:g}")
-            probabilities = timed_probabilities(model, "validation")
-            strength, _ = choose_strength(probabilities, validation_labels, train_priors, config.logit_adjustment,
-                                          validation_macro_f1)
-            predicted = logit_adjusted(probabilities, train_priors, strength).argmax(axis=1)
-            value = validation_macro_f1(validation_labels, predicted)
-            scores[f"{rate:g}"] = round(value, 4)
-            if best is None or value > best[0]:  # unrounded, as fit_over_learning_rates compares
-                best = (value, rate, strength, snapshot(model), predicted)
-        _, rate, strength, weights, predicted = best
-        model.load_state_dict(weights)
-        one_class = len(set(predicted.tolist())) == 1  # never left one class on validation: it did not learn
-        return strength, {"learning_rate": rate, "logit_adjustment": strength, "validation_macro_f1": scores,
-                          "predicts_one_class": one_class}
+        return tuned_target_phase_of(model, start, label, params=params, tokenizer=tokenizer, target=target, run=run)
 
     def adjusted(probabilities, strength):
         return np.exp(logit_adjusted(probabilities, train_priors, strength))

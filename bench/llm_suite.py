@@ -1,0 +1,311 @@
+"""A real LLM against the MiniLM default on the transfer suite: the packaged SmolLM2-135M-Instruct through
+every decoder path, each arm's gain over the MiniLM target-only baseline with its paired 95% interval.
+
+    python bench/llm_suite.py --pairs tweets-to-drugs imdb-to-drugs tweets-to-airline --seeds 42 43 --resume
+
+Per pair and seed, from the suite's data (bench/transfer.py: the same corpora, splits and 100 target labels):
+
+- target_only     MiniLM on the 100 labels, tuned as the suite tunes it (the baseline every gain is over)
+- zero_shot       SmolLM2 prompted through its chat template, contextually calibrated; `zero_shot_raw` the
+                  uncalibrated verbalizer log-likelihoods
+- few_shot        the same with prompting.few_shot_k demonstrations drawn from the 100 labels with the seed
+- lora_target_only  SmolLM2 + LoRA classifier on the 100 labels, tuned the same way
+- lora_sequential   SmolLM2 adapted to the target text (causal LM, one epoch: its held-out perplexity before
+                  and after and the forgetting on source text are recorded), a LoRA source phase on the
+                  recipe's source examples, then a LoRA target phase, tuned the same way: the pipeline's
+                  sequential recipe
+- student         the packaged MiniLM distilled (distill.* of params.yaml) from the SmolLM2 arm that scores
+                  best on target validation, over the 100 labels and STUDENT_UNLABELED unlabeled texts
+
+The SmolLM2 arms use the documented CPU recipe (bench/llm_recipe.py's RECIPE: LoRA, 128 tokens, one learning
+rate, 3 target epochs, 96-token prompts) with 300 source examples instead of its 1,000 (SUITE_SETTINGS).
+Every arm is scored on the same --test-size examples of the pair's test split (drawn with the seed), so the
+interval is paired. MiniLM sequential (the default recipe) is the suite's own
+run on the full test split: the table reads it from bench/transfer_tuned.json for the same pairs and seeds.
+Each arm's `seconds` is its wall time on this machine (the shared start it needs included, the
+conversion not); a figure is a timing only where the run had the machine to itself (the .md says when).
+Results go to bench/llm_suite.json after every pair and seed, and the table to bench/llm_suite.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from transfer.core.gguf_checkpoints import convert_gguf  # noqa: E402
+from transfer.core.modeling import gguf_source, load_tokenizer, resolve_model, set_seed  # noqa: E402
+from transfer.core.params import Params, parse_params  # noqa: E402
+from transfer.tasks.classification import class_probabilities, load_classifier, macro_f1  # noqa: E402
+from transfer.tasks.prompting import load_prompted_model, prompt_scores  # noqa: E402
+from transfer.tasks.registry import get_task  # noqa: E402
+from transfer.training.causal_pretraining import adapt_causal  # noqa: E402
+from transfer.training.checkpoints import ResumableRun  # noqa: E402
+from transfer.training.distillation import train_student  # noqa: E402
+from transfer.training.strategies import apply_lora, merge_lora  # noqa: E402
+from transfer.training.trainer import train_phase  # noqa: E402
+from transfer.training.weight_ensembling import snapshot  # noqa: E402
+
+BENCH = Path(__file__).resolve().parent
+
+
+def bench_module(name: str):
+    """A sibling bench script as a module (bench/transfer.py would shadow the `transfer` package by name)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SUITE, RECIPE_BENCH = bench_module("transfer"), bench_module("llm_recipe")
+LLM = "embedded:SmolLM2-135M-Instruct"
+LLM_ARMS = ("zero_shot", "few_shot", "lora_target_only", "lora_sequential")
+METHODS = (*LLM_ARMS, "student")
+STUDENT_UNLABELED = 300  # the prompted teacher costs about a second a text on 2 cores
+# The recipe's 1,000 source examples cost ~25 min of LoRA training a run on 2 cores; the suite trains on 300.
+SUITE_SETTINGS = ["data.source_train_max=300"]
+# --smoke: the same code paths in minutes, to check the harness (its figures mean nothing)
+SMOKE = ["data.source_train_max=40", "finetune.target_epochs=1", "finetune.source_epochs=0.5",
+         "pretrain_domain.epochs=0.2", "tokenize.max_length=48", "pretrain_domain.max_length=48",
+         "prompting.max_text_tokens=32", "distill.epochs=1"]
+
+
+def with_settings(params: Params, settings: list[str]) -> Params:
+    """params with `dvc exp run -S key.path=value` settings applied (values read as YAML, as DVC does)."""
+    raw = params.model_dump(mode="json")
+    for setting in settings:
+        key, value = setting.split("=", 1)
+        *sections, leaf = key.split(".")
+        node = raw
+        for section in sections:
+            node = node[section]
+        node[leaf] = yaml.safe_load(value)
+    return parse_params(raw, origin="bench/llm_suite.py settings")
+
+
+def test_subset(test, size: int, seed: int):
+    """`size` test rows drawn with the seed (all of them when the split is smaller), in the split's order."""
+    if size >= len(test):
+        return test
+    keep = set(np.random.default_rng(seed).choice(len(test), size, replace=False).tolist())
+    return test.select(sorted(keep))
+
+
+def by_ids(dataset, ids: list[str]):
+    position = {row_id: i for i, row_id in enumerate(dataset["id"])}
+    return dataset.select([position[row_id] for row_id in ids])
+
+
+def run_pair(name: str, seed: int, scratch: Path, converted: Path, methods: set[str], test_size: int,
+             smoke: bool = False) -> dict:
+    source_spec, target_spec, labels = SUITE.PAIRS[name]
+    minilm = SUITE.scenario_params(source_spec, target_spec, labels, seed, smoke)
+    llm = with_settings(minilm, [s for s in RECIPE_BENCH.RECIPE if not s.startswith("model.name=")]
+                        + [f"model.name={converted}"] + SUITE_SETTINGS + (SMOKE if smoke else []))
+    primary = "accuracy" if len(labels) == 2 else "macro_f1"
+    task = get_task("classification")
+    minilm_base = resolve_model(minilm.model.name)
+    minilm_tokenizer, llm_tokenizer = load_tokenizer(minilm_base, minilm), load_tokenizer(str(converted), llm)
+    kept, minilm_data = SUITE.pair_data(minilm, minilm_tokenizer)
+    llm_kept, llm_data = SUITE.pair_data(llm, llm_tokenizer)
+    for split in ("train", "validation", "test", "unlabeled"):  # only the source budget differs
+        assert [r["id"] for r in kept["target"][split]] == [r["id"] for r in llm_kept["target"][split]], split
+    test_ids = test_subset(minilm_data["target"]["test"], test_size, seed)["id"]
+    target = {**minilm_data["target"], "test": by_ids(minilm_data["target"]["test"], test_ids)}
+    llm_target = {**llm_data["target"], "test": by_ids(llm_data["target"]["test"], test_ids)}
+    rows = {split: {r["id"]: r for r in kept["target"][split]} for split in kept["target"]}
+    texts = {split: [rows[split][i]["text"] for i in llm_target[split]["id"]] for split in ("validation", "test")}
+    sizes = {f"{d}_{s}": len(r) for d, splits in kept.items() for s, r in splits.items()}
+    sizes["scored_test"] = len(test_ids)
+    print(f"{name} seed {seed}: {sizes}", flush=True)
+    run = ResumableRun(scratch / name / str(seed), {"bench": f"llm-{name}-{seed}"}, root=scratch / "checkpoints")
+    scorer = SUITE.Scorer(target["test"], labels, primary)
+    validation_labels = np.asarray(target["validation"]["label"])
+    validation_scores: dict[str, float] = {}  # each SmolLM2 arm's validation macro-F1: the student's teacher
+    teachers: dict[str, object] = {}  # arm -> what scores any rows of the target as [row, label] logits
+    extra: dict = {}
+
+    started = time.perf_counter()
+    set_seed(seed)
+    model = load_classifier(minilm_base, minilm)
+    strength, chosen = SUITE.tuned_target_phase_of(model, snapshot(model), "target_only", params=minilm,
+                                                   tokenizer=minilm_tokenizer, target=target, run=run)
+    train_priors = SUITE.class_priors(np.asarray(target["train"]["label"]), len(labels))
+    probabilities = class_probabilities(model, target["test"], minilm_tokenizer, minilm.evaluate.batch_size)
+    scorer.add("target_only", np.exp(SUITE.logit_adjusted(probabilities, train_priors, strength)),
+               time.perf_counter() - started, **chosen)
+    del model
+
+    prompted = [m for m in ("zero_shot", "few_shot") if m in methods]
+    if prompted:
+        lm, lm_tokenizer = load_prompted_model(llm)
+        train_rows = kept["target"]["train"]
+        for method in prompted:
+            started = time.perf_counter()
+            result = prompt_scores(lm, lm_tokenizer, texts["test"], train_rows, llm, method)
+            seconds = time.perf_counter() - started
+            validation = prompt_scores(lm, lm_tokenizer, texts["validation"], train_rows, llm, method).scores
+            validation_scores[method] = macro_f1(validation_labels, validation.argmax(axis=1), len(labels))
+            used = {"demonstrations": result.used["demonstrations"], "chat_template": result.used["chat_template"],
+                    "validation_macro_f1": round(validation_scores[method], 4)}
+            scorer.add(method, np.exp(result.scores), seconds, samples_per_second=round(len(test_ids) / seconds, 2),
+                       **used)
+            scorer.add(f"{method}_raw", np.exp(result.raw), seconds)
+
+            def prompted_logits(split_rows, method=method):
+                return prompt_scores(lm, lm_tokenizer, [r["text"] for r in split_rows], train_rows, llm,
+                                     method).scores
+            teachers[method] = prompted_logits
+
+    def lora_target_phase(model, label: str) -> dict:
+        model = apply_lora(model, llm.finetune.lora.r, llm.finetune.lora.alpha, llm.finetune.lora.dropout,
+                           llm.finetune.lora.target_modules)
+        strength, chosen = SUITE.tuned_target_phase_of(model, snapshot(model), label, params=llm,
+                                                       tokenizer=llm_tokenizer, target=llm_target, run=run)
+        validation = class_probabilities(model, llm_target["validation"], llm_tokenizer, llm.evaluate.batch_size)
+        validation_scores[label] = macro_f1(validation_labels, SUITE.logit_adjusted(
+            validation, train_priors, strength).argmax(axis=1), len(labels))
+        test = class_probabilities(model, llm_target["test"], llm_tokenizer, llm.evaluate.batch_size)
+
+        def trained_logits(split_rows, model=model, strength=strength):
+            tokenized = task.tokenize(split_rows, llm_tokenizer, llm, "rows")["rows"]
+            return SUITE.logit_adjusted(class_probabilities(model, tokenized, llm_tokenizer, llm.evaluate.batch_size),
+                                        train_priors, strength)
+        teachers[label] = trained_logits
+        return {"test": np.exp(SUITE.logit_adjusted(test, train_priors, strength)), **chosen}
+
+    if "lora_target_only" in methods:
+        started = time.perf_counter()
+        set_seed(seed)
+        result = lora_target_phase(load_classifier(str(converted), llm), "lora_target_only")
+        scorer.add("lora_target_only", result.pop("test"), time.perf_counter() - started, **result)
+
+    if "lora_sequential" in methods:
+        started = time.perf_counter()
+        adapted = scratch / name / str(seed) / "adapted"
+        unlabeled = [r["text"] for split in ("train", "unlabeled") for r in kept["target"][split]]
+        general = [r["text"] for r in kept["source"]["validation"]][:llm.pretrain_domain.forgetting_texts]
+        extra["continued_pretraining"] = adapt_causal(llm, str(converted), unlabeled, general, adapted, run,
+                                                      scratch / "curves.csv")
+        pretraining_seconds = time.perf_counter() - started
+        set_seed(seed)
+        model = load_classifier(str(adapted), llm)
+        model = apply_lora(model, llm.finetune.lora.r, llm.finetune.lora.alpha, llm.finetune.lora.dropout,
+                           llm.finetune.lora.target_modules)
+        train_phase(model, llm_tokenizer, llm_data["source"]["train"], None, task=task, params=llm,
+                    epochs=llm.finetune.source_epochs, learning_rate=llm.finetune.source_learning_rate, run=run,
+                    phase="lora_source")
+        result = lora_target_phase(merge_lora(model), "lora_sequential")
+        scorer.add("lora_sequential", result.pop("test"), time.perf_counter() - started,
+                   continued_pretraining_seconds=round(pretraining_seconds, 1), **result)
+
+    if "student" in methods and teachers:
+        started = time.perf_counter()
+        teacher = max(teachers, key=validation_scores.__getitem__)
+        unlabeled_rows = kept["target"]["unlabeled"][:STUDENT_UNLABELED]
+        distilled = {"train": kept["target"]["train"], "unlabeled": unlabeled_rows,
+                     "validation": kept["target"]["validation"]}
+        logits = {}
+        for split_rows in distilled.values():
+            logits |= dict(zip([r["id"] for r in split_rows], teachers[teacher](split_rows).tolist(), strict=True))
+        teacher_seconds = time.perf_counter() - started
+        student_params = minilm.model_copy(update={"distill": minilm.distill.model_copy(update={"student": "auto"})})
+        student, student_tokenizer, origin = train_student(student_params, task, converted, distilled, logits,
+                                                           scratch / name / str(seed) / "student", run)
+        probabilities = class_probabilities(student, target["test"], student_tokenizer, minilm.evaluate.batch_size)
+        scorer.add("student", probabilities, time.perf_counter() - started, teacher=teacher, student=origin,
+                   teacher_seconds=round(teacher_seconds, 1), unlabeled_texts=len(unlabeled_rows))
+
+    scorer.gains(seed)
+    return {"pair": name, "seed": seed, "primary": primary, "sizes": sizes, "methods": scorer.results, **extra}
+
+
+def suite_rows(runs: list[dict], reference: Path) -> str:
+    """MiniLM sequential from the suite's own runs (the full test split) for the same pairs and seeds."""
+    if not reference.exists():
+        return ""
+    wanted = {(r["pair"], r["seed"]) for r in runs}
+    suite = [r for r in json.loads(reference.read_text())["runs"] if (r["pair"], r["seed"]) in wanted]
+    lines = []
+    for pair in dict.fromkeys(r["pair"] for r in runs):
+        gains = [(r["seed"], r["methods"]["sequential"]) for r in suite if r["pair"] == pair]
+        cells = ", ".join(f"seed {seed}: {result['gain_points']:+.1f} [{result['gain_ci95_points'][0]:+.1f}, "
+                          f"{result['gain_ci95_points'][1]:+.1f}]" for seed, result in gains)
+        lines.append(f"- {pair}: {cells or 'not in ' + reference.name}")
+    return ("\n\nMiniLM sequential (the default recipe), gain over its target_only on the full test split "
+            f"(`{reference.relative_to(BENCH.parent)}`):\n\n" + "\n".join(lines) + "\n")
+
+
+def pretraining_rows(runs: list[dict]) -> str:
+    lines = []
+    for r in runs:
+        if metrics := r.get("continued_pretraining"):
+            forgetting = metrics.get("forgetting", {})
+            lines.append(f"| {r['pair']} | {r['seed']} | {metrics['before']['perplexity']:.1f} | "
+                         f"{metrics['after']['perplexity']:.1f} | "
+                         f"{forgetting.get('before', {}).get('perplexity', float('nan')):.1f} | "
+                         f"{forgetting.get('after', {}).get('perplexity', float('nan')):.1f} |")
+    if not lines:
+        return ""
+    return ("\n\nContinued pretraining of SmolLM2 on the target text (lora_sequential's first step): held-out target "
+            "perplexity and source-text perplexity (forgetting) before and after.\n\n| pair | seed | target before | "
+            "target after | source before | source after |\n|---|---|---:|---:|---:|---:|\n" + "\n".join(lines) + "\n")
+
+
+def cost_rows(runs: list[dict]) -> str:
+    methods = list(dict.fromkeys(m for r in runs for m in r["methods"] if not m.endswith("_raw")))
+    lines = [f"| {m} | " + " | ".join(f"{r['methods'][m]['seconds']:.0f}" if m in r["methods"] else ""
+                                       for r in runs) + " |" for m in methods]
+    header = " | ".join(f"{r['pair']} {r['seed']}" for r in runs)
+    return (f"\n\nWall time of each arm, seconds on 2 cores ({'; '.join(r.get('timing_note', '') for r in runs[:1])}"
+            f"):\n\n| arm | {header} |\n|---" + "|---:" * len(runs) + "|\n" + "\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pairs", nargs="+", choices=list(SUITE.PAIRS),
+                        default=["tweets-to-drugs", "imdb-to-drugs", "tweets-to-airline"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[42, 43])
+    parser.add_argument("--methods", nargs="*", choices=METHODS, default=list(METHODS),
+                        help="which arms beyond MiniLM target_only (always run) to run; default: all")
+    parser.add_argument("--test-size", type=int, default=300, help="test examples every arm is scored on")
+    parser.add_argument("--out", type=Path, default=BENCH / "llm_suite.json")
+    parser.add_argument("--resume", action="store_true", help="keep the runs in --out; run the missing ones")
+    parser.add_argument("--smoke", action="store_true", help="tiny budgets: checks the harness, not the methods")
+    parser.add_argument("--timing-note", default="the machine to itself",
+                        help="how the run shared the machine (goes into the table's cost line)")
+    cli = parser.parse_args()
+    runs = json.loads(cli.out.read_text())["runs"] if cli.resume and cli.out.exists() else []
+    done = {(r["pair"], r["seed"]) for r in runs}
+    with tempfile.TemporaryDirectory(prefix="llm-suite-") as scratch:
+        converted = Path(scratch) / "smollm2"
+        provenance = convert_gguf(gguf_source(LLM), converted)
+        for seed in cli.seeds:
+            for name in cli.pairs:
+                if (name, seed) in done:
+                    continue
+                result = run_pair(name, seed, Path(scratch), converted, set(cli.methods), cli.test_size, cli.smoke)
+                runs.append({**result, "timing_note": cli.timing_note})
+                summary = SUITE.summarize(runs)
+                cli.out.write_text(json.dumps({"model": LLM, "provenance": provenance, "recipe": RECIPE_BENCH.RECIPE,
+                                               "test_size": cli.test_size, "student_unlabeled": STUDENT_UNLABELED,
+                                               "summary": summary, "runs": runs}, indent=2) + "\n")
+                table = (SUITE.markdown(summary, None).rstrip() + suite_rows(runs, BENCH / "transfer_tuned.json")
+                         + pretraining_rows(runs) + cost_rows(runs))
+                command = ("python bench/llm_suite.py --pairs " + " ".join(cli.pairs) + " --seeds "
+                           + " ".join(map(str, cli.seeds)) + f" --test-size {cli.test_size}")
+                cli.out.with_suffix(".md").write_text(f"Made by `{command}`.\n\n{table}")
+    print(cli.out.with_suffix(".md").read_text())
+
+
+if __name__ == "__main__":
+    main()

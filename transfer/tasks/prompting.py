@@ -18,6 +18,7 @@ before use") divides each label's probability by its probability after content-f
 
 from __future__ import annotations
 
+import copy
 import inspect
 import random
 from dataclasses import dataclass
@@ -111,8 +112,6 @@ def label_log_likelihoods(model, tokenizer, prompts: list[str], words: list[str]
     its row: only the last positions' logits are computed (`logits_to_keep`), which keeps a 150k-word
     vocabulary affordable; positions are counted over real tokens, so padding changes nothing.
     """
-    import copy
-
     import torch  # heavy: model side only
 
     prompt_ids = tokenizer(prompts, add_special_tokens=add_special_tokens)["input_ids"]

@@ -171,9 +171,7 @@ def run_pair(name: str, seed: int, scratch: Path, converted: Path, methods: set[
                            llm.finetune.lora.target_modules)
         strength, chosen = SUITE.tuned_target_phase_of(model, snapshot(model), label, params=llm,
                                                        tokenizer=llm_tokenizer, target=llm_target, run=run)
-        validation = class_probabilities(model, llm_target["validation"], llm_tokenizer, llm.evaluate.batch_size)
-        validation_scores[label] = macro_f1(validation_labels, SUITE.logit_adjusted(
-            validation, train_priors, strength).argmax(axis=1), len(labels))
+        validation_scores[label] = chosen["validation_macro_f1"][f"{chosen['learning_rate']:g}"]  # the kept rate's
         test = class_probabilities(model, llm_target["test"], llm_tokenizer, llm.evaluate.batch_size)
 
         def trained_logits(split_rows, model=model, strength=strength):

@@ -70,8 +70,9 @@ SUITE, RECIPE_BENCH = bench_module("transfer"), bench_module("llm_recipe")
 LLM = "embedded:SmolLM2-135M-Instruct"
 LLM_ARMS = ("zero_shot", "few_shot", "lora_target_only", "lora_sequential")
 METHODS = (*LLM_ARMS, "student")
-STUDENT_UNLABELED = 300  # the prompted teacher costs about a second a text on 2 cores
-# The recipe's 1,000 source examples cost ~25 min of LoRA training a run on 2 cores; the suite trains on 300.
+STUDENT_UNLABELED = 300  # a prompted teacher scores every one of them: the student's cost grows with it
+# The recipe's 1,000 source examples would make the LoRA source phase most of a run on 2 cores (estimated from
+# the smoke run, not timed alone); the suite trains on 300.
 SUITE_SETTINGS = ["data.source_train_max=300"]
 # --smoke: the same code paths in minutes, to check the harness (its figures mean nothing)
 SMOKE = ["data.source_train_max=40", "finetune.target_epochs=1", "finetune.source_epochs=0.5",

@@ -34,8 +34,8 @@ if TYPE_CHECKING:  # the stage passes its task in
     from transfer.tasks.base import Task
 
 LAYER_INDEX = re.compile(r"\.layer\.(\d+)\.")
-NOT_ENABLED = ("distill.enabled is false: no student trained (dvc exp run -S distill.enabled=true trains it; "
-               "it was taken out of the default run to pay for the headline's training seeds, docs/performance.md)")
+NOT_ENABLED = ("distill.enabled is false; dvc exp run -S distill.enabled=true trains the student (off by default "
+               "to pay for the headline's training seeds: docs/performance.md)")
 
 
 def skip_reason(params: Params, task: Task) -> str | None:

@@ -24,7 +24,10 @@ interval is paired. MiniLM sequential (the default recipe) is the suite's own
 run on the full test split: the table reads it from bench/transfer_tuned.json for the same pairs and seeds.
 Each arm's `seconds` is its wall time on this machine (the shared start it needs included, the
 conversion not); a figure is a timing only where the run had the machine to itself (the .md says when).
-Results go to bench/llm_suite.json after every pair and seed, and the table to bench/llm_suite.md.
+Results go to bench/llm_suite.json after every pair and seed, and the table to bench/llm_suite.md; each arm
+is saved as it finishes to bench/llm_suite.partial.json, so an interrupted run given --resume goes on at its
+next arm (the student's teacher, if an earlier process ran it, is rebuilt: prompted arms re-prompt, trained
+ones train again).
 """
 
 from __future__ import annotations
@@ -106,12 +109,22 @@ def by_ids(dataset, ids: list[str]):
     return dataset.select([position[row_id] for row_id in ids])
 
 
+def restored(scorer, record: dict) -> None:
+    """The arms a saved partial run finished, back in the scorer (their predictions give the paired intervals)."""
+    for method, arm in record["arms"].items():
+        scorer.results[method] = arm["result"]
+        scorer.predicted[method] = np.asarray(arm["predicted"])
+
+
 def run_pair(name: str, seed: int, scratch: Path, converted: Path, methods: set[str], test_size: int,
-             smoke: bool = False) -> dict:
+             smoke: bool = False, settings: list[str] = (), saved: dict | None = None,
+             save=lambda record: None) -> dict:
+    """One pair and seed, every arm asked for. `saved` is what an interrupted run of it finished (its arms are
+    not run again); `save(record)` is called after every arm with what is done so far."""
     source_spec, target_spec, labels = SUITE.PAIRS[name]
     minilm = SUITE.scenario_params(source_spec, target_spec, labels, seed, smoke)
     llm = with_settings(minilm, [s for s in RECIPE_BENCH.RECIPE if not s.startswith("model.name=")]
-                        + [f"model.name={converted}"] + SUITE_SETTINGS + (SMOKE if smoke else []))
+                        + [f"model.name={converted}"] + SUITE_SETTINGS + list(settings) + (SMOKE if smoke else []))
     primary = "accuracy" if len(labels) == 2 else "macro_f1"
     task = get_task("classification")
     minilm_base = resolve_model(minilm.model.name)
@@ -127,45 +140,59 @@ def run_pair(name: str, seed: int, scratch: Path, converted: Path, methods: set[
     texts = {split: [rows[split][i]["text"] for i in llm_target[split]["id"]] for split in ("validation", "test")}
     sizes = {f"{d}_{s}": len(r) for d, splits in kept.items() for s, r in splits.items()}
     sizes["scored_test"] = len(test_ids)
-    print(f"{name} seed {seed}: {sizes}", flush=True)
+    record = saved or {"test_ids": list(test_ids), "arms": {}, "validation_macro_f1": {}, "extra": {}}
+    if record["test_ids"] != list(test_ids):
+        raise RuntimeError(f"{name} seed {seed}: the saved partial run scored other test rows (another --test-size "
+                           f"or data); delete its entry from the .partial.json file to start it again")
+    print(f"{name} seed {seed}: {sizes}; done before: {sorted(record['arms']) or 'nothing'}", flush=True)
     run = ResumableRun(scratch / name / str(seed), {"bench": f"llm-{name}-{seed}"}, root=scratch / "checkpoints")
     scorer = SUITE.Scorer(target["test"], labels, primary)
+    restored(scorer, record)
     validation_labels = np.asarray(target["validation"]["label"])
-    validation_scores: dict[str, float] = {}  # each SmolLM2 arm's validation macro-F1: the student's teacher
-    teachers: dict[str, object] = {}  # arm -> what scores any rows of the target as [row, label] logits
-    extra: dict = {}
-
-    started = time.perf_counter()
-    set_seed(seed)
-    model = load_classifier(minilm_base, minilm)
-    strength, chosen = SUITE.tuned_target_phase_of(model, snapshot(model), "target_only", params=minilm,
-                                                   tokenizer=minilm_tokenizer, target=target, run=run)
+    validation_scores = record["validation_macro_f1"]  # each SmolLM2 arm's: the student's teacher is the best
     train_priors = SUITE.class_priors(np.asarray(target["train"]["label"]), len(labels))
-    probabilities = class_probabilities(model, target["test"], minilm_tokenizer, minilm.evaluate.batch_size)
-    scorer.add("target_only", np.exp(SUITE.logit_adjusted(probabilities, train_priors, strength)),
-               time.perf_counter() - started, **chosen)
-    del model
+    teachers: dict[str, object] = {}  # arm -> what scores any target rows as [row, label] logits (this process)
+    prompted_model: list = []  # the causal LM and its tokenizer, loaded once when a prompted arm needs it
 
-    prompted = [m for m in ("zero_shot", "few_shot") if m in methods]
-    if prompted:
-        lm, lm_tokenizer = load_prompted_model(llm)
+    def finish(*arms: tuple) -> None:
+        for method, probabilities, seconds, extra in arms:
+            scorer.add(method, probabilities, seconds, **extra)
+            record["arms"][method] = {"result": scorer.results[method], "predicted": scorer.predicted[method].tolist()}
+        save(record)
+
+    def wanted(method: str) -> bool:
+        return method in methods and method not in record["arms"]
+
+    def target_only() -> None:
+        started = time.perf_counter()
+        set_seed(seed)
+        model = load_classifier(minilm_base, minilm)
+        strength, chosen = SUITE.tuned_target_phase_of(model, snapshot(model), "target_only", params=minilm,
+                                                       tokenizer=minilm_tokenizer, target=target, run=run)
+        probabilities = class_probabilities(model, target["test"], minilm_tokenizer, minilm.evaluate.batch_size)
+        finish(("target_only", np.exp(SUITE.logit_adjusted(probabilities, train_priors, strength)),
+                time.perf_counter() - started, chosen))
+
+    def prompted(method: str) -> None:
+        started = time.perf_counter()
+        if not prompted_model:
+            prompted_model.extend(load_prompted_model(llm))
+        lm, lm_tokenizer = prompted_model
         train_rows = kept["target"]["train"]
-        for method in prompted:
-            started = time.perf_counter()
-            result = prompt_scores(lm, lm_tokenizer, texts["test"], train_rows, llm, method)
-            seconds = time.perf_counter() - started
-            validation = prompt_scores(lm, lm_tokenizer, texts["validation"], train_rows, llm, method).scores
-            validation_scores[method] = macro_f1(validation_labels, validation.argmax(axis=1), len(labels))
-            used = {"demonstrations": result.used["demonstrations"], "chat_template": result.used["chat_template"],
-                    "validation_macro_f1": round(validation_scores[method], 4)}
-            scorer.add(method, np.exp(result.scores), seconds, samples_per_second=round(len(test_ids) / seconds, 2),
-                       **used)
-            scorer.add(f"{method}_raw", np.exp(result.raw), seconds)
 
-            def prompted_logits(split_rows, method=method):
-                return prompt_scores(lm, lm_tokenizer, [r["text"] for r in split_rows], train_rows, llm,
-                                     method).scores
-            teachers[method] = prompted_logits
+        def prompted_logits(split_rows):
+            return prompt_scores(lm, lm_tokenizer, [r["text"] for r in split_rows], train_rows, llm, method).scores
+        teachers[method] = prompted_logits
+        if method not in wanted_arms:  # only the student's teacher is wanted
+            return
+        result = prompt_scores(lm, lm_tokenizer, texts["test"], train_rows, llm, method)
+        seconds = time.perf_counter() - started
+        validation = prompt_scores(lm, lm_tokenizer, texts["validation"], train_rows, llm, method).scores
+        validation_scores[method] = macro_f1(validation_labels, validation.argmax(axis=1), len(labels))
+        used = {"demonstrations": result.used["demonstrations"], "chat_template": result.used["chat_template"],
+                "validation_macro_f1": round(validation_scores[method], 4),
+                "samples_per_second": round(len(test_ids) / seconds, 2)}
+        finish((method, np.exp(result.scores), seconds, used), (f"{method}_raw", np.exp(result.raw), seconds, {}))
 
     def lora_target_phase(model, label: str) -> dict:
         model = apply_lora(model, llm.finetune.lora.r, llm.finetune.lora.alpha, llm.finetune.lora.dropout,
@@ -182,19 +209,19 @@ def run_pair(name: str, seed: int, scratch: Path, converted: Path, methods: set[
         teachers[label] = trained_logits
         return {"test": np.exp(SUITE.logit_adjusted(test, train_priors, strength)), **chosen}
 
-    if "lora_target_only" in methods:
+    def lora_target_only() -> None:
         started = time.perf_counter()
         set_seed(seed)
         result = lora_target_phase(load_classifier(str(converted), llm), "lora_target_only")
-        scorer.add("lora_target_only", result.pop("test"), time.perf_counter() - started, **result)
+        finish(("lora_target_only", result.pop("test"), time.perf_counter() - started, result))
 
-    if "lora_sequential" in methods:
+    def lora_sequential() -> None:
         started = time.perf_counter()
         adapted = scratch / name / str(seed) / "adapted"
         unlabeled = [r["text"] for split in ("train", "unlabeled") for r in kept["target"][split]]
         general = [r["text"] for r in kept["source"]["validation"]][:llm.pretrain_domain.forgetting_texts]
-        extra["continued_pretraining"] = adapt_causal(llm, str(converted), unlabeled, general, adapted, run,
-                                                      scratch / "curves.csv")
+        record["extra"]["continued_pretraining"] = adapt_causal(llm, str(converted), unlabeled, general, adapted, run,
+                                                                scratch / "curves.csv")
         pretraining_seconds = time.perf_counter() - started
         set_seed(seed)
         model = load_classifier(str(adapted), llm)
@@ -204,12 +231,25 @@ def run_pair(name: str, seed: int, scratch: Path, converted: Path, methods: set[
                     epochs=llm.finetune.source_epochs, learning_rate=llm.finetune.source_learning_rate, run=run,
                     phase="lora_source")
         result = lora_target_phase(merge_lora(model), "lora_sequential")
-        scorer.add("lora_sequential", result.pop("test"), time.perf_counter() - started,
-                   continued_pretraining_seconds=round(pretraining_seconds, 1), **result)
+        finish(("lora_sequential", result.pop("test"), time.perf_counter() - started,
+                {"continued_pretraining_seconds": round(pretraining_seconds, 1), **result}))
 
-    if "student" in methods and teachers:
+    arms = {"zero_shot": lambda: prompted("zero_shot"), "few_shot": lambda: prompted("few_shot"),
+            "lora_target_only": lora_target_only, "lora_sequential": lora_sequential}
+    wanted_arms = {method for method in METHODS if wanted(method)}
+    if "target_only" not in record["arms"]:
+        target_only()
+    for method, arm in arms.items():
+        if method in wanted_arms:
+            arm()
+
+    if "student" in wanted_arms and validation_scores:
+        teacher = max(validation_scores, key=validation_scores.__getitem__)
+        if teacher not in teachers:  # finished by an earlier process: prompting rebuilds it; training reruns it
+            print(f"  the student's teacher {teacher} was run by an earlier process: rebuilding it", flush=True)
+            arms[teacher]()  # a prompted arm not wanted again only registers itself as a teacher
+            teacher = max(validation_scores, key=validation_scores.__getitem__)
         started = time.perf_counter()
-        teacher = max(teachers, key=validation_scores.__getitem__)
         unlabeled_rows = kept["target"]["unlabeled"][:STUDENT_UNLABELED]
         distilled = {"train": kept["target"]["train"], "unlabeled": unlabeled_rows,
                      "validation": kept["target"]["validation"]}
@@ -221,11 +261,13 @@ def run_pair(name: str, seed: int, scratch: Path, converted: Path, methods: set[
         student, student_tokenizer, origin = train_student(student_params, task, converted, distilled, logits,
                                                            scratch / name / str(seed) / "student", run)
         probabilities = class_probabilities(student, target["test"], student_tokenizer, minilm.evaluate.batch_size)
-        scorer.add("student", probabilities, time.perf_counter() - started, teacher=teacher, student=origin,
-                   teacher_seconds=round(teacher_seconds, 1), unlabeled_texts=len(unlabeled_rows))
+        finish(("student", probabilities, time.perf_counter() - started,
+                {"teacher": teacher, "student": origin, "teacher_seconds": round(teacher_seconds, 1),
+                 "unlabeled_texts": len(unlabeled_rows)}))
 
     scorer.gains(seed)
-    return {"pair": name, "seed": seed, "primary": primary, "sizes": sizes, "methods": scorer.results, **extra}
+    return {"pair": name, "seed": seed, "primary": primary, "sizes": sizes, "methods": scorer.results,
+            **record["extra"]}
 
 
 def suite_rows(runs: list[dict], reference: Path) -> str:
@@ -282,9 +324,18 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny budgets: checks the harness, not the methods")
     parser.add_argument("--timing-note", default="the machine to itself",
                         help="how the run shared the machine (goes into the table's cost line)")
+    parser.add_argument("-S", "--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                        help="a params setting for the SmolLM2 arms on top of the recipe's (as dvc exp run -S)")
     cli = parser.parse_args()
     runs = json.loads(cli.out.read_text())["runs"] if cli.resume and cli.out.exists() else []
+    partial_file = cli.out.with_name(cli.out.stem + ".partial.json")
+    partial = json.loads(partial_file.read_text()) if cli.resume and partial_file.exists() else {}
     done = {(r["pair"], r["seed"]) for r in runs}
+
+    def save_partial(key: str, record: dict) -> None:
+        partial[key] = record
+        partial_file.write_text(json.dumps(partial) + "\n")
+
     with tempfile.TemporaryDirectory(prefix="llm-suite-") as scratch:
         converted = Path(scratch) / "smollm2"
         provenance = convert_gguf(gguf_source(LLM), converted)
@@ -292,16 +343,25 @@ def main() -> None:
             for name in cli.pairs:
                 if (name, seed) in done:
                     continue
-                result = run_pair(name, seed, Path(scratch), converted, set(cli.methods), cli.test_size, cli.smoke)
+                key = f"{name}/{seed}"
+                result = run_pair(name, seed, Path(scratch), converted, set(cli.methods), cli.test_size, cli.smoke,
+                                  cli.settings, partial.get(key), lambda record, key=key: save_partial(key, record))
                 runs.append({**result, "timing_note": cli.timing_note})
+                partial.pop(key, None)
+                if partial:
+                    partial_file.write_text(json.dumps(partial) + "\n")
+                else:
+                    partial_file.unlink(missing_ok=True)
                 summary = SUITE.summarize(runs)
                 cli.out.write_text(json.dumps({"model": LLM, "provenance": provenance, "recipe": RECIPE_BENCH.RECIPE,
-                                               "test_size": cli.test_size, "student_unlabeled": STUDENT_UNLABELED,
-                                               "summary": summary, "runs": runs}, indent=2) + "\n")
+                                               "settings": SUITE_SETTINGS + cli.settings, "test_size": cli.test_size,
+                                               "student_unlabeled": STUDENT_UNLABELED, "summary": summary,
+                                               "runs": runs}, indent=2) + "\n")
                 table = (SUITE.markdown(summary, None).rstrip() + suite_rows(runs, BENCH / "transfer_tuned.json")
                          + pretraining_rows(runs) + cost_rows(runs))
                 command = ("python bench/llm_suite.py --pairs " + " ".join(cli.pairs) + " --seeds "
-                           + " ".join(map(str, cli.seeds)) + f" --test-size {cli.test_size}")
+                           + " ".join(map(str, cli.seeds)) + f" --test-size {cli.test_size}"
+                           + "".join(f" -S {setting}" for setting in cli.settings))
                 cli.out.with_suffix(".md").write_text(f"Made by `{command}`.\n\n{table}")
     print(cli.out.with_suffix(".md").read_text())
 

@@ -4,9 +4,11 @@ and every arm must be scored on the same test rows, or its paired interval compa
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import datasets
+import numpy as np
 import pytest
 
 from transfer.core.params import load_params
@@ -25,7 +27,7 @@ def suite():
 def test_the_llm_arms_run_the_documented_recipe_with_the_suites_source_budget(suite):
     params = suite.with_settings(load_params(), [*suite.RECIPE_BENCH.RECIPE, *suite.SUITE_SETTINGS])
     assert params.model.name == "embedded:SmolLM2-135M-Instruct" and params.finetune.peft == "lora"
-    assert params.finetune.learning_rates == [5.0e-4] and params.tokenize.max_length == 128
+    assert params.finetune.learning_rates == [2.0e-3] and params.tokenize.max_length == 128
     assert params.data.source_train_max == 300 and params.distill.enabled is True
     with pytest.raises(KeyError):
         suite.with_settings(load_params(), ["finetune.no_such_section.key=1"])
@@ -40,3 +42,24 @@ def test_every_arm_is_scored_on_one_seeded_subset_of_the_test_split(suite):
     assert suite.test_subset(test, 80, seed=42)["id"] == test["id"]
     shuffled = test.shuffle(seed=0)
     assert suite.by_ids(shuffled, subset["id"])["id"] == subset["id"]
+
+
+def test_a_resumed_run_scores_the_arms_an_earlier_process_finished_as_if_it_had_not_stopped(suite):
+    """The partial file holds each finished arm's predictions: without them a resumed run could not give the
+    paired interval of an arm over a baseline that ran in the earlier process."""
+    test = datasets.Dataset.from_dict({"id": [f"t{i}" for i in range(40)], "label": [i % 2 for i in range(40)]})
+    rng = np.random.default_rng(0)
+    arms = {method: rng.random((40, 2)) for method in ("target_only", "zero_shot", "few_shot")}
+    uninterrupted = suite.SUITE.Scorer(test, ["a", "b"], "accuracy")
+    for method, probabilities in arms.items():
+        uninterrupted.add(method, probabilities, 1.0)
+    record = {"arms": {method: {"result": dict(uninterrupted.results[method]),
+                                "predicted": uninterrupted.predicted[method].tolist()}
+                       for method in ("target_only", "zero_shot")}}
+    resumed = suite.SUITE.Scorer(test, ["a", "b"], "accuracy")
+    suite.restored(resumed, json.loads(json.dumps(record)))
+    resumed.add("few_shot", arms["few_shot"], 1.0)
+    uninterrupted.gains(42)
+    resumed.gains(42)
+    assert resumed.results == uninterrupted.results
+    assert resumed.results["zero_shot"]["gain_ci95_points"] == uninterrupted.results["zero_shot"]["gain_ci95_points"]

@@ -245,10 +245,10 @@ def run_pair(name: str, seed: int, scratch: Path, converted: Path, methods: set[
 
     if "student" in wanted_arms and validation_scores:
         teacher = max(validation_scores, key=validation_scores.__getitem__)
-        if teacher not in teachers:  # finished by an earlier process: prompting rebuilds it; training reruns it
+        while teacher not in teachers:  # finished by an earlier process: prompting rebuilds it; training reruns it
             print(f"  the student's teacher {teacher} was run by an earlier process: rebuilding it", flush=True)
             arms[teacher]()  # a prompted arm not wanted again only registers itself as a teacher
-            teacher = max(validation_scores, key=validation_scores.__getitem__)
+            teacher = max(validation_scores, key=validation_scores.__getitem__)  # a rerun may score otherwise
         started = time.perf_counter()
         unlabeled_rows = kept["target"]["unlabeled"][:STUDENT_UNLABELED]
         distilled = {"train": kept["target"]["train"], "unlabeled": unlabeled_rows,

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from transfer.data.corpora import stratified_take
 
 if TYPE_CHECKING:  # annotations only: datasets is imported where tokenized data is made
+    from pathlib import Path
+
     import datasets
     import numpy as np
     import pandas as pd
@@ -170,6 +172,18 @@ class Task(ABC):
 
     def test_size(self, target: datasets.DatasetDict) -> int:
         return len(target["test"])
+
+    # --- new inputs (transfer-predict) -------------------------------------------------------------------
+
+    def input_columns(self, corpus) -> dict[str, str]:
+        """{row field: input column} of what the model reads, named as `corpus` (data.target) names them, so a
+        file shaped like the target data reads as it does."""
+        raise NotImplementedError(f"task {self.name} does not predict on new inputs")
+
+    def predictor(self, model_dir: Path, params: Params) -> Callable[[list[dict]], list[dict]]:
+        """The model at `model_dir`, loaded once, as a function from input rows (normalized as clean does) to
+        one prediction row each, in order, decided as evaluate decides (levers folded in, QA's abstention)."""
+        raise NotImplementedError(f"task {self.name} does not predict on new inputs")
 
     def adaptation_texts(self, rows: list[dict]) -> list[str]:
         """The target texts pretrain_domain adapts on."""

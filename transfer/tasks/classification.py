@@ -160,6 +160,25 @@ class Classification(Task):
         return {"name": f"majority class '{params.data.labels[majority]}'",
                 **{metric: scores[metric] for metric in self.metrics}}
 
+    def input_columns(self, corpus) -> dict[str, str]:
+        return {"text": getattr(corpus, "text_column", "text")}
+
+    def predictor(self, model_dir, params: Params):
+        """The label and each class's probability (softmax of the logits; logit adjustment and label-shift
+        priors are folded into the output layer, so these are what evaluate decides by)."""
+        labels = params.data.labels
+        tokenizer = load_tokenizer(str(model_dir), params)
+        model = load_classifier(str(model_dir), params).eval()
+
+        def predict_texts(rows: list[dict]) -> list[dict]:
+            dataset = tokenize_rows([{"id": r["id"], "text": r["text"], "label": None} for r in rows], tokenizer,
+                                    labels, params.tokenize.max_length)
+            probabilities = class_probabilities(model, dataset, tokenizer, params.evaluate.batch_size)
+            return [{"label": labels[int(p.argmax())], "score": round(float(p.max()), 4),
+                     **{f"p_{label}": round(float(q), 4) for label, q in zip(labels, p, strict=True)}}
+                    for p in probabilities]
+        return predict_texts
+
     def score(self, model_dir, target, params: Params) -> tuple[dict, list[dict]]:
         labels = params.data.labels
         test = target["test"].sort("length")

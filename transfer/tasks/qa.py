@@ -162,6 +162,7 @@ class SpanCandidate:
     text: str  # the best valid span's text ("" when no window has one)
     score: float  # its start + end logit (-inf without one)
     null_score: float  # the lowest start + end logit at the [CLS] token over the windows (as HF run_qa)
+    start: int = -1  # the span's first character in the context (-1 without one)
 
     @property
     def null_margin(self) -> float:
@@ -177,7 +178,7 @@ def span_candidates(examples: list[dict], features: list[dict], start_logits: np
         by_example[feature["example_id"]].append(index)
     candidates = {}
     for example in examples:
-        best_text, best_score, null_score = "", -math.inf, math.inf
+        best_text, best_score, null_score, best_start = "", -math.inf, math.inf, -1
         for index in by_example[example["id"]]:
             offsets = features[index]["offset_mapping"]
             cls = features[index].get("cls_index", 0)
@@ -192,7 +193,8 @@ def span_candidates(examples: list[dict], features: list[dict], start_logits: np
                     score = float(start_logits[index][s] + end_logits[index][e])
                     if score > best_score:
                         best_score, best_text = score, example["context"][offsets[s][0]:offsets[e][1]]
-        candidates[example["id"]] = SpanCandidate(best_text, best_score, null_score)
+                        best_start = offsets[s][0]
+        candidates[example["id"]] = SpanCandidate(best_text, best_score, null_score, best_start)
     return candidates
 
 
@@ -474,6 +476,33 @@ class QuestionAnswering(Task):
                  "f1": 100 * max(token_f1(answers[e["id"]], g) for g in e["answers"]["text"] or [""])}
                 for e in examples]
         return squad_v2_metrics(answers, list(examples)), sorted(rows, key=lambda r: r["id"])
+
+    def input_columns(self, corpus) -> dict[str, str]:
+        return {"question": "question", "context": "context"}  # QA tables' own column names (read_qa_table)
+
+    def predictor(self, model_dir, params: Params):
+        """The best span (text, first character, start + end logit) or an abstention, at the null-score
+        threshold the model was shipped with, as evaluate decides."""
+        import datasets  # heavy: model side only
+
+        tokenizer = load_tokenizer(str(model_dir), params)
+        model = self.load_model(str(model_dir), tokenizer, params).eval()
+        levers = getattr(model.config, "transfer_levers", None) or {}
+        threshold = levers.get("abstention", {}).get("null_score_threshold")
+
+        def answer(rows: list[dict]) -> list[dict]:
+            examples = datasets.Dataset.from_list([{key: row[key] for key in ("id", "question", "context")}
+                                                   for row in rows])
+            windows = encode_qa(examples, tokenizer, params.tokenize.max_length, params.qa.doc_stride,
+                                for_training=False)
+            candidates = predict_candidates(model, tokenizer, examples, windows, params.evaluate.batch_size,
+                                            params.qa.n_best, params.qa.max_answer_length)
+            answers = answers_at(candidates, threshold)
+            return [{"answer": answers[row["id"]], "abstained": not answers[row["id"]],
+                     "start": candidates[row["id"]].start if answers[row["id"]] else -1,
+                     "score": round(candidates[row["id"]].score, 4) if answers[row["id"]] else None,
+                     "null_margin": round(candidates[row["id"]].null_margin, 4)} for row in rows]
+        return answer
 
     def resampled_score(self, rows: list[dict], params: Params):
         f1 = np.array([float(row["f1"]) for row in rows])  # SQuAD F1 is the mean of the per-question F1

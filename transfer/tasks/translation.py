@@ -191,6 +191,21 @@ class Translation(Task):
 
         return {split: pairs.map(encode, batched=True, batch_size=1000, desc="tokenize pairs")}
 
+    def input_columns(self, corpus) -> dict[str, str]:
+        return {"source_text": getattr(corpus, "source_column", "source")}
+
+    def predictor(self, model_dir, params: Params):
+        """Beam-search translations with translation.*'s settings, as evaluate scores them."""
+        config, tokenizer = params.translation, load_tokenizer(str(model_dir), params)
+        model = load_seq2seq(str(model_dir), tokenizer, **load_kwargs(params, model_dir))
+
+        def translated(rows: list[dict]) -> list[dict]:
+            texts = translate(model, tokenizer, [row["source_text"] for row in rows], num_beams=config.num_beams,
+                              max_new_tokens=config.max_new_tokens, length_penalty=config.length_penalty,
+                              batch_size=params.evaluate.batch_size, max_source_length=config.max_source_length)
+            return [{"translation": text} for text in texts]
+        return translated
+
     def load_model(self, init: str, tokenizer, params: Params, **options):
         return load_seq2seq(init, tokenizer, **load_kwargs(params, init), **options)
 

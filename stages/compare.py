@@ -22,6 +22,7 @@ from transfer.core.artifacts import load_dataset_output, read_csv, read_json, se
 from transfer.core.modeling import TRAINING_REPORT
 from transfer.core.params import load_params
 from transfer.core.stage_entry import run_stage
+from transfer.core.switches import not_run_record, switched_off
 from transfer.tasks.registry import task_for
 
 COMPARE, PREDICTIONS, PROMPTING = Path("models/compare"), Path("data/predictions"), Path("data/prompting")
@@ -55,6 +56,12 @@ def main() -> None:
     # of source_only and of the label-budget points; their times above do not include it.
     timing |= read_json(SOURCE_TIMING)
 
+    if not params.compare.enabled:  # the headline arms' wall times still go to timing.json
+        write_json("metrics/compare.json", not_run_record("compare"))
+        write_json("metrics/timing.json", timing)
+        write_csv("metrics/plots/compare.csv", [], fieldnames=["strategy", "score"])
+        print(f"compare: not run: {switched_off('compare')}")
+        return
     target = load_dataset_output("data/tokenized/target")
     # Only the matrix that params declare now: DVC leaves the folders of removed entries in place.
     for model_dir in [COMPARE / f"{s}-{seed}" for s in params.compare.strategies for seed in params.compare.seeds]:

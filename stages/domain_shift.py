@@ -19,6 +19,7 @@ from transfer.core.artifacts import read_jsonl, write_csv, write_json
 from transfer.core.modeling import load_encoder, load_tokenizer, resolve_model
 from transfer.core.params import load_params
 from transfer.core.stage_entry import run_stage
+from transfer.core.switches import not_run_record, switched_off
 from transfer.tasks.registry import task_for
 
 CLEAN = Path("data/clean")
@@ -31,6 +32,11 @@ def main() -> None:
     params = load_params()
     task = task_for(params)
     config = params.domain_shift
+    if not config.enabled:
+        write_json("metrics/domain.json", not_run_record("domain_shift"))
+        write_csv("metrics/plots/domain_projection.csv", [], fieldnames=["checkpoint", "domain", "label", "x", "y"])
+        print(f"domain_shift: not run: {switched_off('domain_shift')}")
+        return
     pools = {domain: [row for split in HELDOUT_SPLITS if (CLEAN / domain / f"{split}.jsonl").exists()
                       for row in read_jsonl(CLEAN / domain / f"{split}.jsonl")] for domain in DOMAINS}
     sample = balanced_sample(pools, config.sample_size, params.seed)

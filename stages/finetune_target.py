@@ -30,13 +30,15 @@ from pathlib import Path
 
 from transfer.core.artifacts import atomic_path, load_dataset_output, seed_folders, seeds_folder, write_json
 from transfer.core.modeling import TRAINING_REPORT, resolve_model
-from transfer.core.params import AUTO, STRATEGIES, Params, candidate_name, candidate_params, load_params
+from transfer.core.params import AUTO, Params, candidate_name, candidate_params, load_params
 from transfer.core.stage_entry import run_stage
+from transfer.core.strategy_registry import STRATEGIES
+from transfer.core.switches import switched_off
 from transfer.tasks.registry import task_for
 from transfer.training.checkpoints import resumable
 from transfer.training.label_subsets import budget_subset, original_rows, validation_for_budget
 from transfer.training.selection import BASELINE, Recipe, select_recipe, source_phase_name
-from transfer.training.source_phase import SOURCE_STRATEGIES, settings_difference
+from transfer.training.source_phase import settings_difference, starts_with_source_phase
 from transfer.training.strategies import fit_strategy, save_fitted
 from transfer.training.tuning import (
     chosen_learning_rate,
@@ -55,7 +57,7 @@ HEADLINE = {"baseline": Path("models/baseline"), "target": Path("models/target")
 def source_model_for(params: Params, strategy: str, any_seed: bool) -> str | None:
     """models/source where `strategy` starts with the source phase and it was trained with `params`'
     settings (any_seed: but perhaps another seed); says so when it was not."""
-    if strategy not in SOURCE_STRATEGIES:
+    if not starts_with_source_phase(strategy):
         return None
     differences = settings_difference(SOURCE, params, any_seed=any_seed)
     if differences:
@@ -72,7 +74,8 @@ def at_first_rate(params: Params) -> Params:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", action="store_true", help="train the target_only baseline from the base model")
-    parser.add_argument("--strategy", choices=STRATEGIES, help="override finetune.strategy (compare stages)")
+    parser.add_argument("--strategy", choices=list(STRATEGIES),  # the registry, with what a plugin registered
+                        help="override finetune.strategy (compare stages)")
     parser.add_argument("--seed", type=int, help="override seed (compare, label_budget stages)")
     parser.add_argument("--out", type=Path, help="output folder (default models/target or models/baseline, which "
                                                  "also train finetune.seed_offsets into models/<arm>_seeds)")
@@ -89,20 +92,19 @@ def main() -> None:
     else:
         strategy, init = cli.strategy or params.finetune.strategy, str(DOMAIN)
     out = cli.out or HEADLINE[arm]
+    # A matrix entry of a switched-off stage (compare.enabled, label_budget.enabled) trains nothing.
+    section = "label_budget" if cli.labels is not None else "compare" if cli.strategy is not None else None
+    if section and not getattr(params, section).enabled:
+        return write_skipped(out, strategy, params.seed, cli.labels, switched_off(section))
     source = load_dataset_output(TOKENIZED / "source")
     target = load_dataset_output(TOKENIZED / "target")
     if cli.labels is not None:
         available = len(original_rows(target["train"]))
         if cli.labels >= available:
             # label_budget drops this size from the curve with a note; the full budget is the headline pair.
-            reason = (f"--labels {cli.labels} is not below the {available} labeled target train examples: the "
-                      f"full budget is the headline models' point of the curve")
-            with atomic_path(out) as tmp:
-                tmp.mkdir(parents=True)
-                write_json(tmp / TRAINING_REPORT, {"strategy": strategy, "seed": params.seed, "labels": cli.labels,
-                                                   "skipped": reason})
-            print(f"finetune_target: nothing to train: {reason}")
-            return
+            return write_skipped(out, strategy, params.seed, cli.labels,
+                                 f"--labels {cli.labels} is not below the {available} labeled target train "
+                                 f"examples: the full budget is the headline models' point of the curve")
         target["train"] = budget_subset(target["train"], cli.labels, params.seed)
         # Validation labels are labels too: a 50-label point does not select on the full budget's split.
         target["validation"] = validation_for_budget(target["validation"], cli.labels, available, params.seed)
@@ -168,6 +170,14 @@ def main() -> None:
     if headline:
         train_seeds(own, seeds, fit, task, target, seed_folders(out, params.seed, params.finetune.seed_offsets), arm)
     run.finish()
+
+
+def write_skipped(out: Path, strategy: str, seed: int, labels: int | None, reason: str) -> None:
+    """A folder that says why nothing was trained into it (its training report's `skipped`)."""
+    with atomic_path(out) as tmp:
+        tmp.mkdir(parents=True)
+        write_json(tmp / TRAINING_REPORT, {"strategy": strategy, "seed": seed, "labels": labels, "skipped": reason})
+    print(f"finetune_target: nothing to train: {reason}")
 
 
 def train_seeds(own: Params, seeds: list[int], fit, task, target, folders: dict[int, Path], arm: str) -> None:

@@ -27,6 +27,7 @@ from transfer.core.artifacts import load_dataset_output, read_csv, read_json, wr
 from transfer.core.modeling import TRAINING_REPORT
 from transfer.core.params import load_params
 from transfer.core.stage_entry import run_stage
+from transfer.core.switches import not_run_record, switched_off
 from transfer.tasks.registry import task_for
 from transfer.training.label_subsets import original_rows, validation_labels
 
@@ -39,6 +40,14 @@ def main() -> None:
     params = load_params()
     task = task_for(params)
     config = params.label_budget
+    if not config.enabled:
+        write_json("metrics/label_budget.json", {**not_run_record("label_budget"), "measured": False,
+                                                 "note": switched_off("label_budget"), "warnings": []})
+        write_json("metrics/budget_timing.json", {})
+        write_csv("metrics/plots/label_budget.csv", [], fieldnames=["labels", "train_labels", *CURVES,
+                                                                    *(f"{curve}_std" for curve in CURVES)])
+        print(f"label_budget: not run: {switched_off('label_budget')}")
+        return
     metric, metric_name = task.primary, task.metrics[task.primary]
     headline = read_json("metrics/eval.json")
     target = load_dataset_output("data/tokenized/target")

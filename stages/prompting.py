@@ -17,6 +17,7 @@ from transfer.core.artifacts import atomic_path, read_jsonl, write_csv, write_js
 from transfer.core.modeling import backbone_of, resolve_model
 from transfer.core.params import load_params
 from transfer.core.stage_entry import run_stage
+from transfer.core.switches import switched_off
 from transfer.tasks.classification import classification_metrics
 from transfer.tasks.prompting import demonstration_pool, load_prompted_model, prompt_scores
 from transfer.tasks.registry import task_for
@@ -31,11 +32,11 @@ def predicted_counts(scores, labels: list[str]) -> dict[str, int]:
     return {label: int((chosen == i).sum()) for i, label in enumerate(labels)}
 
 
-def not_applicable(reason: str) -> None:
+def not_applicable(reason: str, switched: bool = False) -> None:
     with atomic_path(OUTPUTS) as out:
         out.mkdir(parents=True)
         (out / "NOT_APPLICABLE.txt").write_text(reason + "\n")
-    write_json(METRICS, {"applicable": False, "reason": reason})
+    write_json(METRICS, {"applicable": False, **({"enabled": False} if switched else {}), "reason": reason})
     write_json(SPEED, {"applicable": False})
     print(f"prompting: not applicable: {reason}")
 
@@ -44,6 +45,8 @@ def main() -> None:
     params = load_params()
     task = task_for(params)
     base = resolve_model(params.model.name)
+    if not params.prompting.enabled:
+        return not_applicable(switched_off("prompting"), switched=True)
     if not task.label_head:
         return not_applicable(f"task {task.name} has no classes to score verbalizers for")
     if not params.prompting.methods:

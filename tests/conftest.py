@@ -94,7 +94,7 @@ def tiny_params(model: Path, corpora: dict) -> dict:
     # A grid of two learning rates and two training seeds per headline arm: the tiny DAG runs both paths.
     params["finetune"].update(target_epochs=4, source_epochs=1, batch_size=8, learning_rate=[3e-3, 1e-3],
                               source_learning_rate=3e-3, seed_offsets=[1])
-    params["label_budget"] = {"sizes": [12], "seeds": [42]}
+    params["label_budget"] = {"enabled": True, "sizes": [12], "seeds": [42]}
     params["domain_shift"].update(sample_size=40)
     params["distill"]["enabled"] = True  # off in the default run; the tiny DAG trains the student
     return params

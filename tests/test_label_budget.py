@@ -64,7 +64,7 @@ def test_budget_sizes_at_or_above_the_labeled_set_are_left_to_label_budget_but_e
     test runs one); params only refuse a size listed twice."""
     params = default_params()
     params["data"]["target_train_labeled"] = 50
-    params["label_budget"] = {"sizes": [25, 50, 100], "seeds": [1]}
+    params["label_budget"] = {"enabled": True, "sizes": [25, 50, 100], "seeds": [1]}
     assert parse_params(params).label_budget.sizes == [25, 50, 100]
     params["label_budget"]["sizes"] = [25, 25]
     with pytest.raises(ParamsError, match=r"label_budget.sizes: each size once"):

@@ -21,7 +21,8 @@ def test_shipped_params_are_valid():
 @pytest.mark.parametrize(("edit", "expected"), [
     (lambda p: p["finetune"].update(stratgy="x"), "finetune.stratgy: unknown key"),
     (lambda p: p["finetune"].update(strategy="magic"),
-     "'target_only', 'source_only', 'sequential', 'joint', 'dann', 'setfit', 'sequential_setfit' or 'auto'"),
+     "unknown strategy `magic`; choose one of target_only, source_only, sequential, joint, dann, setfit, "
+     "sequential_setfit or auto"),
     (lambda p: p["finetune"].update(logit_adjustment=[-1.0]), "finetune.logit_adjustment.0"),
     (lambda p: p["finetune"].update(learning_rate=[]), "finetune.learning_rate"),
     (lambda p: p["finetune"].update(learning_rate=[1e-4, 0.0]), "finetune.learning_rate"),

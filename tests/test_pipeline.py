@@ -259,6 +259,36 @@ def test_the_student_switched_off_trains_nothing_and_the_report_says_so(built_co
     assert "Not run: distill.enabled is false" in (root / "docs/results.md").read_text()
 
 
+SWITCHES = ("compare", "label_budget", "distill", "prompting", "domain_shift")
+
+
+def test_the_five_switches_off_leave_only_tapt_the_source_phase_and_the_two_arms(built_copy):
+    """Every optional stage switched off: nothing upstream re-runs (TAPT, the source phase, the chosen model and
+    the baseline stay as trained), the compare and label-budget matrix entries and the student train nothing,
+    each switched-off stage records why, and the summary and results page say what was not run."""
+    dvc_project, root = built_copy, built_copy.root
+    out = dvc_project.run("dvc", "exp", "run", *(f"-S{switch}.enabled=false" for switch in SWITCHES)).stdout
+    ran = set(ran_stages(out))
+    assert not ran & {"pretrain_domain", "finetune_source", "finetune_baseline", "finetune_target", "evaluate"}
+    assert {"compare", "label_budget", "distill", "prompting", "domain_shift", "report"} <= ran
+    trained = [path for folder in ("models/compare", "models/budget", "models/student")
+               for path in (root / folder).rglob("*.safetensors")]
+    assert trained == []
+    for entry in [p for folder in ("models/compare", "models/budget") for p in (root / folder).iterdir() if p.is_dir()]:
+        skipped = json.loads((entry / "training.json").read_text())["skipped"]
+        assert skipped.startswith(("compare.enabled is false", "label_budget.enabled is false")), entry
+    reasons = {name: json.loads((root / f"metrics/{name}.json").read_text())["reason"]
+               for name in ("compare", "label_budget", "distill", "prompting", "domain")}
+    for name, reason in reasons.items():
+        assert reason.startswith(f"{'domain_shift' if name == 'domain' else name}.enabled is false"), reason
+    assert json.loads((root / "metrics/timing.json").read_text())  # the arms' wall times are still reported
+    summary = dvc_project.run("python", "-m", "stages.report").stdout
+    results = (root / "docs/results.md").read_text()
+    for switch in SWITCHES:
+        assert f"{switch}.enabled is false" in summary and f"{switch}.enabled is false" in results, switch
+    assert "Headline gain over the baseline" in summary
+
+
 def test_one_training_seed_makes_no_significance_claim_anywhere(built_copy):
     """finetune.seed_offsets: [] trains each arm once: eval.json, evaluate's line, the summary and the results
     page all say "one seed: no significance claim", and none calls the gain significant."""

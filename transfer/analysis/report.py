@@ -10,6 +10,7 @@ from pathlib import Path
 
 from transfer.analysis.evaluation import arm_words, interval_words
 from transfer.core.artifacts import read_json
+from transfer.core.switches import was_run
 from transfer.tasks.registry import get_task
 
 METRICS = Path("metrics")
@@ -63,8 +64,12 @@ def print_summary() -> None:
               f"{budget['valid']} valid after cleaning)")
     for warning in clean.get("warnings", []):
         print(f"WARNING (clean): {warning}")
-    print(f"\n{'model':<24}{name_of:>10}{'gain (pts)':>12}  {'95% interval':<34}negative transfer")
     rows = read_json(METRICS / "compare.json") if (METRICS / "compare.json").exists() else {}
+    if was_run(rows):
+        print(f"\n{'model':<24}{name_of:>10}{'gain (pts)':>12}  {'95% interval':<34}negative transfer")
+    else:
+        print(f"\nStrategies side by side: not run ({rows['reason']})")
+        rows = {}
     for name, row in rows.items():
         spread = f" ± {row[f'{metric}_std']:.3f}" if row["seeds"] > 1 else ""
         flag = "YES" if row["negative_transfer"] else ""
@@ -104,8 +109,13 @@ def print_summary() -> None:
     elif distill:
         print(f"Distilled student: {distill['student']['layers']} layers, {distill['size_ratio']:.0%} of the "
               f"parameters, macro-F1 {distill['student']['macro_f1']:.3f} ({distill['quality_retained']:.0%} kept)")
-    if (METRICS / "domain.json").exists():
-        domain = read_json(METRICS / "domain.json")
+    prompting = read_json(METRICS / "prompting.json") if (METRICS / "prompting.json").exists() else {}
+    if not was_run(prompting):
+        print(f"Prompting: not run ({prompting['reason']})")
+    domain = read_json(METRICS / "domain.json") if (METRICS / "domain.json").exists() else {}
+    if not was_run(domain):
+        print(f"Domain shift: not run ({domain['reason']})")
+    elif domain:
         shift = "  ".join(f"{name}: PAD {e['proxy_a_distance']:.2f} MMD² {e['mmd2']:.3f}"
                           for name, e in domain["embeddings"].items())
         print(f"Domain shift ({domain['sample_per_domain']} held-out texts a domain)  {shift}")
@@ -242,7 +252,9 @@ def results_page() -> str:
                          f"(asked for: {entry['requested']}).")
         lines += [f"- Warning: {warning}" for warning in clean.get("warnings", [])]
         lines.append("")
-    if compare:
+    if compare and not was_run(compare):
+        lines += ["## Strategies side by side (`metrics/compare.json`)", "", f"Not run: {compare['reason']}.", ""]
+    elif compare:
         lines += [f"## Strategies side by side (`metrics/compare.json`, {name_of})", ""]
         lines += table(["model", name_of, "std over seeds", "seeds", "gain (points)", "95% interval",
                         "negative transfer"],
@@ -290,8 +302,13 @@ def results_page() -> str:
                       f"{distill['size_ratio']:.0%} of its parameters" + student_gain_words(distill) + ".", ""]
     elif distill:
         lines += ["## Distillation (`metrics/distill.json`)", "", f"Not run: {distill['reason']}.", ""]
+    prompting = load("prompting.json")
+    if prompting and not was_run(prompting):
+        lines += ["## Prompting (`metrics/prompting.json`)", "", f"Not run: {prompting['reason']}.", ""]
     domain = load("domain.json")
-    if domain:
+    if domain and not was_run(domain):
+        lines += ["## Domain shift (`metrics/domain.json`)", "", f"Not run: {domain['reason']}.", ""]
+    elif domain:
         lines += [f"## Domain shift (`metrics/domain.json`, {domain['sample_per_domain']} held-out texts a domain)", ""]
         lines += table(["encoder checkpoint", "proxy A-distance", "domain classifier error", "MMD²"],
                        [[name, e["proxy_a_distance"], f"{e['domain_classifier_error']:.1%}", e["mmd2"]]

@@ -18,9 +18,20 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from transfer.core.errors import ParamsError
+from transfer.core.strategy_registry import STRATEGIES as STRATEGY_REGISTRY
+from transfer.core.strategy_registry import get_strategy
 
 PARAMS_FILE = Path("params.yaml")
 
@@ -172,10 +183,20 @@ class LoraParams(Strict):
     target_modules: Literal["auto", "all-linear"] | list[str] = Field(min_length=1)
 
 
-SETFIT_STRATEGIES = ("setfit", "sequential_setfit")  # SetFit's own training, not Trainer phases
-STRATEGIES = ("target_only", "source_only", "sequential", "joint", "dann", *SETFIT_STRATEGIES)
 AUTO = "auto"  # finetune.strategy: chosen among finetune.auto.candidates by k-fold cross-validation
-STRATEGY_CHOICES = (*STRATEGIES, AUTO)
+
+
+def registered(name: str, also: tuple[str, ...] = ()) -> str:
+    """A strategy of the registry (transfer/core/strategy_registry.py), read when params are: one registered
+    after this module is imported is valid too."""
+    if name not in (*STRATEGY_REGISTRY, *also):
+        known = [*STRATEGY_REGISTRY, *also]
+        raise ValueError(f"unknown strategy `{name}`; choose one of {', '.join(known[:-1])} or {known[-1]}")
+    return name
+
+
+StrategyName = Annotated[str, AfterValidator(registered)]
+StrategyChoice = Annotated[str, AfterValidator(lambda name: registered(name, also=(AUTO,)))]  # or auto
 
 
 class WeightEnsemblingParams(Strict):
@@ -209,12 +230,12 @@ class SetfitParams(Strict):
 class CandidateParams(Strict):
     """A strategy with its own finetune settings (a gentler target phase, an L2-SP strength ...)."""
     name: str = Field(pattern=r"^[A-Za-z0-9_.=-]+$")
-    strategy: Literal[STRATEGIES]
+    strategy: StrategyName
     finetune: dict[str, Any]
 
 
 class AutoParams(Strict):
-    candidates: list[Literal[STRATEGIES] | CandidateParams] = Field(min_length=1)
+    candidates: list[StrategyName | CandidateParams] = Field(min_length=1)
     folds: int = Field(ge=2)
 
     @field_validator("candidates")
@@ -242,7 +263,7 @@ PositiveFloat = Annotated[float, Field(gt=0)]
 
 
 class FinetuneParams(Strict):
-    strategy: Literal[STRATEGY_CHOICES]
+    strategy: StrategyChoice
     peft: Literal["none", "lora"]
     # One value, or a grid that every arm chooses from on target validation (transfer/training/tuning.py).
     learning_rate: PositiveFloat | Annotated[list[PositiveFloat], Field(min_length=1)]
@@ -284,7 +305,7 @@ class FinetuneParams(Strict):
         if self.mixed_mlm.weight > 0 and self.peft == "lora":
             raise ValueError("mixed_mlm shares the encoder between the classifier and the MLM head, which "
                              "LoRA adapters wrap; set mixed_mlm.weight: 0 or finetune.peft: none")
-        if self.strategy in SETFIT_STRATEGIES and self.peft == "lora":
+        if self.strategy != AUTO and get_strategy(self.strategy).setfit and self.peft == "lora":
             raise ValueError(f"strategy {self.strategy} fine-tunes the whole sentence-transformer contrastively "
                              f"and fits its head by logistic regression; set finetune.peft: none")
         return self
@@ -302,7 +323,8 @@ class DistillParams(Strict):
 
 
 class CompareParams(Strict):
-    strategies: list[Literal[STRATEGIES]] = Field(min_length=1)
+    enabled: bool
+    strategies: list[StrategyName] = Field(min_length=1)
     seeds: list[int] = Field(min_length=1)
 
 
@@ -311,6 +333,7 @@ class LaunchParams(Strict):
 
 
 class PromptingParams(Strict):
+    enabled: bool
     methods: list[Literal["zero_shot", "few_shot"]]
     template: str = Field(pattern=r"\{text\}")
     verbalizers: dict[str, str]
@@ -323,11 +346,13 @@ class PromptingParams(Strict):
 
 
 class LabelBudgetParams(Strict):
+    enabled: bool
     sizes: list[Annotated[int, Field(ge=1)]]  # [] = no curve (label_budget records that it measured none)
     seeds: list[int] = Field(min_length=1)
 
 
 class DomainShiftParams(Strict):
+    enabled: bool
     sample_size: int = Field(ge=20)
     heldout_fraction: float = Field(gt=0, lt=1)
     vocab_top_k: int = Field(ge=10)

@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from transfer.core.strategy_registry import strategy_names
 from transfer.data.corpora import stratified_take
 
 if TYPE_CHECKING:  # annotations only: datasets is imported where tokenized data is made
@@ -22,8 +23,6 @@ if TYPE_CHECKING:  # annotations only: datasets is imported where tokenized data
     import pandas as pd
 
     from transfer.core.params import CleanParams, HubDataset, LocalFiles, Params
-
-STRATEGIES_WITHOUT_LABEL_HEAD = ("target_only", "source_only", "sequential", "joint")
 
 
 class Task(ABC):
@@ -46,7 +45,6 @@ class Task(ABC):
     # A classifier over data.labels: the packaged corpora, EDA and rebalancing, per-domain loss weights in
     # joint, DANN and distillation need one.
     label_head: ClassVar[bool] = False
-    strategies: ClassVar[tuple[str, ...]] = STRATEGIES_WITHOUT_LABEL_HEAD
     # Splits tokenize writes (unlabeled target text is tokenized only where DANN can use it).
     tokenized_splits: ClassVar[tuple[str, ...]] = ("train", "validation", "test")
     # Whether a decoder-only LLM can be model.name (task_for refuses one where it cannot).
@@ -61,6 +59,11 @@ class Task(ABC):
     @property
     def primary(self) -> str:
         return next(iter(self.metrics))
+
+    @property
+    def strategies(self) -> tuple[str, ...]:
+        """The registered strategies this task can run (those that need a label head only where it has one)."""
+        return strategy_names(label_head=self.label_head)
 
     # --- params ---------------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precisio
 
 from transfer.core.errors import DataError
 from transfer.core.modeling import backbone_kind, load_kwargs, load_tokenizer, training_arguments
-from transfer.core.params import STRATEGIES, CleanParams, HubDataset, LocalFiles, Params
+from transfer.core.params import CleanParams, HubDataset, LocalFiles, Params
 from transfer.data.corpora import canonical_frame
 from transfer.data.tables import read_table
 from transfer.data.training_sets import BUDGET_KEYS
@@ -39,7 +39,6 @@ class Classification(Task):
     corpus_keys = ("text_column", "label_column", "label_map")
     label_head = True
     decoder_backbone = True
-    strategies = STRATEGIES
     # Unlabeled target text (label -1) feeds the domain classifier of DANN.
     tokenized_splits = ("train", "validation", "test", "unlabeled")
     peft_task_type = "SEQ_CLS"

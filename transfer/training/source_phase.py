@@ -21,8 +21,13 @@ from pathlib import Path
 from transformers import TrainerState
 
 from transfer.core.params import Params
+from transfer.core.strategy_registry import get_strategy
 
-SOURCE_STRATEGIES = ("source_only", "sequential")
+
+def starts_with_source_phase(strategy: str) -> bool:
+    """Whether `strategy` (a registered one) starts with the source phase: those can start from models/source."""
+    return get_strategy(strategy).source_phase
+
 # What the source phase depends on beyond the data and the initial weights (finetune keys): runs that
 # agree on these, on the seed and on the model settings share one source phase.
 SOURCE_PHASE_KEYS = ("source_epochs", "source_learning_rate", "batch_size", "weight_decay", "warmup_ratio", "peft",

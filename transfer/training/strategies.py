@@ -27,7 +27,8 @@ from transformers import DataCollatorWithPadding, TrainerCallback
 from transfer.core.artifacts import write_json
 from transfer.core.errors import ParamsError
 from transfer.core.modeling import backbone_kind, backbone_of, load_tokenizer, resolve_model, set_seed
-from transfer.core.params import SETFIT_STRATEGIES, Params
+from transfer.core.params import Params
+from transfer.core.strategy_registry import get_strategy
 from transfer.training.checkpoints import ResumableRun
 from transfer.training.keep_source import keep_source_arguments
 from transfer.training.levers import adjust_priors, ensemble_and_self_train, levers_enabled
@@ -36,7 +37,6 @@ from transfer.training.quantization import merge_into_full_precision, prepare_fo
 from transfer.training.setfit_training import fit_setfit_strategy
 from transfer.training.source_phase import (
     SETTINGS_FILE,
-    SOURCE_STRATEGIES,
     STATE_FILE,
     finished_source_phase,
     source_settings,
@@ -258,9 +258,10 @@ def fit_strategy(params: Params, task: Task, strategy: str, init: str, source: d
                          f"{config.learning_rate}: choose with transfer.training.tuning.fit_over_learning_rates")
     set_seed(params.seed)
     tokenizer = load_tokenizer(init, params)
-    if strategy in SETFIT_STRATEGIES:
+    declared = get_strategy(strategy)  # transfer/core/strategy_registry.py
+    if declared.setfit:
         return fit_setfit(params, task, strategy, init, source, target, tokenizer, levers=levers)
-    after_source = source_model is not None and strategy in SOURCE_STRATEGIES
+    after_source = source_model is not None and declared.source_phase
     weights = source_model if after_source else init
     model, quantized = trainable_model(params, task, weights, tokenizer)
 
@@ -272,11 +273,13 @@ def fit_strategy(params: Params, task: Task, strategy: str, init: str, source: d
     phases = {}
     if after_source:
         phases["source"] = finished_source_phase(source_model)
-    elif strategy in SOURCE_STRATEGIES:
+    elif declared.source_phase:
         phases["source"] = train(model, train=source["train"], evaluation=None, epochs=config.source_epochs,
                                  learning_rate=config.source_learning_rate, phase="source")
     levers = levers and levers_enabled(params)
     start, chosen = None, {}
+    if declared.train is not None:  # a registered strategy of its own: its phases, then the common levers
+        phases |= declared.train(model, train, params=params, task=task, source=source, target=target)
     if strategy in ("target_only", "sequential"):
         start = snapshot(model) if levers else None
         loss = (class_weight_loss(target["train"], len(params.data.labels))

@@ -26,13 +26,12 @@ import numpy as np
 
 from transfer.core.artifacts import read_json, write_json
 from transfer.core.params import Params
+from transfer.core.strategy_registry import get_strategy
 
 if TYPE_CHECKING:  # the stage passes its task in
     from transfer.tasks.base import Task
 
 TUNING_REPORT = "tuning.json"
-# Strategies with a phase at finetune.learning_rate; the others (source_only, SetFit) train once.
-GRID_STRATEGIES = ("target_only", "sequential", "joint", "dann")
 
 Fitted = tuple[Any, Any, dict]  # fit_strategy's (model, tokenizer, phases)
 
@@ -47,7 +46,8 @@ def with_seed(params: Params, seed: int) -> Params:
 
 def grid_for(params: Params, strategy: str) -> list[float]:
     rates = params.finetune.learning_rates
-    return rates if strategy in GRID_STRATEGIES else rates[:1]
+    # Strategies with a phase at finetune.learning_rate; the others (source_only, SetFit) train once.
+    return rates if get_strategy(strategy).tuned_over_grid else rates[:1]
 
 
 def fit_over_learning_rates(params: Params, strategy: str, fit: Callable[[Params, str], Fitted],

@@ -1,0 +1,87 @@
+"""A strategy plugs in through the registry alone: one defined here (a short warm-up phase on the target
+labels at a tenth of the learning rate, then the target phase) is accepted by the params schema, runs through
+the real tokenize and finetune_target stages on the tiny model, and ships under its name, with no edit to the
+package."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import pytest
+import yaml
+
+from tests.conftest import synthetic_rows, tiny_params, write_corpora
+from transfer.core.errors import ParamsError
+from transfer.core.params import parse_params
+from transfer.core.strategy_registry import STRATEGIES, Strategy, register_strategy
+from transfer.tasks.registry import get_task, task_for
+
+
+def warm_then_target(model, phase, *, params, task, source, target) -> dict:
+    config = params.finetune
+    return {"warmup": phase(model, train=target["train"], evaluation=None, epochs=1,
+                            learning_rate=config.learning_rate / 10, phase="warmup"),
+            "target": phase(model, train=target["train"], evaluation=target["validation"],
+                            epochs=config.target_epochs, learning_rate=config.learning_rate, phase="target")}
+
+
+@pytest.fixture
+def warmup_strategy():
+    strategy = register_strategy(Strategy("warmup_target", "a gentle warm-up phase, then the target phase",
+                                          train=warm_then_target))
+    yield strategy
+    del STRATEGIES[strategy.name]
+
+
+@pytest.fixture
+def head_strategy():
+    strategy = register_strategy(Strategy("needs_head", "a strategy with a domain head", label_head=True,
+                                          train=warm_then_target))
+    yield strategy
+    del STRATEGIES[strategy.name]
+
+
+def write_rows(path, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def test_a_strategy_defined_outside_the_package_runs_through_finetune_target(warmup_strategy, tiny_model, tmp_path,
+                                                                             monkeypatch):
+    from stages import finetune_target, tokenize
+
+    raw = tiny_params(tiny_model, write_corpora(tmp_path / "corpora"))
+    raw["finetune"].update(strategy="warmup_target", learning_rate=[3e-3], seed_offsets=[], target_epochs=6)
+    raw["compare"]["strategies"] = ["warmup_target", "sequential"]  # a compare entry too
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    for domain, seed in (("source", 1), ("target", 2)):
+        for split, n in (("train", 60), ("validation", 20), ("test", 20)):
+            write_rows(tmp_path / "data/augmented" / domain / f"{split}.jsonl", synthetic_rows(domain, n, seed + n))
+    shutil.copytree(tiny_model, tmp_path / "models/domain")  # what pretrain_domain would have written
+    tokenize.main()
+    monkeypatch.setattr(sys, "argv", ["finetune_target"])
+    finetune_target.main()
+
+    assert json.loads((tmp_path / "models/target/training.json").read_text())["strategy"] == "warmup_target"
+    assert json.loads((tmp_path / "models/target/config.json").read_text())["transfer_strategy"] == "warmup_target"
+    tuning = json.loads((tmp_path / "models/target/tuning.json").read_text())
+    assert not tuning["predicts_one_class"]  # it trained: the warm-up and target phases ran on the labels
+    curves = (tmp_path / "metrics/curves/target.csv").read_text().splitlines()
+    assert {line.split(",")[0] for line in curves[1:]} == {"warmup", "target"}  # its two phases, in its curves
+
+
+def test_the_registry_decides_which_names_params_accept_and_which_tasks_run_them(head_strategy, tiny_model, tmp_path):
+    raw = tiny_params(tiny_model, write_corpora(tmp_path))
+    raw["finetune"]["strategy"] = "needs_head"
+    assert parse_params(raw).finetune.strategy == "needs_head"
+    assert "needs_head" in get_task("classification").strategies
+    assert "needs_head" not in get_task("qa").strategies and "sequential" in get_task("qa").strategies
+    qa = {**raw, "task": "qa", "data": {**raw["data"], "labels": []}}
+    with pytest.raises(ParamsError, match="needs_head need a label head"):
+        task_for(parse_params(qa))
+    raw["finetune"]["strategy"] = "not_registered"
+    with pytest.raises(ParamsError, match="unknown strategy `not_registered`; choose one of .*needs_head or auto"):
+        parse_params(raw)

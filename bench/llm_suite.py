@@ -307,8 +307,12 @@ def cost_rows(runs: list[dict]) -> str:
     lines = [f"| {m} | " + " | ".join(f"{r['methods'][m]['seconds']:.0f}" if m in r["methods"] else ""
                                        for r in runs) + " |" for m in methods]
     header = " | ".join(f"{r['pair']} {r['seed']}" for r in runs)
-    return (f"\n\nWall time of each arm, seconds on 2 cores ({'; '.join(r.get('timing_note', '') for r in runs[:1])}"
-            f"):\n\n| arm | {header} |\n|---" + "|---:" * len(runs) + "|\n" + "\n".join(lines) + "\n")
+    notes: dict[str, list[str]] = {}
+    for r in runs:
+        notes.setdefault(r.get("timing_note", ""), []).append(f"{r['pair']} {r['seed']}")
+    conditions = "; ".join(f"{', '.join(names)}: {note}" for note, names in notes.items())
+    return (f"\n\nWall time of each arm, seconds on 2 cores ({conditions}):\n\n| arm | {header} |\n|---"
+            + "|---:" * len(runs) + "|\n" + "\n".join(lines) + "\n")
 
 
 def main() -> None:
@@ -346,7 +350,7 @@ def main() -> None:
                 key = f"{name}/{seed}"
                 result = run_pair(name, seed, Path(scratch), converted, set(cli.methods), cli.test_size, cli.smoke,
                                   cli.settings, partial.get(key), lambda record, key=key: save_partial(key, record))
-                runs.append({**result, "timing_note": cli.timing_note})
+                runs.append({"timing_note": cli.timing_note, **result})  # a note the partial record holds wins
                 partial.pop(key, None)
                 if partial:
                     partial_file.write_text(json.dumps(partial) + "\n")

@@ -85,3 +85,14 @@ def test_the_registry_decides_which_names_params_accept_and_which_tasks_run_them
     raw["finetune"]["strategy"] = "not_registered"
     with pytest.raises(ParamsError, match="unknown strategy `not_registered`; choose one of .*needs_head or auto"):
         parse_params(raw)
+
+
+def test_auto_chooses_among_strategies_and_is_none_itself():
+    """finetune.strategy: auto reaches the code that asks which strategies start with the source phase; it is
+    not registered (its candidates are), and an unregistered name is an error, not a silent no."""
+    from transfer.training.source_phase import starts_with_source_phase
+
+    assert starts_with_source_phase("sequential") and starts_with_source_phase("source_only")
+    assert not starts_with_source_phase("auto") and not starts_with_source_phase("target_only")
+    with pytest.raises(KeyError, match="unknown strategy `nope`"):
+        starts_with_source_phase("nope")

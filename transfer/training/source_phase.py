@@ -20,13 +20,14 @@ from pathlib import Path
 
 from transformers import TrainerState
 
-from transfer.core.params import Params
+from transfer.core.params import AUTO, Params
 from transfer.core.strategy_registry import get_strategy
 
 
 def starts_with_source_phase(strategy: str) -> bool:
-    """Whether `strategy` (a registered one) starts with the source phase: those can start from models/source."""
-    return get_strategy(strategy).source_phase
+    """Whether `strategy` starts with the source phase: those can start from models/source. auto is no strategy
+    of its own (its candidates are)."""
+    return strategy != AUTO and get_strategy(strategy).source_phase
 
 # What the source phase depends on beyond the data and the initial weights (finetune keys): runs that
 # agree on these, on the seed and on the model settings share one source phase.

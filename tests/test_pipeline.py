@@ -3,6 +3,7 @@ as `dvc plots show` draws them, and the README's `dvc exp run` workflow."""
 
 from __future__ import annotations
 
+import csv
 import json
 import shlex
 
@@ -122,6 +123,24 @@ def test_the_dag_runs_end_to_end_and_writes_every_report(built_project):
     model = AutoModelForSequenceClassification.from_pretrained(root / "models/target")
     assert model.config.id2label == {0: "negative", 1: "neutral", 2: "positive"}
 
+
+
+def test_predict_after_a_run_gives_the_labels_evaluate_scored(built_project, tmp_path):
+    """transfer-predict as a user runs it after `dvc repro`, on a CSV of the target test texts: the shipped
+    model's labels are the ones evaluate scored (data/predictions), row for row. (The tiny model's labels
+    hardly vary, so a misaligned row is caught by tests/test_predict.py, on heads made to vary.)"""
+    root = built_project.root
+    rows = [json.loads(line) for line in (root / "data/augmented/target/test.jsonl").read_text().splitlines()]
+    with (tmp_path / "new.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["id", "text"])
+        writer.writeheader()
+        writer.writerows({"id": row["id"], "text": row["text"]} for row in rows)
+    out = built_project.run("transfer-predict", str(tmp_path / "new.csv"), "--out", str(tmp_path / "p.csv")).stdout
+    with (tmp_path / "p.csv").open() as f:
+        predicted = {row["id"]: row["label"] for row in csv.DictReader(f)}
+    with (root / "data/predictions/target-42.csv").open() as f:
+        evaluated = {row["id"]: row["predicted"] for row in csv.DictReader(f)}
+    assert predicted == evaluated and f"{len(rows)} predictions" in out
 
 
 def test_a_forced_rerun_writes_byte_identical_metrics_and_plots(built_copy):

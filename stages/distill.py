@@ -5,7 +5,8 @@ MiniLM, the default for a decoder teacher) learns from the teacher's temperature
 teacher_outputs computed once (data/teacher), plus the hard labels; it reads the target texts through
 its own tokenizer. Writes models/student, metrics/distill.json (sizes and macro-F1 of both on the target
 test split, quality retained, the student's gain over the target-only baseline with its 95% interval)
-and metrics/distill_speed.json (the student's inference samples/s; the teacher's is teacher_outputs').
+and metrics/distill_speed.json (the student's inference samples/s; the teacher's is teacher_outputs'), and
+the student's model card, models/student/README.md (transfer/analysis/model_card.py).
 Tasks with a label head only (classification); for the others, and with distill.enabled false, the stage
 records why it does not run.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
+from transfer.analysis.model_card import CardFacts, model_card
 from transfer.analysis.significance import rows_gain_interval
 from transfer.core.artifacts import atomic_path, read_csv, read_json, read_jsonl, write_json
 from transfer.core.params import load_params
@@ -75,10 +77,35 @@ def main() -> None:
         task, params, [student_rows], baseline_rows, "the student").items()}
     write_json("metrics/distill.json", report)
     write_json("metrics/distill_speed.json", {"student_samples_per_second": round(samples_per_second, 1)})
+    write_card(params, task, report, classification_metrics(label_ids, predicted, labels), len(test),
+               {split: len(rows.get(split, [])) for split in DISTILLED_SPLITS})
     print(f"distill: student ({origin}) {report['student']['layers']} layers, {report['size_ratio']:.0%} of the "
           f"parameters, {report['quality_retained']:.1%} of the teacher's macro-F1, "
           f"{report['student_gain_over_baseline_points']:+.2f} points over the baseline, "
           f"{samples_per_second:.1f} samples/s")
+
+
+def write_card(params, task, report: dict, scores: dict, test_examples: int, distilled: dict[str, int]) -> None:
+    """models/student/README.md: the student's model card (transfer/analysis/model_card.py)."""
+    config, teacher, student = params.distill, report["teacher"], report["student"]
+    facts = CardFacts(
+        title=f"Student distilled from the {teacher['strategy']} model",
+        role=(f"A {student['layers']}-layer student ({student['from']}) of the pipeline's chosen model "
+              f"({teacher['strategy']}, {teacher['layers']} layers): {report['size_ratio']:.0%} of its parameters, "
+              f"{report['quality_retained']:.0%} of its macro-F1."),
+        strategy=f"distilled from {teacher['strategy']}",
+        scores={metric: scores[metric] for metric in task.metrics}, metric_names=task.metrics,
+        test_examples=test_examples,
+        gain={"points": report["student_gain_over_baseline_points"], "ci95": report["student_gain_ci95_points"],
+              "significant": report["student_significant"],
+              "over": "the target-only baseline (the mean over its training seeds)"},
+        training=[f"Distillation ({config.teacher} teacher): temperature {config.temperature:g}, alpha "
+                  f"{config.alpha:g} (soft-label weight), {config.epochs:g} epochs at learning rate "
+                  f"{config.learning_rate:g}, on the teacher's logits over "
+                  + ", ".join(f"{n} {split}" for split, n in distilled.items() if n) + " target texts"],
+        limits=["One training seed: the student's own seed-to-seed spread is not measured."])
+    with atomic_path(STUDENT / "README.md") as path:
+        path.write_text(model_card(params, facts, task.name), encoding="utf-8")
 
 
 def macro_f1_of(rows: list[dict], labels: list[str]) -> float:

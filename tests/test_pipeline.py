@@ -7,6 +7,7 @@ import csv
 import json
 import shlex
 
+from huggingface_hub import ModelCard
 from transformers import AutoModelForSequenceClassification
 
 from tests.conftest import DvcProject, ran_stages
@@ -122,6 +123,11 @@ def test_the_dag_runs_end_to_end_and_writes_every_report(built_project):
 
     model = AutoModelForSequenceClassification.from_pretrained(root / "models/target")
     assert model.config.id2label == {0: "negative", 1: "neutral", 2: "positive"}
+    distill = json.loads((root / "metrics/distill.json").read_text())
+    card = ModelCard.load(root / "models/student/README.md")  # the student's model card, from distill.json
+    assert {r.metric_name: r.metric_value for r in card.data.eval_results}["macro-F1"] == round(
+        distill["student"]["macro_f1"], 4)
+    assert f"{distill['student_gain_over_baseline_points']:+.2f} points" in card.text
 
 
 

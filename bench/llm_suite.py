@@ -118,7 +118,7 @@ def restored(scorer, record: dict) -> None:
 
 def run_pair(name: str, seed: int, scratch: Path, converted: Path, methods: set[str], test_size: int,
              smoke: bool = False, settings: list[str] = (), saved: dict | None = None,
-             save=lambda record: None) -> dict:
+             save=lambda record: None, timing_note: str = "") -> dict:
     """One pair and seed, every arm asked for. `saved` is what an interrupted run of it finished (its arms are
     not run again); `save(record)` is called after every arm with what is done so far."""
     source_spec, target_spec, labels = SUITE.PAIRS[name]
@@ -140,10 +140,14 @@ def run_pair(name: str, seed: int, scratch: Path, converted: Path, methods: set[
     texts = {split: [rows[split][i]["text"] for i in llm_target[split]["id"]] for split in ("validation", "test")}
     sizes = {f"{d}_{s}": len(r) for d, splits in kept.items() for s, r in splits.items()}
     sizes["scored_test"] = len(test_ids)
-    record = saved or {"test_ids": list(test_ids), "arms": {}, "validation_macro_f1": {}, "extra": {}}
-    if record["test_ids"] != list(test_ids):
-        raise RuntimeError(f"{name} seed {seed}: the saved partial run scored other test rows (another --test-size "
-                           f"or data); delete its entry from the .partial.json file to start it again")
+    chosen_settings = SUITE_SETTINGS + list(settings)
+    record = saved or {"test_ids": list(test_ids), "arms": {}, "validation_macro_f1": {}, "extra": {},
+                       "settings": chosen_settings}
+    if record["test_ids"] != list(test_ids) or record.get("settings", SUITE_SETTINGS) != chosen_settings:
+        raise RuntimeError(f"{name} seed {seed}: the saved partial run scored other test rows or ran other settings "
+                           f"({record.get('settings', SUITE_SETTINGS)}; now {chosen_settings}); resume with the "
+                           f"same ones, or delete its entry from the .partial.json file to start it again")
+    record["extra"].setdefault("timing_note", timing_note)  # how the machine was shared (edit it where it was)
     print(f"{name} seed {seed}: {sizes}; done before: {sorted(record['arms']) or 'nothing'}", flush=True)
     run = ResumableRun(scratch / name / str(seed), {"bench": f"llm-{name}-{seed}"}, root=scratch / "checkpoints")
     scorer = SUITE.Scorer(target["test"], labels, primary)
@@ -338,7 +342,9 @@ def main() -> None:
 
     def save_partial(key: str, record: dict) -> None:
         partial[key] = record
-        partial_file.write_text(json.dumps(partial) + "\n")
+        written = partial_file.with_suffix(".tmp")
+        written.write_text(json.dumps(partial) + "\n")
+        written.replace(partial_file)  # a kill mid-write leaves the last complete file
 
     with tempfile.TemporaryDirectory(prefix="llm-suite-") as scratch:
         converted = Path(scratch) / "smollm2"
@@ -349,7 +355,8 @@ def main() -> None:
                     continue
                 key = f"{name}/{seed}"
                 result = run_pair(name, seed, Path(scratch), converted, set(cli.methods), cli.test_size, cli.smoke,
-                                  cli.settings, partial.get(key), lambda record, key=key: save_partial(key, record))
+                                  cli.settings, partial.get(key), lambda record, key=key: save_partial(key, record),
+                                  cli.timing_note)
                 runs.append({"timing_note": cli.timing_note, **result})  # a note the partial record holds wins
                 partial.pop(key, None)
                 if partial:

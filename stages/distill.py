@@ -103,7 +103,8 @@ def write_card(params, task, report: dict, scores: dict, test_examples: int, dis
                   f"{config.alpha:g} (soft-label weight), {config.epochs:g} epochs at learning rate "
                   f"{config.learning_rate:g}, on the teacher's logits over "
                   + ", ".join(f"{n} {split}" for split, n in distilled.items() if n) + " target texts"],
-        limits=["One training seed: the student's own seed-to-seed spread is not measured."])
+        limits=["One training seed: the student's own seed-to-seed spread is not measured."],
+        base_model=None if student["from"].startswith("layers") else student["from"])  # layers: model.name's
     with atomic_path(STUDENT / "README.md") as path:
         path.write_text(model_card(params, facts, task.name), encoding="utf-8")
 

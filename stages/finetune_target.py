@@ -75,7 +75,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", action="store_true", help="train the target_only baseline from the base model")
     parser.add_argument("--strategy", choices=list(STRATEGIES),  # the registry, with what a plugin registered
-                        help="override finetune.strategy (compare stages)")
+                        help="override finetune.strategy (compare stages): " + "; ".join(
+                            f"{name}: {strategy.summary}" for name, strategy in STRATEGIES.items()))
     parser.add_argument("--seed", type=int, help="override seed (compare, label_budget stages)")
     parser.add_argument("--out", type=Path, help="output folder (default models/target or models/baseline, which "
                                                  "also train finetune.seed_offsets into models/<arm>_seeds)")

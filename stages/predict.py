@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> None:
         inputs = read_inputs(None, task, params, overrides, lines=sys.stdin)
     else:
         inputs = read_inputs(cli.input, task, params, overrides, cli.format)
+    if not inputs:
+        raise DataError(f"predict: {cli.input if cli.input != '-' else 'stdin'} holds no rows to predict on")
     rows = predict_rows(task, cli.model, inputs, params)
     fields = list({**task.input_columns(params.data.target), **overrides})
     if cli.out:

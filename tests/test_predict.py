@@ -172,3 +172,13 @@ def test_translation_predictions_are_evaluates_outputs(tiny_model, tmp_path):
                              params)
     assert {r["id"]: r["translation"] for r in evaluated} == {r["id"]: r["translation"] for r in predicted}
     assert len({row["translation"] for row in predicted}) > 1
+
+
+def test_the_table_shows_the_predicted_columns_when_the_first_input_was_refused():
+    from transfer.tasks.prediction import predictions_table
+
+    table = predictions_table([{"id": "a", "text": ""}, {"id": "b", "text": "fine"}],
+                              [{"id": "a", "error": "empty text"},
+                               {"id": "b", "label": "positive", "score": 0.9, "error": ""}], ["text"])
+    header = table.splitlines()[0].split()
+    assert header == ["id", "text", "label", "score", "error"] and "empty text" in table and "0.900" in table

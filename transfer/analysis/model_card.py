@@ -6,6 +6,7 @@ anyone copying a figure by hand. Deterministic: the same run writes the same byt
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import yaml
@@ -33,6 +34,7 @@ class CardFacts:
     training: list[str] = field(default_factory=list)  # bullet lines: what it was trained on, and how
     gain: dict | None = None  # {"points": float, "ci95": [low, high], "significant": bool | None, "over": str}
     limits: list[str] = field(default_factory=list)  # bullet lines beyond the common ones
+    base_model: str | None = None  # the checkpoint the folder's weights started from (default: model.name)
 
 
 def corpus_name(corpus) -> str:
@@ -47,7 +49,7 @@ def corpus_name(corpus) -> str:
 
 
 def metadata(params: Params, facts: CardFacts, task: str) -> dict:
-    base = EMBEDDED_HUB_IDS.get(params.model.name, params.model.name)
+    base = EMBEDDED_HUB_IDS.get(facts.base_model or params.model.name, facts.base_model or params.model.name)
     target = corpus_name(params.data.target)
     card: dict = {}
     if "/" in base and not base.startswith(("/", ".")):  # a hub id (a local path names nothing a reader can find)
@@ -55,7 +57,7 @@ def metadata(params: Params, facts: CardFacts, task: str) -> dict:
     card |= {"library_name": "transformers", "pipeline_tag": PIPELINE_TAGS.get(task, task),
              "datasets": [corpus_name(params.data.source), target],
              "metrics": sorted({METRIC_TYPES.get(key, key) for key in facts.scores}),
-             "tags": ["domain-adaptation", "transfer-learning", f"strategy-{facts.strategy}"],
+             "tags": ["domain-adaptation", "transfer-learning", "strategy-" + re.sub(r"\W+", "-", facts.strategy)],
              "model-index": [{"name": facts.title, "results": [{
                  "task": {"type": PIPELINE_TAGS.get(task, task)},
                  "dataset": {"name": target, "type": target, "split": "test"},
@@ -79,7 +81,7 @@ def model_card(params: Params, facts: CardFacts, task: str) -> str:
         lines += ["", f"Gain over {facts.gain['over']}: {facts.gain['points']:+.2f} points (95% interval "
                       f"{low:+.2f} to {high:+.2f}; {verdict})."]
     lines += ["", "## Training", "",
-              f"- Base model: `{params.model.name}`",
+              f"- Base model: `{facts.base_model or params.model.name}`",
               f"- Source domain: `{source}`; target domain: `{target}`",
               *(f"- Labels: {', '.join(params.data.labels)}" for _ in [0] if params.data.labels),
               f"- Strategy: {facts.strategy}",

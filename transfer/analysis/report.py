@@ -65,7 +65,8 @@ def print_summary() -> None:
     for warning in clean.get("warnings", []):
         print(f"WARNING (clean): {warning}")
     rows = read_json(METRICS / "compare.json") if (METRICS / "compare.json").exists() else {}
-    if was_run(rows):
+    compared = was_run(rows)
+    if compared:
         print(f"\n{'model':<24}{name_of:>10}{'gain (pts)':>12}  {'95% interval':<34}negative transfer")
     else:
         print(f"\nStrategies side by side: not run ({rows['reason']})")
@@ -112,6 +113,9 @@ def print_summary() -> None:
     prompting = read_json(METRICS / "prompting.json") if (METRICS / "prompting.json").exists() else {}
     if not was_run(prompting):
         print(f"Prompting: not run ({prompting['reason']})")
+    elif prompting.get("applicable") and not compared:  # compare's table would have shown them
+        print("Prompting (no training; metrics/prompting.json): " + ", ".join(
+            f"{method} {name_of} {prompting[method][metric]:.3f}" for method in PROMPTED if method in prompting))
     domain = read_json(METRICS / "domain.json") if (METRICS / "domain.json").exists() else {}
     if not was_run(domain):
         print(f"Domain shift: not run ({domain['reason']})")
@@ -126,6 +130,7 @@ def print_summary() -> None:
 
 
 ARM_LABELS = (("target", "transferred"), ("baseline", "target_only baseline"))
+PROMPTED = ("zero_shot", "few_shot")
 
 
 def verdict(row: dict, prefix: str = "") -> str:
@@ -305,6 +310,12 @@ def results_page() -> str:
     prompting = load("prompting.json")
     if prompting and not was_run(prompting):
         lines += ["## Prompting (`metrics/prompting.json`)", "", f"Not run: {prompting['reason']}.", ""]
+    elif prompting.get("applicable") and compare and not was_run(compare):  # compare's table would have them
+        lines += ["## Prompting (`metrics/prompting.json`, no training)", ""]
+        lines += table(["method", *(metric_names[m] for m in metrics)],
+                       [[method, *(prompting[method][m] for m in metrics)] for method in PROMPTED
+                        if method in prompting])
+        lines.append("")
     domain = load("domain.json")
     if domain and not was_run(domain):
         lines += ["## Domain shift (`metrics/domain.json`)", "", f"Not run: {domain['reason']}.", ""]

@@ -431,7 +431,8 @@ class Params(Strict):
         # train unweighted, as the README says, so that `-S augment.rebalance=class_weights` works as it reads.
         strategies = ([c if isinstance(c, str) else c.strategy for c in self.finetune.auto.candidates]
                       if self.finetune.strategy == AUTO else [self.finetune.strategy])
-        unweighted = [s for s in strategies if s in ("joint", "dann", "source_only")]
+        # Weighted: the target phase of target_only and sequential (SetFit fits its own head); no other strategy.
+        unweighted = [s for s in strategies if s not in ("target_only", "sequential") and not get_strategy(s).setfit]
         if self.augment.rebalance == "class_weights" and unweighted:
             raise ValueError(f"augment.rebalance: class_weights applies to the target phase of target_only and "
                              f"sequential, not to finetune.strategy {', '.join(unweighted)}; use oversample")

@@ -29,7 +29,8 @@ class Strategy:
     setfit: bool = False
     # Tuned over finetune.learning_rate's grid like the baseline (otherwise trained at its first value).
     tuned_over_grid: bool = True
-    # The finetune.* sections it reads besides the common ones (for docs and compare's params).
+    # The finetune.* sections it reads besides the common ones (documentation: compare_train's params in dvc.yaml
+    # are written by hand and list the built-ins').
     reads: tuple[str, ...] = ()
     # How a strategy of its own trains: train(model, phase, *, params, task, source, target) -> {phase name:
     # Trainer}, after the source phase where `source_phase` (its Trainer is in the result already). `phase`

@@ -67,8 +67,8 @@ def predict_rows(task: Task, model_dir: str | Path, rows: list[dict], params: Pa
             for row, prediction in zip(chunk, predictor(chunk), strict=True):
                 predicted[row["id"]] = prediction
             bar.update(len(chunk))
-    return [{"id": row["id"], **(predicted.get(row["id"]) or {}), "error": errors.get(row["id"], "")}
-            for row in rows]
+    return [{"id": row["id"], **(predicted.get(row["id"]) or {}),
+             "error": errors.get(row["id"]) or (predicted.get(row["id"]) or {}).get("error", "")} for row in rows]
 
 
 def write_predictions(rows: list[dict], out: str | Path) -> None:
@@ -96,7 +96,8 @@ def predictions_table(inputs: list[dict], rows: list[dict], fields: list[str], l
         return text if len(text) <= width else text[:width - 1] + "…"
 
     shown = list(zip(inputs, rows, strict=True))[:limit]
-    columns = ["id", *fields, *[key for key in rows[0] if key not in ("id", "error")], "error"] if rows else []
+    predicted = dict.fromkeys(key for row in rows for key in row if key not in ("id", "error"))  # first-seen order
+    columns = ["id", *fields, *predicted, "error"] if rows else []
     cells = [[cut({**source, **row}.get(column)) for column in columns] for source, row in shown]
     if not any(cell[-1] for cell in cells):  # no input was refused: no empty error column
         columns, cells = columns[:-1], [cell[:-1] for cell in cells]

@@ -498,7 +498,9 @@ class QuestionAnswering(Task):
             candidates = predict_candidates(model, tokenizer, examples, windows, params.evaluate.batch_size,
                                             params.qa.n_best, params.qa.max_answer_length)
             answers = answers_at(candidates, threshold)
-            return [{"answer": answers[row["id"]], "abstained": not answers[row["id"]],
+            return [{"answer": answers[row["id"]],
+                     "abstained": bool(candidates[row["id"]].text) and not answers[row["id"]],
+                     "error": "" if candidates[row["id"]].text else "no answer span in any window of the context",
                      "start": candidates[row["id"]].start if answers[row["id"]] else -1,
                      "score": round(candidates[row["id"]].score, 4) if answers[row["id"]] else None,
                      "null_margin": round(candidates[row["id"]].null_margin, 4)} for row in rows]

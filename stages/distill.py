@@ -106,7 +106,7 @@ def write_card(params, task, report: dict, scores: dict, test_examples: int, dis
         limits=["One training seed: the student's own seed-to-seed spread is not measured."],
         base_model=None if student["from"].startswith("layers") else student["from"])  # layers: model.name's
     with atomic_path(STUDENT / "README.md") as path:
-        path.write_text(model_card(params, facts, task.name), encoding="utf-8")
+        path.write_text(model_card(params, facts, task), encoding="utf-8")
 
 
 def macro_f1_of(rows: list[dict], labels: list[str]) -> float:

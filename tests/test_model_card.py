@@ -7,6 +7,7 @@ from huggingface_hub import ModelCard
 
 from transfer.analysis.model_card import CardFacts, model_card
 from transfer.core.params import load_params
+from transfer.tasks.registry import get_task
 
 
 def facts(**changes) -> CardFacts:
@@ -20,7 +21,7 @@ def facts(**changes) -> CardFacts:
 
 def test_the_card_parses_as_a_hub_model_card_with_its_results_in_model_index():
     params = load_params()
-    card = ModelCard(model_card(params, facts(), "classification"))
+    card = ModelCard(model_card(params, facts(), get_task("classification")))
     assert card.data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
     assert card.data.datasets == ["crowdflower_tweets", "drugscom_reviews"]
     assert card.data.pipeline_tag == "text-classification"
@@ -35,7 +36,7 @@ def test_the_card_parses_as_a_hub_model_card_with_its_results_in_model_index():
 def test_a_local_model_names_no_base_model_and_the_same_facts_give_the_same_bytes():
     params = load_params()
     local = params.model_copy(update={"model": params.model.model_copy(update={"name": "/models/mine"})})
-    text = model_card(local, facts(gain=None), "classification")
+    text = model_card(local, facts(gain=None), get_task("classification"))
     assert "base_model" not in ModelCard(text).data.to_dict() and "Gain over" not in text
     assert "Base model: `/models/mine`" in text
-    assert text == model_card(local, facts(gain=None), "classification")
+    assert text == model_card(local, facts(gain=None), get_task("classification"))

@@ -97,16 +97,3 @@ def test_auto_chooses_among_strategies_and_is_none_itself():
     with pytest.raises(KeyError, match="unknown strategy `nope`"):
         starts_with_source_phase("nope")
 
-
-def test_auto_on_a_task_without_a_label_head_is_judged_by_its_candidates(tiny_model, tmp_path):
-    from transfer.tasks.registry import label_head_problems
-
-    raw = tiny_params(tiny_model, write_corpora(tmp_path))
-    raw.update(task="qa")
-    raw["finetune"].update(strategy="auto")
-    raw["finetune"]["auto"]["candidates"] = ["target_only", "sequential"]
-    problems = label_head_problems(parse_params(raw), get_task("qa"))
-    assert not [problem for problem in problems if "need a label head" in problem]
-    raw["finetune"]["auto"]["candidates"] = ["sequential", "dann"]
-    problems = label_head_problems(parse_params(raw), get_task("qa"))
-    assert [problem for problem in problems if "dann need a label head" in problem]

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import yaml
 
 from transfer.core.params import HubDataset, LocalFiles, PackagedCorpus, Params
 
+if TYPE_CHECKING:  # the stage passes its task in
+    from transfer.tasks.base import Task
+
 # The hub models the embedded checkpoints are copies of (their cards name them as base_model).
 EMBEDDED_HUB_IDS = {"embedded:all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2",
                     "embedded:SmolLM2-135M-Instruct": "HuggingFaceTB/SmolLM2-135M-Instruct"}
-PIPELINE_TAGS = {"classification": "text-classification", "qa": "question-answering", "translation": "translation"}
 METRIC_TYPES = {"macro_f1": "f1", "accuracy": "accuracy", "exact_match": "exact_match", "f1": "f1",
                 "chrf": "chrf", "bleu": "bleu"}
 
@@ -48,25 +51,25 @@ def corpus_name(corpus) -> str:
     return str(corpus)
 
 
-def metadata(params: Params, facts: CardFacts, task: str) -> dict:
+def metadata(params: Params, facts: CardFacts, task: Task) -> dict:
     base = EMBEDDED_HUB_IDS.get(facts.base_model or params.model.name, facts.base_model or params.model.name)
     target = corpus_name(params.data.target)
     card: dict = {}
     if "/" in base and not base.startswith(("/", ".")):  # a hub id (a local path names nothing a reader can find)
         card["base_model"] = base
-    card |= {"library_name": "transformers", "pipeline_tag": PIPELINE_TAGS.get(task, task),
+    card |= {"library_name": "transformers", "pipeline_tag": task.pipeline_tag,
              "datasets": [corpus_name(params.data.source), target],
              "metrics": sorted({METRIC_TYPES.get(key, key) for key in facts.scores}),
              "tags": ["domain-adaptation", "transfer-learning", "strategy-" + re.sub(r"\W+", "-", facts.strategy)],
              "model-index": [{"name": facts.title, "results": [{
-                 "task": {"type": PIPELINE_TAGS.get(task, task)},
+                 "task": {"type": task.pipeline_tag},
                  "dataset": {"name": target, "type": target, "split": "test"},
                  "metrics": [{"type": METRIC_TYPES.get(key, key), "value": round(float(value), 4),
                               "name": facts.metric_names.get(key, key)} for key, value in facts.scores.items()]}]}]}
     return card
 
 
-def model_card(params: Params, facts: CardFacts, task: str) -> str:
+def model_card(params: Params, facts: CardFacts, task: Task) -> str:
     """The README.md text: YAML metadata between `---` lines, then the body."""
     source, target = corpus_name(params.data.source), corpus_name(params.data.target)
     scores = ", ".join(f"{facts.metric_names.get(key, key)} {value:.4f}" for key, value in facts.scores.items())
@@ -88,7 +91,7 @@ def model_card(params: Params, facts: CardFacts, task: str) -> str:
               *(f"- {line}" for line in facts.training),
               f"- Seed: {params.seed}",
               "", "## Intended use and limits", "",
-              f"- For {PIPELINE_TAGS.get(task, task)} on text like `{target}`'s; scores on other domains are not "
+              f"- For {task.pipeline_tag} on text like `{target}`'s; scores on other domains are not "
               "measured here and are likely lower.",
               f"- The figures above come from {facts.test_examples} test examples: expect them to move by a few "
               "points on another sample of the same domain.",

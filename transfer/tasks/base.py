@@ -53,6 +53,8 @@ class Task(ABC):
     skipped_stages: ClassVar[dict[str, str]] = {}
     # peft's TaskType name for LoRA adapters on this task's model.
     peft_task_type: ClassVar[str]
+    # The Hugging Face pipeline task of its models (model cards' pipeline_tag).
+    pipeline_tag: ClassVar[str]
     # TrainingArguments that pick the best epoch; {} keeps macro-F1 (training_arguments' default).
     best_epoch: ClassVar[dict[str, Any]] = {"metric_for_best_model": "loss", "greater_is_better": False}
 

@@ -42,6 +42,7 @@ class Classification(Task):
     # Unlabeled target text (label -1) feeds the domain classifier of DANN.
     tokenized_splits = ("train", "validation", "test", "unlabeled")
     peft_task_type = "SEQ_CLS"
+    pipeline_tag = "text-classification"
     best_epoch = {}
 
     def check_params(self, params: Params) -> list[str]:

@@ -373,6 +373,7 @@ class QuestionAnswering(Task):
     # Contexts are never rewritten: answer_start is a character offset into them.
     normalized_fields = ("question",)
     formats = ("squad",)
+    pipeline_tag = "question-answering"
     peft_task_type = "QUESTION_ANS"
     skipped_stages = {
         "augment": "data passed through unchanged (no EDA, no classes to rebalance)",

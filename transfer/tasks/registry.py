@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from transfer.core.errors import ParamsError
 from transfer.core.modeling import backbone_of, gguf_source, resolve_model
-from transfer.core.params import AUTO, JointParams, LocalFiles, PackagedCorpus, Params
+from transfer.core.params import JointParams, LocalFiles, PackagedCorpus, Params
 from transfer.tasks.base import Task
 from transfer.tasks.classification import Classification
 from transfer.tasks.qa import QuestionAnswering
@@ -66,9 +66,7 @@ def corpus_problems(params: Params, task: Task) -> list[str]:
 
 def label_head_problems(params: Params, task: Task) -> list[str]:
     """Knobs that need a classifier over data.labels, set for a task without one."""
-    strategy = params.finetune.strategy
-    candidates = [c if isinstance(c, str) else c.strategy for c in params.finetune.auto.candidates]
-    chosen = {*(candidates if strategy == AUTO else [strategy]), *params.compare.strategies}
+    chosen = {params.finetune.strategy, *params.compare.strategies}  # auto too: it selects by class predictions
     strategies = sorted(chosen - set(task.strategies))
     checks = [
         (params.data.labels, "data.labels: class names are for classification; set []"),

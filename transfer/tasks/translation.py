@@ -150,6 +150,7 @@ class Translation(Task):
     corpus_keys = ("source_column", "target_column")
     formats = ("aligned",)
     peft_task_type = "SEQ_2_SEQ_LM"
+    pipeline_tag = "translation"
     skipped_stages = {
         "augment": "data passed through unchanged (no EDA, no classes to rebalance)",
         "distill": "distillation is implemented for classification (soft labels over classes); task translation "

@@ -27,8 +27,8 @@ from pathlib import Path
 # train), texts cut to 128 tokens (drug reviews: ~1/3 longer are cut), one epoch of continued pretraining,
 # a 1,000-tweet source phase, one learning rate, 5 target epochs, a shorter prompt; the student (off in the
 # default run) on. LoRA's rate is ~10x full fine-tuning's, for both phases: at 5e-4 and 3 epochs (21 steps
-# from a fresh classification head) SmolLM2 still put 47 of 49 tweets->drugs validation reviews in one class;
-# at 2e-3 it left one class by its second epoch (a probe, not a tuned grid). Every other value is the
+# from a fresh classification head) SmolLM2 stayed on one class of tweets->drugs validation; at 2e-3 it left
+# it (a one-seed probe, not a tuned grid; not saved as a bench file). Every other value is the
 # default's (3 training seeds per arm, distill from the trained model, prompting zero- and few-shot).
 RECIPE = [
     "model.name=embedded:SmolLM2-135M-Instruct",

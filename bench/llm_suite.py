@@ -16,18 +16,22 @@ Per pair and seed, from the suite's data (bench/transfer.py: the same corpora, s
                   sequential recipe
 - student         the packaged MiniLM distilled (distill.* of params.yaml) from the SmolLM2 arm that scores
                   best on target validation, over the 100 labels and STUDENT_UNLABELED unlabeled texts
+- minilm_sequential  MiniLM's sequential recipe (the pipeline's default: TAPT, source phase, tuned target
+                  phase, as bench/transfer.py runs it) on the same scored test rows
+- minilm_student  today's student: distill's default student (`auto`: layers 0, 2, 4 of the teacher) distilled
+                  from minilm_sequential over the same labels and unlabeled texts as `student`
 
 The SmolLM2 arms use the documented CPU recipe (bench/llm_recipe.py's RECIPE: LoRA, 128 tokens, one learning
 rate, 3 target epochs, 96-token prompts) with 300 source examples instead of its 1,000 (SUITE_SETTINGS).
 Every arm is scored on the same --test-size examples of the pair's test split (drawn with the seed), so the
-interval is paired. MiniLM sequential (the default recipe) is the suite's own
-run on the full test split: the table reads it from bench/transfer_tuned.json for the same pairs and seeds.
+interval is paired. The suite's own MiniLM sequential on the full test split (bench/transfer_tuned.json) is
+listed under the table for the same pairs and seeds.
 Each arm's `seconds` is its wall time on this machine (the shared start it needs included, the
 conversion not); a figure is a timing only where the run had the machine to itself (the .md says when).
 Results go to bench/llm_suite.json after every pair and seed, and the table to bench/llm_suite.md; each arm
-is saved as it finishes to bench/llm_suite.partial.json, so an interrupted run given --resume goes on at its
-next arm (the student's teacher, if an earlier process ran it, is rebuilt: prompted arms re-prompt, trained
-ones train again).
+is saved as it finishes, with its test predictions, to bench/llm_suite.arms.json, so a run given --resume goes
+on at the next arm it lacks, also in a pair and seed finished before that arm existed (the student's teacher,
+if an earlier process ran it, is rebuilt: prompted arms re-prompt, trained ones train again).
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from transfer.tasks.registry import get_task  # noqa: E402
 from transfer.training.causal_pretraining import adapt_causal  # noqa: E402
 from transfer.training.checkpoints import ResumableRun  # noqa: E402
 from transfer.training.distillation import train_student  # noqa: E402
+from transfer.training.pretraining import adapt  # noqa: E402
 from transfer.training.strategies import apply_lora, merge_lora  # noqa: E402
 from transfer.training.trainer import train_phase  # noqa: E402
 from transfer.training.weight_ensembling import snapshot  # noqa: E402
@@ -72,7 +77,10 @@ def bench_module(name: str):
 SUITE, RECIPE_BENCH = bench_module("transfer"), bench_module("llm_recipe")
 LLM = "embedded:SmolLM2-135M-Instruct"
 LLM_ARMS = ("zero_shot", "few_shot", "lora_target_only", "lora_sequential")
-METHODS = (*LLM_ARMS, "student")
+METHODS = (*LLM_ARMS, "student", "minilm_sequential", "minilm_student")
+# the table's columns: the baseline and the default, the SmolLM2 arms, the two students
+TABLE_ORDER = ("target_only", "minilm_sequential", "zero_shot", "zero_shot_raw", "few_shot", "few_shot_raw",
+               "lora_target_only", "lora_sequential", "student", "minilm_student")
 STUDENT_UNLABELED = 300  # a prompted teacher scores every one of them: the student's cost grows with it
 # The recipe's 1,000 source examples would make the LoRA source phase most of a run on 2 cores (estimated from
 # the smoke run, not timed alone); the suite trains on 300.
@@ -110,10 +118,21 @@ def by_ids(dataset, ids: list[str]):
 
 
 def restored(scorer, record: dict) -> None:
-    """The arms a saved partial run finished, back in the scorer (their predictions give the paired intervals)."""
+    """The arms a saved run finished, back in the scorer (their predictions give the paired intervals; an arm
+    saved without them keeps the gain it was given)."""
     for method, arm in record["arms"].items():
         scorer.results[method] = arm["result"]
-        scorer.predicted[method] = np.asarray(arm["predicted"])
+        if arm["predicted"] is not None:
+            scorer.predicted[method] = np.asarray(arm["predicted"])
+
+
+def record_of_finished(run: dict) -> dict:
+    """A saved record for a pair and seed finished before its arms were saved with predictions: the results
+    only (target_only is then run again, reproducing its saved score, for the new arms' paired intervals)."""
+    return {"test_ids": None, "arms": {m: {"result": r, "predicted": None} for m, r in run["methods"].items()},
+            "validation_macro_f1": {}, "extra": {k: run[k] for k in ("timing_note", "continued_pretraining")
+                                                 if k in run},
+            "settings": SUITE_SETTINGS}
 
 
 def run_pair(name: str, seed: int, scratch: Path, converted: Path, methods: set[str], test_size: int,
@@ -143,11 +162,11 @@ def run_pair(name: str, seed: int, scratch: Path, converted: Path, methods: set[
     chosen_settings = SUITE_SETTINGS + list(settings)
     record = saved or {"test_ids": list(test_ids), "arms": {}, "validation_macro_f1": {}, "extra": {},
                        "settings": chosen_settings}
+    record["test_ids"] = record["test_ids"] or list(test_ids)  # a record_of_finished: the seed draws the same rows
     if record["test_ids"] != list(test_ids) or record.get("settings", SUITE_SETTINGS) != chosen_settings:
-        raise RuntimeError(f"{name} seed {seed}: the saved partial run scored other test rows or ran other settings "
+        raise RuntimeError(f"{name} seed {seed}: the saved run scored other test rows or ran other settings "
                            f"({record.get('settings', SUITE_SETTINGS)}; now {chosen_settings}); resume with the "
-                           f"same ones, or delete its entry from the .partial.json file to start it again")
-    record["extra"].setdefault("timing_note", timing_note)  # how the machine was shared (edit it where it was)
+                           "same ones, or delete its entry from the .arms.json file (and from --out) to start it again")
     print(f"{name} seed {seed}: {sizes}; done before: {sorted(record['arms']) or 'nothing'}", flush=True)
     run = ResumableRun(scratch / name / str(seed), {"bench": f"llm-{name}-{seed}"}, root=scratch / "checkpoints")
     scorer = SUITE.Scorer(target["test"], labels, primary)
@@ -238,14 +257,72 @@ def run_pair(name: str, seed: int, scratch: Path, converted: Path, methods: set[
         finish(("lora_sequential", result.pop("test"), time.perf_counter() - started,
                 {"continued_pretraining_seconds": round(pretraining_seconds, 1), **result}))
 
+    minilm_teacher_dir = scratch / name / str(seed) / "minilm_sequential"
+
+    def minilm_sequential() -> None:
+        """bench/transfer.py's sequential: TAPT on the unlabeled target text, the source phase, the tuned target
+        phase; saved as the pipeline's models/target would be (the teacher of today's student)."""
+        started = time.perf_counter()
+        domain_dir = scratch / name / str(seed) / "minilm_domain"
+        adapt(minilm, minilm_base, [r["text"] for r in kept["target"]["unlabeled"]], [], domain_dir, run,
+              scratch / "tapt_curves.csv")
+        set_seed(seed)
+        model = load_classifier(str(domain_dir), minilm)
+        train_phase(model, minilm_tokenizer, minilm_data["source"]["train"], None, task=task, params=minilm,
+                    epochs=minilm.finetune.source_epochs, learning_rate=minilm.finetune.source_learning_rate, run=run,
+                    phase="minilm_source")
+        strength, chosen = SUITE.tuned_target_phase_of(model, snapshot(model), "minilm_sequential", params=minilm,
+                                                       tokenizer=minilm_tokenizer, target=target, run=run)
+        test = class_probabilities(model, target["test"], minilm_tokenizer, minilm.evaluate.batch_size)
+        model.config.transfer_strategy = "sequential"
+        model.save_pretrained(minilm_teacher_dir)
+        minilm_tokenizer.save_pretrained(minilm_teacher_dir)
+
+        def trained_logits(split_rows, model=model, strength=strength):
+            tokenized = task.tokenize(split_rows, minilm_tokenizer, minilm, "rows")["rows"]
+            return SUITE.logit_adjusted(class_probabilities(model, tokenized, minilm_tokenizer,
+                                                            minilm.evaluate.batch_size), train_priors, strength)
+        teachers["minilm_sequential"] = trained_logits
+        finish(("minilm_sequential", np.exp(SUITE.logit_adjusted(test, train_priors, strength)),
+                time.perf_counter() - started, chosen))
+
     arms = {"zero_shot": lambda: prompted("zero_shot"), "few_shot": lambda: prompted("few_shot"),
             "lora_target_only": lora_target_only, "lora_sequential": lora_sequential}
     wanted_arms = {method for method in METHODS if wanted(method)}
-    if "target_only" not in record["arms"]:
+    note = record["extra"].setdefault("timing_note", timing_note)  # how the machine was shared (edit it where it was)
+    if note != timing_note and wanted_arms:  # arms added to a run an earlier process began
+        record["extra"]["timing_note"] = f"{note}; {', '.join(sorted(wanted_arms))}: {timing_note}"
+    saved_baseline = record["arms"].get("target_only", {})
+    if saved_baseline.get("predicted") is None:
         target_only()
+        if saved_baseline:  # run again for a record_of_finished: the saved arms' gains are over the first run
+            again, before = scorer.results["target_only"][primary], saved_baseline["result"][primary]
+            record["extra"]["target_only_run_again"] = {primary: again, "saved": before}
+            if again != before:  # other float digits on another machine can flip a prediction
+                print(f"  target_only run again scores {again:.4f}, saved {before:.4f}: the new arms' gains are "
+                      "over the new run", flush=True)
     for method, arm in arms.items():
         if method in wanted_arms:
             arm()
+
+    def distilled_student(method: str, teacher_logits, teacher_dir: Path, student_params: Params,
+                          **extra) -> None:
+        """`method`: a MiniLM student of `teacher_logits` over the 100 labels, STUDENT_UNLABELED unlabeled texts
+        and validation; its seconds are the teacher's outputs and the student's training."""
+        started = time.perf_counter()
+        unlabeled_rows = kept["target"]["unlabeled"][:STUDENT_UNLABELED]
+        distilled = {"train": kept["target"]["train"], "unlabeled": unlabeled_rows,
+                     "validation": kept["target"]["validation"]}
+        logits = {}
+        for split_rows in distilled.values():
+            logits |= dict(zip([r["id"] for r in split_rows], teacher_logits(split_rows).tolist(), strict=True))
+        teacher_seconds = time.perf_counter() - started
+        student, student_tokenizer, origin = train_student(student_params, task, teacher_dir, distilled, logits,
+                                                           scratch / name / str(seed) / method, run)
+        probabilities = class_probabilities(student, target["test"], student_tokenizer, minilm.evaluate.batch_size)
+        finish((method, probabilities, time.perf_counter() - started,
+                {**extra, "student": origin, "student_parameters": student.num_parameters(),
+                 "teacher_seconds": round(teacher_seconds, 1), "unlabeled_texts": len(unlabeled_rows)}))
 
     if "student" in wanted_arms and validation_scores:
         teacher = max(validation_scores, key=validation_scores.__getitem__)
@@ -253,21 +330,14 @@ def run_pair(name: str, seed: int, scratch: Path, converted: Path, methods: set[
             print(f"  the student's teacher {teacher} was run by an earlier process: rebuilding it", flush=True)
             arms[teacher]()  # a prompted arm not wanted again only registers itself as a teacher
             teacher = max(validation_scores, key=validation_scores.__getitem__)  # a rerun may score otherwise
-        started = time.perf_counter()
-        unlabeled_rows = kept["target"]["unlabeled"][:STUDENT_UNLABELED]
-        distilled = {"train": kept["target"]["train"], "unlabeled": unlabeled_rows,
-                     "validation": kept["target"]["validation"]}
-        logits = {}
-        for split_rows in distilled.values():
-            logits |= dict(zip([r["id"] for r in split_rows], teachers[teacher](split_rows).tolist(), strict=True))
-        teacher_seconds = time.perf_counter() - started
         student_params = minilm.model_copy(update={"distill": minilm.distill.model_copy(update={"student": "auto"})})
-        student, student_tokenizer, origin = train_student(student_params, task, converted, distilled, logits,
-                                                           scratch / name / str(seed) / "student", run)
-        probabilities = class_probabilities(student, target["test"], student_tokenizer, minilm.evaluate.batch_size)
-        finish(("student", probabilities, time.perf_counter() - started,
-                {"teacher": teacher, "student": origin, "teacher_seconds": round(teacher_seconds, 1),
-                 "unlabeled_texts": len(unlabeled_rows)}))
+        distilled_student("student", teachers[teacher], converted, student_params, teacher=teacher)
+
+    if wanted("minilm_sequential") or wanted("minilm_student"):
+        minilm_sequential()
+    if wanted("minilm_student"):  # distill's defaults: student auto = layers 0, 2, 4 of the teacher
+        distilled_student("minilm_student", teachers["minilm_sequential"], minilm_teacher_dir, minilm,
+                          teacher="minilm_sequential")
 
     scorer.gains(seed)
     return {"pair": name, "seed": seed, "primary": primary, "sizes": sizes, "methods": scorer.results,
@@ -336,33 +406,32 @@ def main() -> None:
                         help="a params setting for the SmolLM2 arms on top of the recipe's (as dvc exp run -S)")
     cli = parser.parse_args()
     runs = json.loads(cli.out.read_text())["runs"] if cli.resume and cli.out.exists() else []
-    partial_file = cli.out.with_name(cli.out.stem + ".partial.json")
-    partial = json.loads(partial_file.read_text()) if cli.resume and partial_file.exists() else {}
-    done = {(r["pair"], r["seed"]) for r in runs}
+    arms_file = cli.out.with_name(cli.out.stem + ".arms.json")
+    saved = json.loads(arms_file.read_text()) if cli.resume and arms_file.exists() else {}
+    wanted = set(cli.methods) | {"target_only"}
 
-    def save_partial(key: str, record: dict) -> None:
-        partial[key] = record
-        written = partial_file.with_suffix(".tmp")
-        written.write_text(json.dumps(partial) + "\n")
-        written.replace(partial_file)  # a kill mid-write leaves the last complete file
+    def save_arms(key: str, record: dict) -> None:
+        saved[key] = record
+        written = arms_file.with_suffix(".tmp")
+        written.write_text(json.dumps(saved) + "\n")
+        written.replace(arms_file)  # a kill mid-write leaves the last complete file
 
     with tempfile.TemporaryDirectory(prefix="llm-suite-") as scratch:
         converted = Path(scratch) / "smollm2"
         provenance = convert_gguf(gguf_source(LLM), converted)
         for seed in cli.seeds:
             for name in cli.pairs:
-                if (name, seed) in done:
+                finished = next((r for r in runs if (r["pair"], r["seed"]) == (name, seed)), None)
+                if finished and wanted <= set(finished["methods"]):
                     continue
                 key = f"{name}/{seed}"
+                record = saved.get(key) or (record_of_finished(finished) if finished else None)
                 result = run_pair(name, seed, Path(scratch), converted, set(cli.methods), cli.test_size, cli.smoke,
-                                  cli.settings, partial.get(key), lambda record, key=key: save_partial(key, record),
+                                  cli.settings, record, lambda record, key=key: save_arms(key, record),
                                   cli.timing_note)
-                runs.append({"timing_note": cli.timing_note, **result})  # a note the partial record holds wins
-                partial.pop(key, None)
-                if partial:
-                    partial_file.write_text(json.dumps(partial) + "\n")
-                else:
-                    partial_file.unlink(missing_ok=True)
+                result = {"timing_note": cli.timing_note, **result}  # a note the saved record holds wins
+                result["methods"] = dict(sorted(result["methods"].items(), key=lambda item: TABLE_ORDER.index(item[0])))
+                runs = [result if r is finished else r for r in runs] if finished else [*runs, result]
                 summary = SUITE.summarize(runs)
                 cli.out.write_text(json.dumps({"model": LLM, "provenance": provenance, "recipe": RECIPE_BENCH.RECIPE,
                                                "settings": SUITE_SETTINGS + cli.settings, "test_size": cli.test_size,
@@ -372,6 +441,8 @@ def main() -> None:
                          + pretraining_rows(runs) + cost_rows(runs))
                 command = ("python bench/llm_suite.py --pairs " + " ".join(cli.pairs) + " --seeds "
                            + " ".join(map(str, cli.seeds)) + f" --test-size {cli.test_size}"
+                           + (" --methods " + " ".join(cli.methods) if cli.methods != list(METHODS) else "")
+                           + (" --smoke" if cli.smoke else "")
                            + "".join(f" -S {setting}" for setting in cli.settings))
                 cli.out.with_suffix(".md").write_text(f"Made by `{command}`.\n\n{table}")
     print(cli.out.with_suffix(".md").read_text())

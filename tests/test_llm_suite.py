@@ -45,7 +45,7 @@ def test_every_arm_is_scored_on_one_seeded_subset_of_the_test_split(suite):
 
 
 def test_a_resumed_run_scores_the_arms_an_earlier_process_finished_as_if_it_had_not_stopped(suite):
-    """The partial file holds each finished arm's predictions: without them a resumed run could not give the
+    """The arms file holds each finished arm's predictions: without them a resumed run could not give the
     paired interval of an arm over a baseline that ran in the earlier process."""
     test = datasets.Dataset.from_dict({"id": [f"t{i}" for i in range(40)], "label": [i % 2 for i in range(40)]})
     rng = np.random.default_rng(0)
@@ -63,3 +63,33 @@ def test_a_resumed_run_scores_the_arms_an_earlier_process_finished_as_if_it_had_
     resumed.gains(42)
     assert resumed.results == uninterrupted.results
     assert resumed.results["zero_shot"]["gain_ci95_points"] == uninterrupted.results["zero_shot"]["gain_ci95_points"]
+
+
+def test_an_arm_added_to_a_run_finished_without_saved_predictions_is_paired_with_target_only_run_again(suite):
+    """A pair and seed finished before its arms were saved with predictions keeps its arms' results and
+    gains; a new arm's interval pairs it with target_only run again (the same seed: the same predictions)."""
+    test = datasets.Dataset.from_dict({"id": [f"t{i}" for i in range(40)], "label": [i % 2 for i in range(40)]})
+    rng = np.random.default_rng(1)
+    arms = {method: rng.random((40, 2)) for method in ("target_only", "zero_shot", "minilm_student")}
+    first = suite.SUITE.Scorer(test, ["a", "b"], "accuracy")
+    first.add("target_only", arms["target_only"], 1.0)
+    first.add("zero_shot", arms["zero_shot"], 1.0)
+    first.gains(42)
+    finished = json.loads(json.dumps({"pair": "p", "seed": 42, "methods": first.results, "timing_note": "alone"}))
+    record = suite.record_of_finished(finished)
+    assert record["test_ids"] is None and record["extra"] == {"timing_note": "alone"}
+    assert all(arm["predicted"] is None for arm in record["arms"].values())
+
+    reopened = suite.SUITE.Scorer(test, ["a", "b"], "accuracy")
+    suite.restored(reopened, record)
+    assert not reopened.predicted  # nothing to pair with until target_only runs again
+    reopened.add("target_only", arms["target_only"], 2.0)
+    reopened.add("minilm_student", arms["minilm_student"], 1.0)
+    reopened.gains(42)
+    assert reopened.results["zero_shot"] == first.results["zero_shot"]
+    everything = suite.SUITE.Scorer(test, ["a", "b"], "accuracy")
+    for method, probabilities in arms.items():
+        everything.add(method, probabilities, 1.0)
+    everything.gains(42)
+    assert reopened.results["minilm_student"]["gain_ci95_points"] == everything.results["minilm_student"][
+        "gain_ci95_points"]

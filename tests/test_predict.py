@@ -115,6 +115,12 @@ def test_the_command_reads_a_users_file_writes_every_prediction_and_prints_a_tab
     assert "6 predictions" in printed and printed.count("\n") >= 6 + 3
     with pytest.raises(Exception, match="no text column `text`.*--column text=<column>"):
         main([str(tmp_path / "new.csv"), "--model", str(folder / "model"), "--params", str(folder / "params.yaml")])
+    (tmp_path / "new.txt").write_text("review\tlabel\nfine\tpositive\n")  # the advice names predict's option
+    with pytest.raises(Exception, match=r"cannot tell the format from the extension; give --format csv\|tsv"):
+        main([str(tmp_path / "new.txt"), "--model", str(folder / "model"), "--params", str(folder / "params.yaml")])
+    (tmp_path / "tabs.csv").write_text("review\tlabel\nfine\tpositive\n")
+    with pytest.raises(Exception, match=r"looks tab-separated .*: give --format tsv$"):
+        main([str(tmp_path / "tabs.csv"), "--model", str(folder / "model"), "--params", str(folder / "params.yaml")])
 
 
 def test_lines_on_stdin_are_one_text_each_for_a_one_field_task(classifier):
@@ -146,6 +152,32 @@ def test_qa_predictions_are_evaluates_answers_with_their_spans(tiny_model, tmp_p
     for row, source in zip(predicted, rows, strict=True):
         if not row["abstained"]:
             assert source["context"][row["start"]:row["start"] + len(row["answer"])] == row["answer"]
+
+
+def test_a_question_too_long_for_the_window_keeps_its_row_with_the_reason_and_the_rest_are_answered(
+        tiny_model, tmp_path):
+    """The tokenizer cannot slide a window over a context when the question leaves no more room than the
+    stride: it panics and takes the whole batch with it. predict refuses that row alone; tokenize (training,
+    evaluation) stops with the question's id and what to change."""
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    from transfer.core.errors import DataError
+
+    _, params = params_for(tiny_model, tmp_path, task="qa", tokenize={"max_length": 32}, qa={"doc_stride": 8})
+    task = get_task("qa")
+    AutoModelForQuestionAnswering.from_pretrained(tiny_model).save_pretrained(tmp_path / "qa")
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    tokenizer.save_pretrained(tmp_path / "qa")
+    context = "the patient took aspirin daily for two weeks and then stopped ."
+    rows = [{"id": "short", "question": "which drug ?", "context": context},
+            {"id": "long", "question": " ".join(["which drug did the patient take"] * 6) + " ?", "context": context}]
+    predicted = {row["id"]: row for row in predict_rows(task, tmp_path / "qa", rows, params)}
+    assert "too long" not in predicted["short"]["error"] and predicted["short"]["answer"] is not None
+    assert predicted["long"]["answer"] is None
+    assert "tokenize.max_length" in predicted["long"]["error"] and "qa.doc_stride" in predicted["long"]["error"]
+    with pytest.raises(DataError, match="id long"):
+        task.tokenize([{**row, "answers": {"text": [], "answer_start": []}} for row in rows], tokenizer, params,
+                      "test")
 
 
 def test_translation_predictions_are_evaluates_outputs(tiny_model, tmp_path):

@@ -22,26 +22,35 @@ SPREADSHEET_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")
 UTF8 = {"utf-8", "utf8", "utf_8"}
 
 
-def read_table(path: str | Path, fmt: str = "auto", encoding: str = "utf-8") -> pd.DataFrame:
-    """Read csv/tsv/jsonl/parquet; cells keep their values (csv/tsv: all strings)."""
+# How the reader of a message sets what it asks for: a corpus in params.yaml, or transfer-predict's options.
+PARAMS_ADVICE = {"format": "set `format: {}` for this corpus in params.yaml",
+                 "file": "point params.yaml at the .csv file",
+                 "encoding": "set `encoding` (e.g. latin-1) for this corpus in params.yaml"}
+PREDICT_ADVICE = {"format": "give --format {}", "file": "give the .csv file",
+                  "encoding": "convert it (e.g. `iconv -f latin1 -t utf-8 in.csv > out.csv`)"}
+
+
+def read_table(path: str | Path, fmt: str = "auto", encoding: str = "utf-8",
+               advice: dict[str, str] = PARAMS_ADVICE) -> pd.DataFrame:
+    """Read csv/tsv/jsonl/parquet; cells keep their values (csv/tsv: all strings). `advice` words what a
+    message tells the user to change (PARAMS_ADVICE: params.yaml's corpus keys; PREDICT_ADVICE)."""
     path = existing_file(path)
     if path.suffix.lower() in SPREADSHEETS:
-        raise DataError(f"{path}: spreadsheets are not read; save the sheet as CSV (UTF-8) and point params.yaml "
-                        f"at the .csv file")
+        raise DataError(f"{path}: spreadsheets are not read; save the sheet as CSV (UTF-8) and {advice['file']}")
     if fmt == "auto":
         fmt = FORMAT_OF_SUFFIX.get(path.suffix.lower(), "")
         if not fmt:
-            raise DataError(f"{path}: cannot tell the format from the extension; set `format` to csv, tsv, "
-                            f"jsonl or parquet for this corpus in params.yaml")
+            raise DataError(f"{path}: cannot tell the format from the extension; "
+                            + advice["format"].format("csv|tsv|jsonl|parquet"))
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty")
     with path.open("rb") as f:
         head = f.read(4096)
     if fmt != "parquet" and head.startswith(SPREADSHEET_MAGIC):
         raise DataError(f"{path}: this is a spreadsheet (Excel or OpenDocument) saved under another name, not "
-                        f"{fmt}; save the sheet as CSV (UTF-8) and point params.yaml at the .csv file")
+                        f"{fmt}; save the sheet as CSV (UTF-8) and {advice['file']}")
     if fmt in ("csv", "tsv"):
-        _check_separator(path, head, fmt)
+        _check_separator(path, head, fmt, advice)
     try:
         if fmt == "parquet":
             df = pd.read_parquet(path)
@@ -52,7 +61,7 @@ def read_table(path: str | Path, fmt: str = "auto", encoding: str = "utf-8") -> 
                              na_values=[""], encoding=_python_encoding(encoding), encoding_errors="strict")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: byte {exc.start} is not valid {encoding} ({exc.reason}); re-save the file "
-                        f"as UTF-8 or set `encoding` (e.g. latin-1) for this corpus in params.yaml") from None
+                        f"as UTF-8 or {advice['encoding']}") from None
     except (pd.errors.ParserError, ValueError, OSError) as exc:
         raise DataError(f"{path}: cannot be parsed as {fmt}: {exc}") from None
     if df.empty:
@@ -65,16 +74,16 @@ def _python_encoding(encoding: str) -> str:
     return "utf-8-sig" if encoding.lower() in UTF8 else encoding
 
 
-def _check_separator(path: Path, head: bytes, fmt: str) -> None:
+def _check_separator(path: Path, head: bytes, fmt: str, advice: dict[str, str]) -> None:
     """A header line that splits on the other separator is the commonest mislabelled file."""
     header = head.split(b"\n", 1)[0]
     tabs, commas = header.count(b"\t"), header.count(b",")
     if fmt == "csv" and tabs > commas:
         raise DataError(f"{path}: looks tab-separated (the header has {tabs} tab(s) and {commas} comma(s)): "
-                        f"set `format: tsv` for this corpus in params.yaml")
+                        + advice["format"].format("tsv"))
     if fmt == "tsv" and commas > tabs == 0:
         raise DataError(f"{path}: looks comma-separated (the header has {commas} comma(s) and no tab): "
-                        f"set `format: csv` for this corpus in params.yaml")
+                        + advice["format"].format("csv"))
 
 
 def read_json_records(path: Path, encoding: str = "utf-8") -> pd.DataFrame:

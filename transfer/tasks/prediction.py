@@ -20,7 +20,7 @@ from transfer.core.errors import DataError
 from transfer.core.params import Params
 from transfer.data.cleaning import normalize_row
 from transfer.data.corpora import canonical_frame
-from transfer.data.tables import read_table
+from transfer.data.tables import PREDICT_ADVICE, read_table
 from transfer.tasks.base import Task
 
 OUTPUT_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
@@ -40,7 +40,7 @@ def read_inputs(source: str | Path | None, task: Task, params: Params, columns: 
         field = next(iter(wanted))
         texts = [line.rstrip("\n") for line in lines]
         return [{"id": str(i), field: text} for i, text in enumerate(texts)]
-    frame = read_table(source, fmt)
+    frame = read_table(source, fmt, advice=PREDICT_ADVICE)
     try:
         frame = canonical_frame(frame, wanted, str(source), "")
     except DataError as error:

@@ -300,9 +300,26 @@ def squad_v2_metrics(predictions: dict[str, str], examples: list[dict]) -> dict[
     return scores
 
 
+def overlong_questions(questions: list[str], tokenizer, max_length: int, stride: int) -> dict[int, int]:
+    """{position: question tokens} of the questions that leave a window no more context tokens than the
+    stride: the tokenizer cannot slide over their context and stops the whole batch (a Rust panic)."""
+    room = max_length - tokenizer.num_special_tokens_to_add(pair=True) - stride
+    lengths = [len(ids) for ids in tokenizer([q.lstrip() for q in questions], add_special_tokens=False)["input_ids"]]
+    return {i: n for i, n in enumerate(lengths) if n >= room}
+
+
+def overlong_question_reason(tokens: int, max_length: int, stride: int) -> str:
+    return (f"question of {tokens} tokens leaves a {max_length}-token window no room beyond the {stride}-token "
+            f"stride for its context: shorten it, or raise tokenize.max_length / lower qa.doc_stride")
+
+
 def encode_qa(examples, tokenizer, max_length: int, stride: int, for_training: bool):
     """A `datasets.Dataset` of QA records -> its windows (train: with answer positions; eval: with
     example ids and context offsets for post-processing). One example may give several windows."""
+    if overlong := overlong_questions(examples["question"], tokenizer, max_length, stride):
+        position, tokens = next(iter(overlong.items()))
+        raise DataError(f"{len(overlong)} question(s) too long, e.g. id {examples['id'][position]}: "
+                        f"{overlong_question_reason(tokens, max_length, stride)}")
     prepare = prepare_train_features if for_training else prepare_eval_features
     features = examples.map(lambda batch: prepare(batch, tokenizer, max_length, stride), batched=True,
                             remove_columns=examples.column_names, desc="QA windows")
@@ -491,20 +508,29 @@ class QuestionAnswering(Task):
         levers = getattr(model.config, "transfer_levers", None) or {}
         threshold = levers.get("abstention", {}).get("null_score_threshold")
 
+        max_length, stride = params.tokenize.max_length, params.qa.doc_stride
+
         def answer(rows: list[dict]) -> list[dict]:
+            overlong = overlong_questions([row["question"] for row in rows], tokenizer, max_length, stride)
+            refused = {rows[i]["id"]: {"answer": None, "error": overlong_question_reason(tokens, max_length, stride)}
+                       for i, tokens in overlong.items()}
+            answerable = [row for row in rows if row["id"] not in refused]
+            if not answerable:
+                return [refused[row["id"]] for row in rows]
             examples = datasets.Dataset.from_list([{key: row[key] for key in ("id", "question", "context")}
-                                                   for row in rows])
-            windows = encode_qa(examples, tokenizer, params.tokenize.max_length, params.qa.doc_stride,
-                                for_training=False)
+                                                   for row in answerable])
+            windows = encode_qa(examples, tokenizer, max_length, stride, for_training=False)
             candidates = predict_candidates(model, tokenizer, examples, windows, params.evaluate.batch_size,
                                             params.qa.n_best, params.qa.max_answer_length)
             answers = answers_at(candidates, threshold)
-            return [{"answer": answers[row["id"]],
-                     "abstained": bool(candidates[row["id"]].text) and not answers[row["id"]],
-                     "error": "" if candidates[row["id"]].text else "no answer span in any window of the context",
-                     "start": candidates[row["id"]].start if answers[row["id"]] else -1,
-                     "score": round(candidates[row["id"]].score, 4) if answers[row["id"]] else None,
-                     "null_margin": round(candidates[row["id"]].null_margin, 4)} for row in rows]
+
+            def answered(row_id: str) -> dict:
+                candidate, text = candidates[row_id], answers[row_id]
+                return {"answer": text, "abstained": bool(candidate.text) and not text,
+                        "error": "" if candidate.text else "no answer span in any window of the context",
+                        "start": candidate.start if text else -1, "score": round(candidate.score, 4) if text else None,
+                        "null_margin": round(candidate.null_margin, 4)}
+            return [refused.get(row["id"]) or answered(row["id"]) for row in rows]
         return answer
 
     def resampled_score(self, rows: list[dict], params: Params):

@@ -55,12 +55,13 @@ def command(stages: list[str]) -> list[str]:
     return ["dvc", "exp", "run", *flags, *stages]
 
 
-def run_timed(project: Path, stages: list[str]) -> tuple[dict[str, float], float, int]:
-    """Each stage's wall seconds (from its "Running stage" line to the next one, or to the end)."""
+def run_timed(project: Path, argv: list[str]) -> tuple[dict[str, float], float, int]:
+    """Each stage's wall seconds (from its "Running stage" line to the next one, or to the end) of a `dvc
+    repro` / `dvc exp run` command line run in `project`; the total, and the exit code."""
     started = time.perf_counter()
     times: dict[str, float] = {}
     current, since = None, started
-    process = subprocess.Popen(command(stages), cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    process = subprocess.Popen(argv, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, bufsize=1)
     assert process.stdout is not None
     for line in process.stdout:
@@ -129,7 +130,7 @@ def main() -> None:
         return
     if args.project is None:
         parser.error("--project is required")
-    stage_seconds, wall, code = run_timed(args.project, args.stages)
+    stage_seconds, wall, code = run_timed(args.project, command(args.stages))
     results = {stage: json.loads((args.project / path).read_text()) for stage, path in RESULTS.items()
                if stage in stage_seconds and (args.project / path).exists()}
     report = {"recipe": RECIPE, "targets": args.stages, "exit_code": code, "wall_seconds": wall,

@@ -23,12 +23,15 @@ import shlex
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
+# (`~key` drops a key and `+key=value` adds one: the packaged corpus's `name` gives way to the files)
 PAIR = [
     "task=qa",
     "data.labels=[]",
-    "data.source={kind: files, train: bench/qa/source_train.json, validation: bench/qa/source_validation.json}",
-    "data.target={kind: files, train: bench/qa/target_train.json, validation: bench/qa/target_validation.json, "
-    "test: bench/qa/target_test.json}",
+    "~data.source.name", "data.source.kind=files",
+    "+data.source.train=bench/qa/source_train.json", "+data.source.validation=bench/qa/source_validation.json",
+    "~data.target.name", "data.target.kind=files",
+    "+data.target.train=bench/qa/target_train.json", "+data.target.validation=bench/qa/target_validation.json",
+    "+data.target.test=bench/qa/target_test.json",
     "data.source_train_max=0",        # every source question the carve-out leaves (80% of source_train.json)
     "data.target_train_labeled=200",  # the rest of the target train contexts are unlabeled text (TAPT)
 ]

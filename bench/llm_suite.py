@@ -318,7 +318,7 @@ def run_pair(name: str, seed: int, scratch: Path, converted: Path, methods: set[
             logits |= dict(zip([r["id"] for r in split_rows], teacher_logits(split_rows).tolist(), strict=True))
         teacher_seconds = time.perf_counter() - started
         student, student_tokenizer, origin = train_student(student_params, task, teacher_dir, distilled, logits,
-                                                           scratch / name / str(seed) / method, run)
+                                                           scratch / name / str(seed) / method, run, phase=method)
         probabilities = class_probabilities(student, target["test"], student_tokenizer, minilm.evaluate.batch_size)
         finish((method, probabilities, time.perf_counter() - started,
                 {**extra, "student": origin, "student_parameters": student.num_parameters(),

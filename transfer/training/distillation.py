@@ -154,9 +154,10 @@ def build_student(params: Params, teacher_dir: Path):
 
 
 def train_student(params: Params, task: Task, teacher_dir: Path, rows: dict[str, list[dict]],
-                  logits: dict[str, list[float]], out: Path, run: ResumableRun):
+                  logits: dict[str, list[float]], out: Path, run: ResumableRun, phase: str = "student"):
     """Distill the teacher's `logits` (by row id) into a student saved to `out`, reading `rows` (the
-    augmented target splits) through the student's tokenizer; returns (student, its tokenizer, origin)."""
+    augmented target splits) through the student's tokenizer; returns (student, its tokenizer, origin).
+    `phase` names its checkpoints in `run` (two students in one run need two names)."""
     config = params.distill
     set_seed(params.seed)
     student, tokenizer, origin = build_student(params, teacher_dir)
@@ -164,7 +165,7 @@ def train_student(params: Params, task: Task, teacher_dir: Path, rows: dict[str,
               for split in DISTILLED_SPLITS if rows.get(split)}
     train = datasets.concatenate_datasets([splits[s] for s in ("train", "unlabeled") if s in splits])
     train_phase(student, tokenizer, train, splits.get("validation"), task=task, params=params, epochs=config.epochs,
-                learning_rate=config.learning_rate, run=run, phase="student", trainer_class=DistillTrainer,
+                learning_rate=config.learning_rate, run=run, phase=phase, trainer_class=DistillTrainer,
                 data_collator=SoftLabelCollator(tokenizer), temperature=config.temperature, alpha=config.alpha)
     teacher_strategy = json.loads((teacher_dir / "config.json").read_text()).get("transfer_strategy")
     student.config.transfer_strategy = f"distilled from {teacher_strategy}"

@@ -49,6 +49,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from transfer.analysis.significance import paired_bootstrap  # noqa: E402
 from transfer.core.gguf_checkpoints import convert_gguf  # noqa: E402
 from transfer.core.modeling import gguf_source, load_tokenizer, resolve_model, set_seed  # noqa: E402
 from transfer.core.params import Params, parse_params  # noqa: E402
@@ -78,9 +79,13 @@ SUITE, RECIPE_BENCH = bench_module("transfer"), bench_module("llm_recipe")
 LLM = "embedded:SmolLM2-135M-Instruct"
 LLM_ARMS = ("zero_shot", "few_shot", "lora_target_only", "lora_sequential")
 METHODS = (*LLM_ARMS, "student", "minilm_sequential", "minilm_student")
+DOCS = BENCH.parent / "docs" / "decoders.md"
+DOCS_MARKERS = ("<!-- bench/llm_suite.py writes from here -->", "<!-- to here -->")
 # the table's columns: the baseline and the default, the SmolLM2 arms, the two students
 TABLE_ORDER = ("target_only", "minilm_sequential", "zero_shot", "zero_shot_raw", "few_shot", "few_shot_raw",
                "lora_target_only", "lora_sequential", "student", "minilm_student")
+# What item 4 decides on: SmolLM2's trained path against the default, its student against today's student
+HEAD_TO_HEAD = (("lora_sequential", "minilm_sequential"), ("student", "minilm_student"))
 STUDENT_UNLABELED = 300  # a prompted teacher scores every one of them: the student's cost grows with it
 # The recipe's 1,000 source examples would make the LoRA source phase most of a run on 2 cores (estimated from
 # the smoke run, not timed alone); the suite trains on 300.
@@ -341,7 +346,26 @@ def run_pair(name: str, seed: int, scratch: Path, converted: Path, methods: set[
 
     scorer.gains(seed)
     return {"pair": name, "seed": seed, "primary": primary, "sizes": sizes, "methods": scorer.results,
-            **record["extra"]}
+            "head_to_head": head_to_head(scorer, primary, seed), **record["extra"]}
+
+
+def head_to_head(scorer, primary: str, seed: int) -> dict:
+    """The two questions item 4 of the LLM issue asks, paired on the scored rows: does SmolLM2's trained path
+    beat the default (MiniLM sequential), does its student beat today's (MiniLM's own student)?"""
+    actual, n_classes = scorer.actual, scorer.n_classes
+    metric = {"accuracy": lambda a, p: float(np.mean(a == p)),
+              "macro_f1": lambda a, p: macro_f1(a, p, n_classes)}[primary]
+    compared = {}
+    for method, other in HEAD_TO_HEAD:
+        if method in scorer.predicted and other in scorer.predicted:
+            ours, theirs = scorer.predicted[method], scorer.predicted[other]
+            interval = paired_bootstrap(lambda pos, p=ours: metric(actual[pos], p[pos]),
+                                        lambda pos, p=theirs: metric(actual[pos], p[pos]), len(actual),
+                                        resamples=1000, seed=seed, points=100.0)
+            compared[f"{method} - {other}"] = {
+                "difference_points": round(100 * (scorer.results[method][primary] - scorer.results[other][primary]), 2),
+                "ci95_points": interval["gain_ci95_points"], "significant": interval["significant"]}
+    return compared
 
 
 def suite_rows(runs: list[dict], reference: Path) -> str:
@@ -376,6 +400,33 @@ def pretraining_rows(runs: list[dict]) -> str:
             "target after | source before | source after |\n|---|---|---:|---:|---:|---:|\n" + "\n".join(lines) + "\n")
 
 
+def interval_rows(runs: list[dict]) -> str:
+    """Each arm's gain over MiniLM target_only with its paired 95% interval, per pair and seed."""
+    methods = [m for m in TABLE_ORDER if m != "target_only" and any(m in r["methods"] for r in runs)]
+
+    def cell(result: dict | None) -> str:
+        if not result or "gain_points" not in result:
+            return ""
+        low, high = result["gain_ci95_points"]
+        return f"{result['gain_points']:+.1f} [{low:+.1f}, {high:+.1f}]{'*' if result['significant'] else ''}"
+    lines = [f"| {m} | " + " | ".join(cell(r["methods"].get(m)) for r in runs) + " |" for m in methods]
+    header = " | ".join(f"{r['pair']} {r['seed']}" for r in runs)
+    return ("\n\nGain over MiniLM target_only in points [paired-bootstrap 95% interval over the scored test rows; "
+            "* excludes 0], per pair and seed:\n\n| arm | " + header + " |\n|---" + "|---:" * len(runs) + "|\n"
+            + "\n".join(lines) + "\n")
+
+
+def head_to_head_rows(runs: list[dict]) -> str:
+    lines = [f"- {r['pair']} {r['seed']}: " + "; ".join(
+        f"{pair} {c['difference_points']:+.1f} [{c['ci95_points'][0]:+.1f}, {c['ci95_points'][1]:+.1f}]"
+        f"{'*' if c['significant'] else ''}" for pair, c in r["head_to_head"].items())
+        for r in runs if r.get("head_to_head")]
+    if not lines:
+        return ""
+    return ("\n\nHead to head, in points [paired 95% interval; * excludes 0] (a run whose arms ran before their "
+            "predictions were saved has none):\n\n" + "\n".join(lines) + "\n")
+
+
 def cost_rows(runs: list[dict]) -> str:
     methods = list(dict.fromkeys(m for r in runs for m in r["methods"] if not m.endswith("_raw")))
     lines = [f"| {m} | " + " | ".join(f"{r['methods'][m]['seconds']:.0f}" if m in r["methods"] else ""
@@ -387,6 +438,36 @@ def cost_rows(runs: list[dict]) -> str:
     conditions = "; ".join(f"{', '.join(names)}: {note}" for note, names in notes.items())
     return (f"\n\nWall time of each arm, seconds on 2 cores ({conditions}):\n\n| arm | {header} |\n|---"
             + "|---:" * len(runs) + "|\n" + "\n".join(lines) + "\n")
+
+
+def write_results(cli, runs: list[dict], provenance: dict) -> None:
+    """--out (the runs and their summary) and its .md table, with the command that made them."""
+    summary = SUITE.summarize(runs)
+    cli.out.write_text(json.dumps({"model": LLM, "provenance": provenance, "recipe": RECIPE_BENCH.RECIPE,
+                                   "settings": SUITE_SETTINGS + cli.settings, "test_size": cli.test_size,
+                                   "student_unlabeled": STUDENT_UNLABELED, "summary": summary,
+                                   "runs": runs}, indent=2) + "\n")
+    table = (SUITE.markdown(summary, None).rstrip() + interval_rows(runs) + head_to_head_rows(runs)
+             + suite_rows(runs, BENCH / "transfer_tuned.json") + pretraining_rows(runs) + cost_rows(runs))
+    command = ("python bench/llm_suite.py --pairs " + " ".join(cli.pairs) + " --seeds "
+               + " ".join(map(str, cli.seeds)) + f" --test-size {cli.test_size}"
+               + (" --methods " + " ".join(cli.methods) if cli.methods != list(METHODS) else "")
+               + (" --smoke" if cli.smoke else "")
+               + "".join(f" -S {setting}" for setting in cli.settings))
+    cli.out.with_suffix(".md").write_text(f"Made by `{command}`.\n\n{table}")
+    if cli.out == BENCH / "llm_suite.json":  # docs/decoders.md shows the tables, never a copy by hand
+        headline = SUITE.markdown(summary, None).rstrip() + interval_rows(runs) + head_to_head_rows(runs)
+        write_between_markers(DOCS, f"Made by `{command}` (bench/llm_suite.md).\n\n{headline}")
+
+
+def write_between_markers(path: Path, text: str) -> None:
+    """`text` in place of what stands between the file's DOCS_MARKERS."""
+    start, end = DOCS_MARKERS
+    page = path.read_text()
+    if start not in page or end not in page:
+        raise RuntimeError(f"{path}: no {start} ... {end} to write the table between")
+    before, rest = page.split(start, 1)
+    path.write_text(f"{before}{start}\n{text.strip()}\n{end}{rest.split(end, 1)[1]}")
 
 
 def main() -> None:
@@ -404,7 +485,14 @@ def main() -> None:
                         help="how the run shared the machine (goes into the table's cost line)")
     parser.add_argument("-S", "--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                         help="a params setting for the SmolLM2 arms on top of the recipe's (as dvc exp run -S)")
+    parser.add_argument("--table-only", action="store_true",
+                        help="run nothing: write --out's .md again from its runs (after editing a timing note)")
     cli = parser.parse_args()
+    if cli.table_only:
+        saved_results = json.loads(cli.out.read_text())
+        write_results(cli, saved_results["runs"], saved_results["provenance"])
+        print(cli.out.with_suffix(".md").read_text())
+        return
     runs = json.loads(cli.out.read_text())["runs"] if cli.resume and cli.out.exists() else []
     arms_file = cli.out.with_name(cli.out.stem + ".arms.json")
     saved = json.loads(arms_file.read_text()) if cli.resume and arms_file.exists() else {}
@@ -432,19 +520,7 @@ def main() -> None:
                 result = {"timing_note": cli.timing_note, **result}  # a note the saved record holds wins
                 result["methods"] = dict(sorted(result["methods"].items(), key=lambda item: TABLE_ORDER.index(item[0])))
                 runs = [result if r is finished else r for r in runs] if finished else [*runs, result]
-                summary = SUITE.summarize(runs)
-                cli.out.write_text(json.dumps({"model": LLM, "provenance": provenance, "recipe": RECIPE_BENCH.RECIPE,
-                                               "settings": SUITE_SETTINGS + cli.settings, "test_size": cli.test_size,
-                                               "student_unlabeled": STUDENT_UNLABELED, "summary": summary,
-                                               "runs": runs}, indent=2) + "\n")
-                table = (SUITE.markdown(summary, None).rstrip() + suite_rows(runs, BENCH / "transfer_tuned.json")
-                         + pretraining_rows(runs) + cost_rows(runs))
-                command = ("python bench/llm_suite.py --pairs " + " ".join(cli.pairs) + " --seeds "
-                           + " ".join(map(str, cli.seeds)) + f" --test-size {cli.test_size}"
-                           + (" --methods " + " ".join(cli.methods) if cli.methods != list(METHODS) else "")
-                           + (" --smoke" if cli.smoke else "")
-                           + "".join(f" -S {setting}" for setting in cli.settings))
-                cli.out.with_suffix(".md").write_text(f"Made by `{command}`.\n\n{table}")
+                write_results(cli, runs, provenance)
     print(cli.out.with_suffix(".md").read_text())
 
 

@@ -93,3 +93,32 @@ def test_an_arm_added_to_a_run_finished_without_saved_predictions_is_paired_with
     everything.gains(42)
     assert reopened.results["minilm_student"]["gain_ci95_points"] == everything.results["minilm_student"][
         "gain_ci95_points"]
+
+
+def test_head_to_head_pairs_the_llm_paths_with_the_defaults_on_the_same_rows(suite):
+    test = datasets.Dataset.from_dict({"id": [f"t{i}" for i in range(60)], "label": [i % 2 for i in range(60)]})
+    actual = np.asarray(test["label"])
+    right, wrong = np.eye(2)[actual], np.eye(2)[1 - actual]
+    scorer = suite.SUITE.Scorer(test, ["a", "b"], "accuracy")
+    for method, probabilities in (("target_only", wrong), ("minilm_sequential", wrong), ("lora_sequential", right),
+                                  ("student", right), ("minilm_student", right)):
+        scorer.add(method, probabilities, 1.0)
+    compared = suite.head_to_head(scorer, "accuracy", seed=42)
+    assert compared["lora_sequential - minilm_sequential"] == {"difference_points": 100.0,
+                                                                "ci95_points": [100.0, 100.0], "significant": True}
+    assert compared["student - minilm_student"]["difference_points"] == 0.0
+    assert compared["student - minilm_student"]["significant"] is False
+    del scorer.predicted["student"]  # restored without predictions: nothing to pair
+    assert list(suite.head_to_head(scorer, "accuracy", seed=42)) == ["lora_sequential - minilm_sequential"]
+
+
+def test_the_decoders_page_shows_the_suites_tables_as_the_bench_wrote_them(suite):
+    """docs/decoders.md's suite table is written by bench/llm_suite.py, never by hand: it must be what
+    bench/llm_suite.md (the bench's own output) holds."""
+    page = suite.DOCS.read_text()
+    start, end = suite.DOCS_MARKERS
+    shown = page.split(start, 1)[1].split(end, 1)[0].strip()
+    made_by, tables = shown.split("\n", 1)
+    bench_md = (BENCH.parent / "llm_suite.md").read_text()
+    assert made_by.startswith("Made by `") and made_by.split("`")[1] in bench_md.split("\n", 1)[0]
+    assert tables.strip() and tables.strip() in bench_md

@@ -27,6 +27,10 @@ predictions, as the pipeline ships every model (`logit_adjustment` in each resul
 - mixed_mlm      sequential whose target phase adds the MLM loss on unlabeled target text (UDALM-style)
 - setfit         SetFit on the base sentence-transformer and the 100 labels (the few-shot peer)
 - sequential_setfit  the pipeline's strategy: SetFit on pairs of 100 source examples, then on the 100 labels
+- any other registered strategy (transfer/core/strategy_registry.py: joint, dann, one a plugin registers)
+                 trained as finetune_target trains it (fit_strategy over the learning-rate grid, from the
+                 TAPT model, after the source phase above where it declares one; the pipeline's levers), as
+                 it ships
 
 `--methods` runs a subset of the methods after the first three (which every other one starts from).
 
@@ -61,6 +65,7 @@ from transfer.core.params import (  # noqa: E402
     SetfitParams,
     parse_params,
 )
+from transfer.core.strategy_registry import get_strategy, strategy_names  # noqa: E402
 from transfer.data.cleaning import clean_domains  # noqa: E402
 from transfer.data.corpora import load_corpus  # noqa: E402
 from transfer.data.training_sets import apply_budgets  # noqa: E402
@@ -85,7 +90,10 @@ from transfer.training.setfit_training import (  # noqa: E402
     setfit_probabilities,
     train_setfit,
 )
+from transfer.training.strategies import fit_strategy  # noqa: E402
 from transfer.training.trainer import train_phase  # noqa: E402
+from transfer.training.tuning import fit_over_learning_rates  # noqa: E402
+from transfer.training.tuning import validation_score as pipeline_validation_score  # noqa: E402
 from transfer.training.weight_ensembling import select_mix, snapshot  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -121,8 +129,16 @@ SELF_TRAINING = {"threshold": 0.7, "share": 0.5, "epochs": 3}
 REPLAY, AUTO_FOLDS, MIXED_MLM = 1.0, 3, 1.0
 KEEP_SOURCE = {f"l2sp={a}": KeepSourceParams(l2sp=a, replay=0.0) for a in (0.01, 0.1)}
 CORE = ("target_only", "source_only", "sequential")  # always run: the others start from them
-OPTIONAL = ("sequential+em", "wise_ft", "self_training", "self_training+em", *KEEP_SOURCE, "replay",
-            "mixed_mlm", "auto", "setfit", "sequential_setfit")
+BESPOKE = ("sequential+em", "wise_ft", "self_training", "self_training+em", *KEEP_SOURCE, "replay",
+           "mixed_mlm", "auto", "setfit", "sequential_setfit")  # built here, from the models above
+
+
+def registered_strategies() -> tuple[str, ...]:
+    """The registry's strategies with no bespoke code here: trained by the pipeline's fit_strategy."""
+    return tuple(name for name in strategy_names() if name not in (*CORE, *BESPOKE))
+
+
+OPTIONAL = (*BESPOKE, *registered_strategies())
 
 
 # --smoke: the same code paths in a few minutes, to check the harness (its figures mean nothing).
@@ -426,6 +442,27 @@ def run_pair(name: str, seed: int, scratch: Path, methods: set[str], smoke: bool
         scorer.add("sequential_setfit", timed_probabilities(folded, "test"), time.perf_counter() - started,
                    **trained_on)
 
+    for strategy in [m for m in registered_strategies() if m in methods]:
+        started = time.perf_counter()
+        starts_after_source = get_strategy(strategy).source_phase
+
+        def fit(own: Params, prefix: str, strategy=strategy):
+            # the source phase's checkpoint is the one trained above (same TAPT model, data and seed): restored
+            return fit_strategy(own, task, strategy, str(domain_dir), source, target, run,
+                                phase_prefix=f"{strategy}_{prefix}", source_phase="source")
+
+        def shipped_score(own: Params, fitted) -> float:
+            return pipeline_validation_score(task, own, fitted, target["validation"])
+
+        fitted, own, chosen = fit_over_learning_rates(params, strategy, fit, shipped_score)
+        registered_model = fitted[0].eval()
+        levers = getattr(registered_model.config, "transfer_levers", None) or {}
+        scorer.add(strategy, timed_probabilities(registered_model, "test"),
+                   time.perf_counter() - started + (tapt_seconds + (source_seconds if starts_after_source else 0)),
+                   learning_rate=own.finetune.learning_rate, learning_rate_grid=chosen["learning_rate_grid"],
+                   logit_adjustment=levers.get("logit_adjustment", {}).get("strength"))
+        del fitted, registered_model
+
     scorer.gains(seed)
     return {"pair": name, "seed": seed, "primary": primary, "sizes": sizes,
             "tapt_loss_reduction": pretraining["loss_reduction"], "methods": scorer.results}
@@ -507,8 +544,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", nargs="+", choices=list(PAIRS), default=list(PAIRS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[42])
-    parser.add_argument("--methods", nargs="*", choices=OPTIONAL, default=list(OPTIONAL),
-                        help=f"which methods beyond {', '.join(CORE)} (always run) to run; default: all; "
+    parser.add_argument("--methods", nargs="*", choices=OPTIONAL, default=list(BESPOKE),
+                        help=f"which methods beyond {', '.join(CORE)} (always run) to run; default: all but the "
+                             f"registered strategies ({', '.join(registered_strategies())}), which run when named; "
                              f"none named: those three only")
     parser.add_argument("--no-setfit", action="store_true", help="leave the SetFit peer out")
     parser.add_argument("--smoke", action="store_true", help="tiny budgets: checks the harness, not the methods")

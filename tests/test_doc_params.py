@@ -5,12 +5,14 @@ these blocks; one that fails validation sends them to the error messages before 
 from __future__ import annotations
 
 import re
+import sys
 
 import pytest
 import yaml
 
 from tests.conftest import ROOT
 from transfer.core.params import PARAMS_FILE, merged, parse_params
+from transfer.core.strategy_registry import STRATEGIES
 from transfer.tasks.registry import task_for
 
 BLOCK = re.compile(r"```yaml\n(.*?)```", re.DOTALL)
@@ -40,5 +42,12 @@ def test_a_documented_params_fragment_validates_merged_into_params_yaml(where, f
     for domain in ("source", "target"):  # a corpus spec is written whole: it replaces the shipped one
         if domain in fragment.get("data", {}):
             raw["data"][domain] = fragment["data"][domain]
-    params = parse_params(raw, origin=where)
-    task_for(params, origin=where)
+    registered = dict(STRATEGIES)
+    try:
+        for plugin in fragment.get("plugins", []):  # imported afresh: another test may have dropped what it registers
+            sys.modules.pop(plugin, None)
+        params = parse_params(raw, origin=where)
+        task_for(params, origin=where)
+    finally:  # what a documented plugin registered stays out of the other tests
+        STRATEGIES.clear()
+        STRATEGIES.update(registered)

@@ -97,3 +97,36 @@ def test_auto_chooses_among_strategies_and_is_none_itself():
     with pytest.raises(KeyError, match="unknown strategy `nope`"):
         starts_with_source_phase("nope")
 
+
+
+def test_params_plugins_register_a_strategy_from_a_file_in_the_project(tiny_model, tmp_path):
+    """`plugins: [module]` is imported before validation, from the project's folder: the strategy it registers
+    is a valid finetune.strategy with no sitecustomize and no edit to the package; a module that does not
+    import is a params error that names it."""
+    from transfer.core.params import load_params
+
+    (tmp_path / "my_plugins").mkdir()
+    (tmp_path / "my_plugins" / "from_a_plugin.py").write_text(
+        "from transfer.core.strategy_registry import Strategy, register_strategy\n\n"
+        "register_strategy(Strategy('from_a_plugin', 'registered by a module params.yaml names'))\n")
+    raw = tiny_params(tiny_model, write_corpora(tmp_path / "corpora"))
+    raw["finetune"]["strategy"] = "from_a_plugin"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    try:
+        with pytest.raises(ParamsError, match="unknown strategy `from_a_plugin`"):
+            load_params(tmp_path / "params.yaml")
+        raw["plugins"] = ["my_plugins.from_a_plugin"]
+        (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+        params = load_params(tmp_path / "params.yaml")
+        assert params.finetune.strategy == "from_a_plugin" and params.plugins == ["my_plugins.from_a_plugin"]
+        raw["plugins"] = ["my_plugins.not_there"]
+        with pytest.raises(ParamsError, match=r"plugins: cannot import `my_plugins.not_there` \(ModuleNotFoundError"):
+            parse_params(raw, root=tmp_path)
+        with pytest.raises(ParamsError, match="plugins: expected a list of module names"):
+            parse_params({**raw, "plugins": "my_plugins.from_a_plugin"})
+    finally:
+        STRATEGIES.pop("from_a_plugin", None)
+        for name in [m for m in sys.modules if m.startswith("my_plugins")]:
+            del sys.modules[name]
+        if str(tmp_path.resolve()) in sys.path:
+            sys.path.remove(str(tmp_path.resolve()))

@@ -79,11 +79,12 @@ def test_smoke_run_of_one_pair_writes_its_table(tmp_path):
 
     out = tmp_path / "smoke.json"
     subprocess.run([sys.executable, str(BENCH), "--smoke", "--pairs", "tweets-to-drugs", "--seeds", "1",
-                    "--methods", "replay", "--no-setfit", "--out", str(out)], cwd=BENCH.parents[1], check=True)
+                    "--methods", "replay", "joint", "--no-setfit", "--out", str(out)], cwd=BENCH.parents[1],
+                   check=True)
     result = json.loads(out.read_text())
     (entry,) = result["runs"]
     assert (entry["pair"], entry["seed"], entry["primary"]) == ("tweets-to-drugs", 1, "macro_f1")
-    assert set(entry["methods"]) == {"target_only", "source_only", "sequential", "replay"}
+    assert set(entry["methods"]) == {"target_only", "source_only", "sequential", "replay", "joint"}
     for method, scores in entry["methods"].items():
         assert 0.0 <= scores["macro_f1"] <= 1.0, method
     # Both arms of the gain are selected as the pipeline selects them: a phase per value of the grid, the
@@ -98,6 +99,24 @@ def test_smoke_run_of_one_pair_writes_its_table(tmp_path):
         assert chosen["logit_adjustment"] in finetune["logit_adjustment"]
         assert isinstance(chosen["predicts_one_class"], bool)
     assert "| tweets-to-drugs (macro_f1, 1) |" in out.with_suffix(".md").read_text()
+    # joint has no bespoke code in the bench: the registry's strategy, trained by the pipeline's fit_strategy
+    # over the same grid, with the levers the pipeline gives it
+    joint = entry["methods"]["joint"]
+    assert f"{joint['learning_rate']:g}" in grid and set(map(float, joint["learning_rate_grid"])) == set(
+        finetune["learning_rate"])
+    assert joint["logit_adjustment"] in finetune["logit_adjustment"]
+
+
+def test_the_bench_offers_every_registered_strategy_it_has_no_code_of_its_own_for(bench):
+    from transfer.core.strategy_registry import STRATEGIES, Strategy, register_strategy
+
+    assert {"joint", "dann"} <= set(bench.registered_strategies())
+    assert not set(bench.registered_strategies()) & {*bench.CORE, *bench.BESPOKE}
+    register_strategy(Strategy("plugin_strategy", "a strategy a plugin registers", train=lambda *a, **k: {}))
+    try:
+        assert "plugin_strategy" in bench.registered_strategies()
+    finally:
+        del STRATEGIES["plugin_strategy"]
 
 
 def test_a_significant_gain_that_flips_sign_in_another_seed_run_fails_the_rerun_check():

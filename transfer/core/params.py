@@ -14,6 +14,8 @@ on the task (which corpus keys, formats and strategies it takes) are the task's,
 
 from __future__ import annotations
 
+import importlib
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -388,6 +390,8 @@ class Params(Strict):
     seed: int
     # A name in the task registry (transfer/tasks): checked by transfer.tasks.task_for.
     task: str
+    # Modules parse_params imports first (import_plugins): they register strategies and tasks.
+    plugins: list[str]
     launch: LaunchParams
     model: ModelParams
     data: DataParams
@@ -497,7 +501,29 @@ def candidate_params(params: Params, candidate: str | CandidateParams) -> Params
     return params.model_copy(update={"finetune": finetune})
 
 
-def parse_params(raw: dict, origin: str = "params.yaml") -> Params:
+def import_plugins(names: object, origin: str = "params.yaml", root: Path | None = None) -> None:
+    """Import each module `plugins` names, before validation: a strategy or task it registers is then a valid
+    choice. Modules are found from `root` (the project: the params file's folder; default the working
+    directory) as well as sys.path, so a console script finds them as `python -m stages...` does. A module
+    imported before is not imported again (Python's import cache)."""
+    if not isinstance(names, list) or not all(isinstance(name, str) and name for name in names):
+        raise ParamsError(f"{origin}: plugins: expected a list of module names (e.g. [plugins.my_strategy]), "
+                          f"got {names!r}")
+    project = str((root or Path.cwd()).resolve())
+    if names and project not in sys.path:
+        sys.path.append(project)
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - any failure of the user's module is reported as params' error
+            raise ParamsError(f"{origin}: plugins: cannot import `{name}` ({type(exc).__name__}: {exc}); it must be "
+                              f"importable from the project root (plugins/my_strategy.py is plugins.my_strategy)"
+                              ) from exc
+
+
+def parse_params(raw: dict, origin: str = "params.yaml", root: Path | None = None) -> Params:
+    if isinstance(raw, dict) and "plugins" in raw:
+        import_plugins(raw["plugins"], origin, root)
     try:
         return Params.model_validate(raw or {})
     except ValidationError as exc:
@@ -520,4 +546,4 @@ def load_params(path: Path = PARAMS_FILE) -> Params:
                           f"`:` or an unclosed quote or bracket)") from None
     if raw is not None and not isinstance(raw, dict):
         raise ParamsError(f"{path}: expected keys and values (a YAML mapping), found a {type(raw).__name__}")
-    return parse_params(raw, str(path))
+    return parse_params(raw, str(path), path.resolve().parent)

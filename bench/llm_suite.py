@@ -184,6 +184,9 @@ def run_pair(name: str, seed: int, scratch: Path, converted: Path, methods: set[
 
     def finish(*arms: tuple) -> None:
         for method, probabilities, seconds, extra in arms:
+            saved_arm = record["arms"].get(method)
+            if saved_arm and saved_arm["predicted"] is not None:
+                continue  # rebuilt as a teacher: the earlier process's figures and wall time stand
             scorer.add(method, probabilities, seconds, **extra)
             record["arms"][method] = {"result": scorer.results[method], "predicted": scorer.predicted[method].tolist()}
         save(record)

@@ -53,9 +53,10 @@ def arm_line(name: str, arm: dict) -> str:
     seeds = arm.get("seeds", {})
     per_seed = ", ".join(f"{seed}: {scores['f1']:.1f}" for seed, scores in seeds.items())
     thresholds = arm.get("abstention_threshold", {})
+    epochs = ", ".join(f"{epoch:g}" for epoch in arm.get("best_epoch", {}).values())
     return (f"| {name} | {arm['exact_match']:.1f} ± {arm.get('exact_match_std', 0):.1f} | "
-            f"{arm['f1']:.1f} ± {arm.get('f1_std', 0):.1f} | {per_seed} | "
-            f"{', '.join('never' if t is None else f'{t:.2f}' for t in thresholds.values()) or '—'} |")
+            f"{arm['f1']:.1f} ± {arm.get('f1_std', 0):.1f} | {per_seed} | {arm.get('learning_rate', '')} | "
+            f"{epochs} | {', '.join('never' if t is None else f'{t:.2f}' for t in thresholds.values()) or '—'} |")
 
 
 def markdown(report: dict) -> str:
@@ -68,14 +69,17 @@ def markdown(report: dict) -> str:
         low, high = evaluation["gain_ci95_points"]
         lines += ["", f"Target test: {evaluation['test_examples']} questions (SquadShifts Amazon reviews); "
                   f"training seeds {evaluation['training_seeds']['target']}.", "",
-                  "| arm | exact match | F1 | F1 per seed | abstention threshold per seed |", "|---|---:|---:|---|---|"]
+                  "| arm | exact match | F1 | F1 per seed | learning rate | best epoch per seed | abstention "
+                  "threshold per seed |", "|---|---:|---:|---|---:|---|---|"]
         if trivial:
-            lines.append(f"| {trivial['name']} | {trivial['exact_match']:.1f} | {trivial['f1']:.1f} | | |")
+            lines.append(f"| {trivial['name']} | {trivial['exact_match']:.1f} | {trivial['f1']:.1f} | | | | |")
         lines += [arm_line("target_only (baseline)", evaluation["baseline"]),
                   arm_line(f"{evaluation['strategy']} (transfer)", evaluation["target"]), "",
                   f"Gain in F1: {evaluation['gain_f1_points']:+.2f} points [{low:+.2f}, {high:+.2f}] (95% interval "
                   f"over test questions and training seeds); significant: {evaluation['significant']}; "
-                  f"gain in exact match {evaluation['gain_exact_match_points']:+.2f}."]
+                  f"gain in exact match {evaluation['gain_exact_match_points']:+.2f}. Learning rate and epoch are "
+                  "chosen by target validation loss (QA scores need decoding; the pipeline selects on the loss), "
+                  "the rate at the first seed, for both arms alike."]
         lines += [f"- warning: {warning}" for warning in evaluation.get("warnings", [])]
     if (pretrain := results.get("pretrain_domain")) and "before" in pretrain:
         forgetting = pretrain.get("forgetting", {})

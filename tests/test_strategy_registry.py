@@ -19,28 +19,26 @@ from transfer.core.strategy_registry import STRATEGIES, Strategy, register_strat
 from transfer.tasks.registry import get_task, task_for
 
 
-def warm_then_target(model, phase, *, params, task, source, target) -> dict:
-    config = params.finetune
-    return {"warmup": phase(model, train=target["train"], evaluation=None, epochs=1,
-                            learning_rate=config.learning_rate / 10, phase="warmup"),
-            "target": phase(model, train=target["train"], evaluation=target["validation"],
-                            epochs=config.target_epochs, learning_rate=config.learning_rate, phase="target")}
-
-
 @pytest.fixture
 def warmup_strategy():
+    from examples.warmup_target import warm_then_target  # the documented plugin's training (importing registers it)
+
     strategy = register_strategy(Strategy("warmup_target", "a gentle warm-up phase, then the target phase",
                                           train=warm_then_target))
     yield strategy
     del STRATEGIES[strategy.name]
+    STRATEGIES.pop("warmup_target", None)  # registered by importing the example
 
 
 @pytest.fixture
 def head_strategy():
+    from examples.warmup_target import warm_then_target
+
     strategy = register_strategy(Strategy("needs_head", "a strategy with a domain head", label_head=True,
                                           train=warm_then_target))
     yield strategy
     del STRATEGIES[strategy.name]
+    STRATEGIES.pop("warmup_target", None)  # registered by importing the example
 
 
 def write_rows(path, rows):

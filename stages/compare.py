@@ -1,6 +1,6 @@
 """compare: every trained strategy on the target test split, side by side.
 
-Reads models/baseline, models/target, each models/compare/<strategy>-<seed> (the
+Reads models/trained/baseline, models/trained/target, each models/compare/<strategy>-<seed> (the
 `compare.strategies` x `compare.seeds` matrix in dvc.yaml) and, with a decoder model.name, the prompting
 baselines' predictions (data/prompting). Per strategy: mean and spread of
 the task's primary score (macro-F1, QA F1, chrF) over seeds, the gain over the target-only
@@ -18,7 +18,15 @@ from collections import defaultdict
 from pathlib import Path
 
 from transfer.analysis.comparison import gain_intervals, summarize
-from transfer.core.artifacts import load_dataset_output, read_csv, read_json, seed_folders, write_csv, write_json
+from transfer.core.artifacts import (
+    load_dataset_output,
+    read_csv,
+    read_json,
+    seed_folders,
+    trained_folder,
+    write_csv,
+    write_json,
+)
 from transfer.core.modeling import TRAINING_REPORT
 from transfer.core.params import load_params
 from transfer.core.stage_entry import run_stage
@@ -42,14 +50,14 @@ def main() -> None:
     rows: dict[str, list[list[dict]]] = defaultdict(list)  # per entry, per seed: evaluate's per-example rows
     timing = {}
     for key in ("baseline", "target"):
-        report = read_json(Path("models") / key / TRAINING_REPORT)
+        report = read_json(trained_folder(key) / TRAINING_REPORT)
         name = "baseline" if key == "baseline" else f"chosen:{label(report)}"
         # Every training seed of the headline arms (finetune.seed_offsets), as evaluate scored them.
         for seed, result in headline[key]["seeds"].items():
             scores[name].append(result[metric])
             rows[name].append(read_csv(PREDICTIONS / f"{key}-{seed}.csv"))
         timing[name] = report["wall_time_s"]
-        for seed, folder in seed_folders(Path("models") / key, params.seed, params.finetune.seed_offsets).items():
+        for seed, folder in seed_folders(trained_folder(key), params.seed, params.finetune.seed_offsets).items():
             if seed != params.seed:
                 timing[f"{name}@{seed}"] = read_json(folder / TRAINING_REPORT)["wall_time_s"]
     # The source phase: trained once by finetune_source, the start of the chosen model (when it has one),

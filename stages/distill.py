@@ -18,7 +18,7 @@ from pathlib import Path
 
 from transfer.analysis.model_card import CardFacts, model_card
 from transfer.analysis.significance import rows_gain_interval
-from transfer.core.artifacts import atomic_path, read_csv, read_json, read_jsonl, write_json
+from transfer.core.artifacts import atomic_path, read_csv, read_json, read_jsonl, trained_folder, write_json
 from transfer.core.params import load_params
 from transfer.core.stage_entry import run_stage
 from transfer.tasks.classification import classification_metrics, predict
@@ -26,7 +26,7 @@ from transfer.tasks.registry import task_for
 from transfer.training.checkpoints import resumable
 from transfer.training.distillation import DISTILLED_SPLITS, skip_reason, train_student
 
-TEACHER, STUDENT, OUTPUTS = Path("models/target"), Path("models/student"), Path("data/teacher")
+TEACHER, STUDENT, OUTPUTS = trained_folder("target"), Path("models/student"), Path("data/teacher")
 AUGMENTED, PREDICTIONS = Path("data/augmented/target"), Path("data/predictions")
 
 

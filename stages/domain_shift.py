@@ -3,7 +3,7 @@
 On the same balanced sample of held-out texts per domain (validation + test: no checkpoint was
 trained on them) it measures the text-level distance, the base tokenizer's fit, and the
 embedding-level distance (proxy A-distance, MMD) with three checkpoints of the encoder: the base
-model, after pretrain_domain (models/domain) and after finetune_target (models/target).
+model, after pretrain_domain (models/domain) and after finetune_target (models/trained/target).
 Writes metrics/domain.json and metrics/plots/domain_projection.csv (2-D projection per checkpoint,
 coloured by domain and shaped by label in `dvc plots show`). See transfer/analysis/domain_metrics.py.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 from transformers.utils import logging as transformers_logging
 
 from transfer.analysis.domain_shift import DOMAINS, balanced_sample, embedding_report, text_report
-from transfer.core.artifacts import read_jsonl, write_csv, write_json
+from transfer.core.artifacts import read_jsonl, trained_folder, write_csv, write_json
 from transfer.core.modeling import load_encoder, load_tokenizer, resolve_model
 from transfer.core.params import load_params
 from transfer.core.stage_entry import run_stage
@@ -44,7 +44,8 @@ def main() -> None:
     labels = {domain: [row.get("label") for row in rows] for domain, rows in sample.items()}
     report = text_report(texts, load_tokenizer(resolve_model(params.model.name), params), config.vocab_top_k)
     report["embeddings"], projection = {}, []
-    checkpoints = {"base": resolve_model(params.model.name), "domain": "models/domain", "target": "models/target"}
+    checkpoints = {"base": resolve_model(params.model.name), "domain": "models/domain",
+                   "target": str(trained_folder("target"))}
     for name, path in checkpoints.items():
         distances, rows = embedding_report(load_encoder(path, params), load_tokenizer(path, params), texts, labels,
                                            name, config, max_length=params.tokenize.max_length,

@@ -1,12 +1,12 @@
 """finetune_target: train the target-domain model with the chosen transfer strategy.
 
-    python -m stages.finetune_target             # finetune.strategy, from models/domain -> models/target
-    python -m stages.finetune_target --baseline  # target_only from the base model     -> models/baseline
+    python -m stages.finetune_target             # finetune.strategy, from models/domain -> models/trained/target
+    python -m stages.finetune_target --baseline  # target_only from the base model     -> models/trained/baseline
     python -m stages.finetune_target --labels 50 --out models/budget/...  # a point of the label-budget curve
 
 Both headline arms are tuned alike (transfer/training/tuning.py): the learning rate from finetune.learning_rate's
 grid by target validation, the epoch by validation, logit adjustment by validation; then each is trained
-again with seed + each of finetune.seed_offsets at the chosen learning rate, into models/<arm>_seeds/<seed>,
+again with seed + each of finetune.seed_offsets at the chosen learning rate, into models/trained/<arm>_seeds/<seed>,
 so that evaluate's interval covers the training seed. A label-budget point trains at the learning rate its
 arm chose at the full budget, and selects epochs on a validation split cut in proportion to its labels.
 
@@ -28,7 +28,14 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from transfer.core.artifacts import atomic_path, load_dataset_output, seed_folders, seeds_folder, write_json
+from transfer.core.artifacts import (
+    atomic_path,
+    load_dataset_output,
+    seed_folders,
+    seeds_folder,
+    trained_folder,
+    write_json,
+)
 from transfer.core.modeling import TRAINING_REPORT, resolve_model
 from transfer.core.params import AUTO, Params, candidate_name, candidate_params, load_params
 from transfer.core.stage_entry import run_stage
@@ -51,7 +58,6 @@ from transfer.training.tuning import (
 )
 
 TOKENIZED, DOMAIN, SOURCE = Path("data/tokenized"), Path("models/domain"), Path("models/source")
-HEADLINE = {"baseline": Path("models/baseline"), "target": Path("models/target")}
 
 
 def source_model_for(params: Params, strategy: str, any_seed: bool) -> str | None:
@@ -78,8 +84,9 @@ def main() -> None:
                         help="override finetune.strategy (compare stages): " + "; ".join(
                             f"{name}: {strategy.summary}" for name, strategy in STRATEGIES.items()))
     parser.add_argument("--seed", type=int, help="override seed (compare, label_budget stages)")
-    parser.add_argument("--out", type=Path, help="output folder (default models/target or models/baseline, which "
-                                                 "also train finetune.seed_offsets into models/<arm>_seeds)")
+    parser.add_argument("--out", type=Path, help="output folder (default models/trained/target or .../baseline, "
+                                                 "which also train finetune.seed_offsets into <folder>_seeds; "
+                                                 "evaluate ships them to models/<arm> with a model card)")
     parser.add_argument("--labels", type=int, help="train on this many labeled target examples (label_budget stages)")
     cli = parser.parse_args()
     params = load_params()
@@ -92,7 +99,7 @@ def main() -> None:
         strategy, init = "target_only", base
     else:
         strategy, init = cli.strategy or params.finetune.strategy, str(DOMAIN)
-    out = cli.out or HEADLINE[arm]
+    out = cli.out or trained_folder(arm)
     # A matrix entry of a switched-off stage (compare.enabled, label_budget.enabled) trains nothing.
     section = "label_budget" if cli.labels is not None else "compare" if cli.strategy is not None else None
     if section and not getattr(params, section).enabled:
@@ -115,7 +122,7 @@ def main() -> None:
                 column = "id" if split == "validation_examples" else "origin_id"
                 target[split] = target[split].filter(lambda row, c=column: row[c] in kept)
         # The arm's choice at the full budget: a grid per point would multiply the curve's cost.
-        params = with_learning_rate(params, chosen_learning_rate(HEADLINE[arm]))
+        params = with_learning_rate(params, chosen_learning_rate(trained_folder(arm)))
     headline = cli.out is None
     seeds = [params.seed + offset for offset in params.finetune.seed_offsets] if headline else []
     # Curves of the two headline models; compare and budget runs keep theirs beside the model.

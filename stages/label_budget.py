@@ -6,7 +6,7 @@ The `budget_baseline` / `budget_target` matrices in dvc.yaml train target_only a
 strategy on nested, label-stratified subsets of the labeled target train set
 (`finetune_target --labels N`), each with label_budget.seeds, at the learning rate the arm chose at the full
 budget, selecting its epoch on a validation split cut in proportion to N; the full budget is the headline
-pair over its training seeds (models/<arm> and models/<arm>_seeds), already scored by evaluate. The curve's x
+pair over its training seeds (models/trained/<arm> and <arm>_seeds), already scored by evaluate. The curve's x
 is train + validation labels. This stage scores the rest and answers the practitioner's question: how many
 target labels does the transfer save, and how sure is that? (transfer/analysis/label_budget.py.) At each size
 the transfer's gain over target_only comes with its 95% interval (a bootstrap over the test examples and the

@@ -1,5 +1,5 @@
 """teacher_outputs: the teacher's class logits over the target train, unlabeled and validation rows, and
-its own test score, computed once for distill. The teacher is the chosen model (models/target), or with
+its own test score, computed once for distill. The teacher is the chosen model (models/trained/target), or with
 distill.teacher: zero_shot | few_shot the prompted decoder model.name (its verbalizer log-likelihoods).
 
 A cached output of its own so that the student (distill.*) retrains without re-running the teacher,
@@ -14,7 +14,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from transfer.core.artifacts import atomic_path, load_dataset_output, read_jsonl, write_json, write_jsonl
+from transfer.core.artifacts import (
+    atomic_path,
+    load_dataset_output,
+    read_jsonl,
+    trained_folder,
+    write_json,
+    write_jsonl,
+)
 from transfer.core.modeling import load_tokenizer
 from transfer.core.params import load_params
 from transfer.core.stage_entry import run_stage
@@ -23,7 +30,7 @@ from transfer.tasks.prompting import demonstration_pool, load_prompted_model, pr
 from transfer.tasks.registry import task_for
 from transfer.training.distillation import DISTILLED_SPLITS, skip_reason, soft_labels
 
-TEACHER, OUTPUTS, TOKENIZED = Path("models/target"), Path("data/teacher"), Path("data/tokenized/target")
+TEACHER, OUTPUTS, TOKENIZED = trained_folder("target"), Path("data/teacher"), Path("data/tokenized/target")
 AUGMENTED, SPEED = Path("data/augmented/target"), Path("metrics/teacher_speed.json")
 
 
@@ -51,7 +58,7 @@ def main() -> None:
 
 
 def trained_teacher(params) -> tuple[dict, dict]:
-    """models/target's logits, and its size and test score."""
+    """The chosen model's logits, and its size and test score."""
     target = load_dataset_output(TOKENIZED)
     teacher = load_classifier(str(TEACHER), params)
     logits = soft_labels(teacher, load_tokenizer(str(TEACHER), params), target, params.evaluate.batch_size)

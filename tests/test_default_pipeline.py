@@ -9,6 +9,7 @@ import json
 import shutil
 
 import pytest
+from huggingface_hub import ModelCard
 
 from tests.conftest import ROOT, DvcProject
 
@@ -47,3 +48,9 @@ def test_default_pipeline_transfers_to_drug_reviews(tmp_path):
     assert domain["embeddings"]["base"]["proxy_a_distance"] > 1.5
     assert domain["text"]["vocabulary_overlap"] < 0.5
     assert domain["length_tokens"]["target"]["median"] > 2 * domain["length_tokens"]["source"]["median"]
+    # The shipped folders carry their cards, with the seed-42 model's scores evaluate measured.
+    for arm in ("target", "baseline"):
+        card = ModelCard.load(project.root / f"models/{arm}/README.md")
+        assert card.data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
+        assert {r.metric_name: r.metric_value for r in card.data.eval_results}["macro-F1"] == round(
+            report[arm]["seeds"]["42"]["macro_f1"], 4)

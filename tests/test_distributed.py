@@ -32,7 +32,7 @@ def test_dvc_repro_launches_the_training_stages_under_torchrun_when_params_say_s
     assert dvc_project.stale("finetune_target") == {}  # recorded by dvc itself: no manual `dvc commit`
     # Each process takes half of the examples: half the optimizer steps per epoch.
     assert last_step(curves) <= single // 2 + 2
-    model = AutoModelForSequenceClassification.from_pretrained(dvc_project.root / "models/target")
+    model = AutoModelForSequenceClassification.from_pretrained(dvc_project.root / "models/trained/target")
     assert model.config.transfer_strategy == "sequential"
-    leftovers = [p.name for p in (dvc_project.root / "models").iterdir() if ".tmp-" in p.name]
+    leftovers = [p.name for p in (dvc_project.root / "models").glob("**/*") if ".tmp-" in p.name]
     assert leftovers == []  # rank 1 wrote nothing beside the published outputs

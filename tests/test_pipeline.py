@@ -69,7 +69,7 @@ def test_the_dag_runs_end_to_end_and_writes_every_report(built_project):
         scores = arm["learning_rate_validation_scores"]
         assert set(scores) == {"0.003", "0.001"} and scores[f"{arm['learning_rate']:g}"] == max(scores.values())
         assert set(arm["best_epoch"]) == set(arm["logit_adjustment"]) == {"42", "43"}
-        tuning = json.loads((root / f"models/{model}_seeds/43/tuning.json").read_text())
+        tuning = json.loads((root / f"models/trained/{model}_seeds/43/tuning.json").read_text())
         assert tuning["seed"] == 43 and tuning["learning_rate"] == arm["learning_rate"]
     expected_gain = 100 * (report["target"]["macro_f1"] - report["baseline"]["macro_f1"])
     assert abs(report["gain_macro_f1_points"] - round(expected_gain, 2)) < 1e-9
@@ -128,6 +128,16 @@ def test_the_dag_runs_end_to_end_and_writes_every_report(built_project):
     assert {r.metric_name: r.metric_value for r in card.data.eval_results}["macro-F1"] == round(
         distill["student"]["macro_f1"], 4)
     assert f"{distill['student_gain_over_baseline_points']:+.2f} points" in card.text
+    # evaluate ships the seed-42 model of each arm with its card: the trained weights, the scores evaluate wrote
+    for arm in ("target", "baseline"):
+        assert (root / f"models/{arm}/model.safetensors").read_bytes() == (
+            root / f"models/trained/{arm}/model.safetensors").read_bytes()
+        card = ModelCard.load(root / f"models/{arm}/README.md")
+        assert {r.metric_name: r.metric_value for r in card.data.eval_results}["macro-F1"] == round(
+            report[arm]["seeds"]["42"]["macro_f1"], 4)
+        assert f"on {report['test_examples']} examples" in card.text
+    gain = f"{report['gain_macro_f1_points']:+.2f} points (95% interval"
+    assert gain in (root / "models/target/README.md").read_text()
 
 
 
@@ -217,8 +227,10 @@ def test_ci_shares_results_through_a_remote_and_an_evaluation_param_reruns_two_s
     assert clone.repro() == [] and clone.stale() == {}
     assert (clone.root / "models/target/model.safetensors").read_bytes() == (
         root / "models/target/model.safetensors").read_bytes()
+    card = (root / "models/target/README.md").read_bytes()
     out = dvc_project.run("dvc", "exp", "run", "-S", "evaluate.negative_transfer_margin=99").stdout
     assert set(ran_stages(out)) - {"report"} == {"compare", "evaluate"}
+    assert (root / "models/target/README.md").read_bytes() == card  # the re-run writes the same card
     table = dvc_project.run("dvc", "exp", "show", "--csv").stdout
     assert "evaluate.negative_transfer_margin" in table.splitlines()[0] and ",99" in table
 
@@ -329,7 +341,8 @@ def test_one_training_seed_makes_no_significance_claim_anywhere(built_copy):
     for text in (summary, results):
         assert "one seed: no significance claim" in text.lower()
         assert ", significant" not in text and "] significant" not in text
-    assert not (root / "models/target_seeds").exists() or not any((root / "models/target_seeds").iterdir())
+    assert not (root / "models/trained/target_seeds").exists() or not any(
+        (root / "models/trained/target_seeds").iterdir())
 
 
 def test_an_empty_label_budget_trains_no_curve_and_says_labels_saved_was_not_measured(built_copy):

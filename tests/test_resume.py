@@ -167,7 +167,7 @@ def test_a_stage_killed_mid_training_resumes_under_dvc_repro(built_copy, tmp_pat
     dvc_project.run("dvc", "repro", "finetune_target")
     root = dvc_project.root
     outputs = ["models/domain/model.safetensors", "models/source/model.safetensors",
-               "models/target/model.safetensors", "metrics/pretrain.json",
+               "models/trained/target/model.safetensors", "metrics/pretrain.json",
                "metrics/curves/pretrain.csv", "metrics/curves/target.csv"]
     uninterrupted = {path: (root / path).read_bytes() for path in outputs}
     assert not (root / "checkpoints").exists(), "checkpoints outlived the published outputs"
@@ -193,9 +193,9 @@ def test_a_stage_killed_mid_training_resumes_under_dvc_repro(built_copy, tmp_pat
     killed = dvc_project.run("dvc", "repro", "--force", "--single-item", "finetune_target", env=kill, check=False)
     assert killed.returncode != 0 and (tmp_path / "killed/lr0.003_target").exists()
     resumed = dvc_project.run("dvc", "repro", "finetune_target", env=kill)
-    assert ("resuming phase `lr0.003_target` from checkpoints/models/target/lr0.003_target/checkpoint-"
+    assert ("resuming phase `lr0.003_target` from checkpoints/models/trained/target/lr0.003_target/checkpoint-"
             in resumed.stdout)
 
     assert {path: (root / path).read_bytes() for path in outputs} == uninterrupted
-    assert not (root / "checkpoints").exists() and not list((root / "models").glob(".*.tmp-*"))
+    assert not (root / "checkpoints").exists() and not list((root / "models").glob("**/.*.tmp-*"))
     assert dvc_project.stale("finetune_target") == {}

@@ -63,9 +63,10 @@ def test_a_strategy_defined_outside_the_package_runs_through_finetune_target(war
     monkeypatch.setattr(sys, "argv", ["finetune_target"])
     finetune_target.main()
 
-    assert json.loads((tmp_path / "models/target/training.json").read_text())["strategy"] == "warmup_target"
-    assert json.loads((tmp_path / "models/target/config.json").read_text())["transfer_strategy"] == "warmup_target"
-    tuning = json.loads((tmp_path / "models/target/tuning.json").read_text())
+    trained = tmp_path / "models/trained/target"
+    assert json.loads((trained / "training.json").read_text())["strategy"] == "warmup_target"
+    assert json.loads((trained / "config.json").read_text())["transfer_strategy"] == "warmup_target"
+    tuning = json.loads((trained / "tuning.json").read_text())
     assert not tuning["predicts_one_class"]  # it trained: the warm-up and target phases ran on the labels
     curves = (tmp_path / "metrics/curves/target.csv").read_text().splitlines()
     assert {line.split(",")[0] for line in curves[1:]} == {"warmup", "target"}  # its two phases, in its curves

@@ -132,14 +132,14 @@ def test_a_task_defined_outside_the_package_runs_through_tokenize_and_finetune(r
     monkeypatch.setattr(sys, "argv", ["finetune_target", "--baseline"])
     finetune_target.main()
 
-    training = json.loads((tmp_path / "models/baseline/training.json").read_text())
+    training = json.loads((tmp_path / "models/trained/baseline/training.json").read_text())
     assert training["strategy"] == "target_only"
     import datasets
 
     target = datasets.load_from_disk(str(tmp_path / "data/tokenized/target"))
     assert set(target) == {"train", "validation", "test"}  # its own tokenized splits, float labels
     assert target["train"].features["label"].dtype == "float64"
-    scores, rows = regression_task.score(tmp_path / "models/baseline", target, params)
+    scores, rows = regression_task.score(tmp_path / "models/trained/baseline", target, params)
     assert len(rows) == 30
     # Trained with its own loss (MSE via problem_type), the model ranks the test texts' scores.
     assert scores["pearson"] > 0.5, scores

@@ -119,6 +119,41 @@ def seed_folders(folder: str | Path, seed: int, offsets: Sequence[int]) -> dict[
 
 
 def seeds_folder(folder: str | Path) -> Path:
-    """Where a headline arm's extra training seeds live: models/target -> models/target_seeds."""
+    """Where a headline arm's extra training seeds live: models/trained/target -> models/trained/target_seeds."""
     folder = Path(folder)
     return folder.with_name(f"{folder.name}_seeds")
+
+
+# The two headline arms: finetune_target trains each into models/trained/<arm> (+ <arm>_seeds), and evaluate
+# ships the `seed` model to models/<arm> with its model card. The stages that read the weights read the trained
+# folder, so a change of the card's text re-runs nothing after evaluate.
+HEADLINE_ARMS = ("target", "baseline")
+TRAINED_MODELS = Path("models/trained")
+
+
+def trained_folder(arm: str) -> Path:
+    """Where finetune_target writes a headline arm (`target` or `baseline`): models/trained/<arm>."""
+    if arm not in HEADLINE_ARMS:
+        raise ValueError(f"unknown headline arm {arm!r}; expected one of {HEADLINE_ARMS}")
+    return TRAINED_MODELS / arm
+
+
+def shipped_folder(arm: str) -> Path:
+    """Where evaluate ships a headline arm with its model card: models/<arm>."""
+    if arm not in HEADLINE_ARMS:
+        raise ValueError(f"unknown headline arm {arm!r}; expected one of {HEADLINE_ARMS}")
+    return Path("models") / arm
+
+
+def ship_model(trained: str | Path, shipped: str | Path, card: str) -> None:
+    """Copy a trained model folder to where it ships, with its model card as README.md, atomically.
+
+    A copy rather than a move: DVC caches each stage's outputs, and the trained folder stays the output (and
+    the dependency of the stages after it) of the stage that trained it. The DVC cache stores each file once
+    by content, so the copy costs workspace space only."""
+    trained = Path(trained)
+    if not trained.is_dir() or not any(trained.iterdir()):
+        raise FileNotFoundError(f"{trained}: no trained model here; run finetune_target (dvc repro)")
+    with atomic_path(shipped) as folder:
+        shutil.copytree(trained, folder, ignore=shutil.ignore_patterns("README.md"))
+        (folder / "README.md").write_text(card, encoding="utf-8")

@@ -59,6 +59,11 @@ def arm_line(name: str, arm: dict) -> str:
             f"{epochs} | {', '.join('never' if t is None else f'{t:.2f}' for t in thresholds.values()) or '—'} |")
 
 
+def target_name(settings: list[str]) -> str:
+    """The target's train file the settings point at (the last one set wins, as in dvc exp run)."""
+    return [s.split("=", 1)[1] for s in settings if s.lstrip("+~").startswith("data.target.train=")][-1]
+
+
 def markdown(report: dict) -> str:
     lines = [f"`{shlex.join(command(report['settings']))}` (bench/qa_transfer.py)", "",
              f"{report['machine']}; total {report['wall_seconds'] / 60:.1f} min, exit code {report['exit_code']}.",
@@ -67,7 +72,10 @@ def markdown(report: dict) -> str:
     if evaluation := results.get("evaluate"):
         trivial = evaluation.get("trivial_baseline", {})
         low, high = evaluation["gain_ci95_points"]
-        lines += ["", f"Target test: {evaluation['test_examples']} questions (SquadShifts Amazon reviews); "
+        unit = (f"{evaluation['resampled_groups']} test articles drawn whole" if "resampled_groups" in evaluation
+                else "test questions")
+        target = target_name(report["settings"])
+        lines += ["", f"Target test: {evaluation['test_examples']} questions (target `{target}`); "
                   f"training seeds {evaluation['training_seeds']['target']}.", "",
                   "| arm | exact match | F1 | F1 per seed | learning rate | best epoch per seed | abstention "
                   "threshold per seed |", "|---|---:|---:|---|---:|---|---|"]
@@ -76,7 +84,7 @@ def markdown(report: dict) -> str:
         lines += [arm_line("target_only (baseline)", evaluation["baseline"]),
                   arm_line(f"{evaluation['strategy']} (transfer)", evaluation["target"]), "",
                   f"Gain in F1: {evaluation['gain_f1_points']:+.2f} points [{low:+.2f}, {high:+.2f}] (95% interval "
-                  f"over test questions and training seeds); significant: {evaluation['significant']}; "
+                  f"over {unit} and training seeds); significant: {evaluation['significant']}; "
                   f"gain in exact match {evaluation['gain_exact_match_points']:+.2f}. Learning rate and epoch are "
                   "chosen by target validation loss (QA scores need decoding; the pipeline selects on the loss), "
                   "the rate at the first seed, for both arms alike."]

@@ -52,7 +52,9 @@ def qa_project(tmp_path, tiny_model):
     target[1]["answer_start"] += 3  # points at the wrong characters: rejected by clean, with the reason
     (folder / "train.json").write_text(json.dumps(squad_json(target[:50])))
     pd.DataFrame(target[50:70]).to_csv(folder / "validation.csv", index=False)
-    pd.DataFrame(target[70:]).to_json(folder / "test.jsonl", orient="records", lines=True)
+    # Test questions on 10 "articles": evaluate's bootstrap draws them whole
+    pd.DataFrame(target[70:]).assign(title=[f"ward {i % 10}" for i in range(40)]).to_json(
+        folder / "test.jsonl", orient="records", lines=True)
     params = tiny_params(tiny_model, {
         "source": {"kind": "files", "path": str(folder / "source.csv")},
         "target": {"kind": "files", "train": str(folder / "train.json"), "validation": str(folder / "validation.csv"),
@@ -90,7 +92,9 @@ def test_qa_runs_through_the_dag_with_the_baseline_and_the_gain(qa_project):
         assert set(report[model]["abstention_threshold"].values()) == {None}
     assert report["gain_f1_points"] == round(report["target"]["f1"] - report["baseline"]["f1"], 2)
     assert report["negative_transfer"] == (report["gain_f1_points"] < -1.0)
+    assert report["resampled_groups"] == 10  # the titles of the test table came through ingest and tokenize
     predictions = pd.read_csv(root / "metrics/plots/predictions_target.csv", keep_default_na=False)
+    assert set(predictions["group"]) == {f"title:ward {i}" for i in range(10)}
     assert len(predictions) == 40 and set(predictions["actual"]) == {"answerable"}
     assert set(predictions["gold"]) <= set(DRUGS)
     outcomes = {"exact match", "partial overlap", "wrong span"}  # it never abstains

@@ -22,6 +22,7 @@ from transfer.tasks.qa import (
     prepare_train_features,
     read_qa_table,
     read_squad_json,
+    resampling_group,
     span_candidates,
     squad_metrics,
     squad_v2_metrics,
@@ -49,8 +50,13 @@ def test_squad_json_and_tables_become_the_same_records(tmp_path):
         {"id": "b", "question": "Who is the doctor?", "answers": [], "is_impossible": True}]}]}]}
     (tmp_path / "train.json").write_text(json.dumps(squad))
     rows = read_squad_json(tmp_path / "train.json")
-    assert rows[0] == record("What eased the pain?", context, "Ibuprofen", "a")
+    assert rows[0] == record("What eased the pain?", context, "Ibuprofen", "a") | {"title": "t"}
     assert rows[1]["answers"] == {"text": [], "answer_start": []}
+    # The article is the unit the bootstrap draws; without a title, the context is
+    assert resampling_group(rows[0]) == resampling_group(rows[1]) == "title:t"
+    untitled = record("What eased the pain?", context, "Ibuprofen")
+    assert resampling_group(untitled) == resampling_group(untitled | {"title": None}) != resampling_group(
+        record("What eased the pain?", context + " Twice.", "Ibuprofen"))
 
     table = pd.DataFrame([{"id": "a", "question": "What eased the pain?", "context": context,
                            "answer_text": "Ibuprofen", "answer_start": 0},
@@ -58,6 +64,7 @@ def test_squad_json_and_tables_become_the_same_records(tmp_path):
                            "answer_text": "Ibuprofen eased", "answer_start": 0}])
     (only,) = read_qa_table(table)
     assert only["answers"] == {"text": ["Ibuprofen", "Ibuprofen eased"], "answer_start": [0, 0]}
+    assert only["title"] is None and read_qa_table(table.assign(title="t"))[0]["title"] == "t"
     with pytest.raises(DataError, match="missing column.*answer_start"):
         read_qa_table(table.drop(columns=["answer_start"]))
     with pytest.raises(DataError, match="data row 2: answer_start `two`"):

@@ -8,7 +8,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from tests.conftest import shipped_params
-from transfer.analysis.significance import paired_bootstrap, seeds_and_examples_bootstrap
+from transfer.analysis.significance import paired_bootstrap, row_groups, seeds_and_examples_bootstrap
 from transfer.tasks.classification import macro_f1
 from transfer.tasks.qa import squad_metrics, token_f1
 from transfer.tasks.registry import get_task
@@ -89,3 +89,32 @@ def test_each_tasks_resampled_score_on_every_example_is_its_reported_score():
     chrf = get_task("translation").resampled_score(pairs, params)(np.arange(2))
     assert chrf == pytest.approx(translation_scores([p["translation"] for p in pairs],
                                                     [p["reference"] for p in pairs])["chrf"], abs=1e-3)
+
+
+def test_drawing_whole_groups_widens_an_interval_whose_gain_sits_in_a_few_groups():
+    """Questions on one article stand or fall together: a gain made on 4 of 40 articles is less sure than 40
+    independent questions would make it, and the group draw says so."""
+    groups = [f"article{i // 10}" for i in range(400)]               # 40 articles of 10 questions
+    baseline = np.zeros(400, dtype=bool)
+    better = baseline.copy()
+    better[:40] = True                                               # right on every question of 4 articles
+    examples = paired_bootstrap(accuracy_on(better), accuracy_on(baseline), 400, resamples=1000, seed=1,
+                                points=100)
+    articles = paired_bootstrap(accuracy_on(better), accuracy_on(baseline), 400, resamples=1000, seed=1,
+                                points=100, groups=groups)
+    assert articles["resampled_groups"] == 40 and "resampled_groups" not in examples
+    width = {name: high - low for name, (low, high) in (("examples", examples["gain_ci95_points"]),
+                                                       ("articles", articles["gain_ci95_points"]))}
+    assert width["articles"] > 2 * width["examples"]
+    # one group per example is the example draw over again
+    alone = paired_bootstrap(accuracy_on(better), accuracy_on(baseline), 400, resamples=1000, seed=1, points=100,
+                             groups=[str(i) for i in range(400)])
+    assert abs((alone["gain_ci95_points"][1] - alone["gain_ci95_points"][0]) - width["examples"]) < 2
+    with pytest.raises(ValueError, match="3 groups for 400 examples"):
+        paired_bootstrap(accuracy_on(better), accuracy_on(baseline), 400, resamples=10, seed=1, points=100,
+                         groups=["a", "b", "c"])
+
+
+def test_rows_name_their_group_only_when_every_row_has_one():
+    assert row_groups([{"group": "a"}, {"group": "b"}]) == ["a", "b"]
+    assert row_groups([{"group": "a"}, {"group": ""}]) is None and row_groups([{"id": 1}]) is None

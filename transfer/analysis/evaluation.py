@@ -6,7 +6,7 @@ from __future__ import annotations
 import statistics
 from typing import TYPE_CHECKING
 
-from transfer.analysis.significance import seeds_and_examples_bootstrap, significance_claim
+from transfer.analysis.significance import row_groups, seeds_and_examples_bootstrap, significance_claim
 from transfer.core.params import Params
 
 if TYPE_CHECKING:  # the stage passes its task in
@@ -96,7 +96,8 @@ def gain_interval(task: Task, params: Params, rows: dict[str, dict[int, list[dic
     interval = seeds_and_examples_bootstrap([task.resampled_score(r, params) for r in rows["target"].values()],
                                             [task.resampled_score(r, params) for r in rows["baseline"].values()],
                                             len(ids), resamples=params.evaluate.bootstrap_resamples,
-                                            seed=params.seed, points=task.points)
+                                            seed=params.seed, points=task.points,
+                                            groups=row_groups(next(iter(rows["baseline"].values()))))
     return interval | significance_claim(interval, len(rows["target"]), len(rows["baseline"]))
 
 

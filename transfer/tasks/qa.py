@@ -8,6 +8,7 @@ here scores like one trained there. Records are `{id, question, context, answers
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 import math
 import re
@@ -35,7 +36,8 @@ CONTEXT = 1
 
 def read_squad_json(path: str | Path) -> list[dict]:
     """SQuAD v1.1/v2.0 JSON (`data[].paragraphs[].qas[]`) as flat records; unanswerable questions keep
-    an empty answer list (SQuAD 2.0 `is_impossible`)."""
+    an empty answer list (SQuAD 2.0 `is_impossible`); each keeps its article's `title` (the unit evaluate's
+    bootstrap draws: questions on one article are not independent)."""
     path = existing_file(path)
     try:
         document = json.loads(path.read_text(encoding="utf-8-sig"))
@@ -57,7 +59,8 @@ def read_squad_json(path: str | Path) -> list[dict]:
                     raise DataError(f"{where}: each answer needs a `text` string and an integer `answer_start`")
                 rows.append({"id": str(qa.get("id", f"{a}-{p}-{q}")), "question": qa["question"], "context": context,
                              "answers": {"text": [x["text"] for x in answers],
-                                         "answer_start": [int(x["answer_start"]) for x in answers]}})
+                                         "answer_start": [int(x["answer_start"]) for x in answers]},
+                             "title": article.get("title") if isinstance(article.get("title"), str) else None})
     return rows
 
 
@@ -73,7 +76,8 @@ def read_qa_table(frame, origin: str = "QA table") -> list[dict]:
         row.update({c: row[c] if isinstance(row[c], str) else None for c in ("question", "context")})
         key = row.get("id") if row.get("id") is not None else (row["question"], row["context"])
         record = grouped.setdefault(key, {"id": str(row.get("id", i)), "question": row["question"],
-                                          "context": row["context"], "answers": {"text": [], "answer_start": []}})
+                                          "context": row["context"], "answers": {"text": [], "answer_start": []},
+                                          "title": row.get("title") if isinstance(row.get("title"), str) else None})
         if isinstance(row["answer_text"], str) and row["answer_text"]:
             try:
                 start = int(row["answer_start"])
@@ -373,9 +377,19 @@ def take_whole_contexts(df: pd.DataFrame, n: int, seed: int) -> tuple[pd.DataFra
     return df[inside], df[~inside]
 
 
+def resampling_group(example: dict) -> str:
+    """The unit evaluate's bootstrap draws for a question: its article's title, else its context (a short
+    hash: questions on one passage stand or fall together)."""
+    if example.get("title"):
+        return f"title:{example['title']}"
+    return "context:" + hashlib.sha1(example["context"].encode("utf-8")).hexdigest()[:12]
+
+
 def records_frame(records: list[dict], origin: str, id_prefix: str) -> pd.DataFrame:
-    """QA records (SQuAD JSON, QA tables, hub datasets) as a frame with unique, prefixed ids."""
-    df = pd.DataFrame(records, columns=["id", "question", "context", "answers"])
+    """QA records (SQuAD JSON, QA tables, hub datasets) as a frame with unique, prefixed ids and the article
+    `title` where the data has one (None elsewhere)."""
+    df = pd.DataFrame(records, columns=["id", "question", "context", "answers", "title"]).astype({"title": object})
+    df["title"] = [title if isinstance(title, str) and title else None for title in df["title"]]
     unique_ids(df["id"].astype(str), origin)
     return df.assign(id=id_prefix + df["id"].astype(str))
 
@@ -449,8 +463,9 @@ class QuestionAnswering(Task):
             "id": datasets.Value("string"), "question": datasets.Value("string"),
             "context": datasets.Value("string"),
             "answers": {"text": datasets.List(datasets.Value("string")),
-                        "answer_start": datasets.List(datasets.Value("int64"))}})
-        examples = datasets.Dataset.from_list([{k: r[k] for k in features} for r in rows], features=features)
+                        "answer_start": datasets.List(datasets.Value("int64"))},
+            "title": datasets.Value("string")})
+        examples = datasets.Dataset.from_list([{k: r.get(k) for k in features} for r in rows], features=features)
         windows = encode_qa(examples, tokenizer, params.tokenize.max_length, params.qa.doc_stride,
                             for_training=split != "test")
         windows = windows.add_column("origin_id", windows["example_id"])
@@ -491,7 +506,8 @@ class QuestionAnswering(Task):
         rows = [{"id": e["id"], "actual": "answerable" if e["answers"]["text"] else "unanswerable",
                  "predicted": answer_outcome(answers[e["id"]], e["answers"]["text"]),
                  "gold": " | ".join(e["answers"]["text"]), "prediction": answers[e["id"]],
-                 "f1": 100 * max(token_f1(answers[e["id"]], g) for g in e["answers"]["text"] or [""])}
+                 "f1": 100 * max(token_f1(answers[e["id"]], g) for g in e["answers"]["text"] or [""]),
+                 "group": resampling_group(e)}
                 for e in examples]
         return squad_v2_metrics(answers, list(examples)), sorted(rows, key=lambda r: r["id"])
 

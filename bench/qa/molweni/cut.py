@@ -3,7 +3,8 @@ extractive QA over multiparty Ubuntu IRC chat, SQuAD 2.0 JSON with `is_impossibl
 It writes the three target files the bench's current target has (bench/qa/target_*.json), same layout:
 
     git clone https://github.com/HIT-SCIR/Molweni /tmp/Molweni
-    git -C /tmp/Molweni show '2eb681d7e610ee3fda4ab3b4cc364554bd17ee67:MRC(withDiscourse)/test.json' > /tmp/molweni_test.json
+    git -C /tmp/Molweni show '2eb681d7e610ee3fda4ab3b4cc364554bd17ee67:MRC(withDiscourse)/test.json' \
+        > /tmp/molweni_test.json
     python bench/qa/molweni/cut.py /tmp/molweni_test.json
 
 - Only Molweni's MRC *test* file could be read (100 dialogues, 2,871 questions): the train.json and dev.json
@@ -19,6 +20,8 @@ It writes the three target files the bench's current target has (bench/qa/target
 - Text is kept exactly (Molweni's contexts are lowercased and tokenised, "it 's"; its questions are not).
   Every answer (and plausible answer) must sit at its answer_start; a question whose answer does not is
   dropped and counted. Exact repeats of (context, question) within a dialogue keep the first and are counted.
+- Each conversation is one SQuAD article (title `c07`), its dialogues the paragraphs: evaluate's bootstrap
+  draws whole articles, so the variants of one conversation are resampled together.
 - Molweni's discourse annotations (`edus`, `relations`) are not written: the SQuAD reader does not use them.
 
 Licence, citation and counts: bench/qa/molweni/NOTICE.md.
@@ -101,9 +104,9 @@ def write(name: str, articles: list[dict]) -> dict:
     path.write_text(json.dumps({"version": VERSION, "data": articles}, ensure_ascii=False) + "\n")
     qas = [q for a in articles for p in a["paragraphs"] for q in p["qas"]]
     unanswerable = sum(bool(q["is_impossible"]) for q in qas)
-    stats = {"conversations": len({a["title"].split("/")[0] for a in articles}), "dialogues": len(articles),
-             "questions": len(qas), "unanswerable": unanswerable, "unanswerable_share": round(unanswerable / len(qas), 4),
-             "md5": hashlib.md5(path.read_bytes()).hexdigest()}
+    stats = {"conversations": len(articles), "dialogues": sum(len(a["paragraphs"]) for a in articles),
+             "questions": len(qas), "unanswerable": unanswerable,
+             "unanswerable_share": round(unanswerable / len(qas), 4), "md5": hashlib.md5(path.read_bytes()).hexdigest()}
     print(f"{path.name}: {stats['conversations']} conversations, {stats['dialogues']} dialogues (= contexts), "
           f"{stats['questions']} questions ({unanswerable} unanswerable, {100 * unanswerable / len(qas):.1f}%), "
           f"md5 {stats['md5']}")
@@ -118,8 +121,6 @@ def main(molweni_test: str) -> None:
     counts: Counter = Counter()
     kept = [clean_dialogue(d, counts) for d in dialogues]
     groups = conversations(dialogues)
-    # conversation c07 / dialogue d041 (the dialogue's index in Molweni's test.json)
-    titles = {i: f"c{c:02d}/d{i:03d}" for c, group in enumerate(groups) for i in group}
 
     order = list(range(len(groups)))
     random.Random(SEED).shuffle(order)
@@ -136,8 +137,12 @@ def main(molweni_test: str) -> None:
 
     stats = {}
     for split, indices in chosen.items():
-        articles = [{"title": titles[i], "paragraphs": [{"context": dialogues[i]["context"], "qas": kept[i]}]}
-                    for i in sorted(indices) if kept[i]]
+        # One article per conversation (title c07), its dialogues the paragraphs: the article is the unit
+        # evaluate's bootstrap draws, and the variants of one conversation stand or fall together.
+        articles = [{"title": f"c{c:02d}", "paragraphs": [{"context": dialogues[i]["context"], "qas": kept[i]}
+                                                          for i in group if kept[i]]}
+                    for c, group in enumerate(groups) if set(group) <= set(indices)]
+        articles = [article for article in articles if article["paragraphs"]]
         stats[split] = write(f"target_{split}", articles)
     everything = sum(len(k) for k in kept)
     impossible = sum(q["is_impossible"] for k in kept for q in k)

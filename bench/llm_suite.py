@@ -174,6 +174,10 @@ def run_pair(name: str, seed: int, scratch: Path, converted: Path, methods: set[
                            "same ones, or delete its entry from the .arms.json file (and from --out) to start it again")
     print(f"{name} seed {seed}: {sizes}; done before: {sorted(record['arms']) or 'nothing'}", flush=True)
     run = ResumableRun(scratch / name / str(seed), {"bench": f"llm-{name}-{seed}"}, root=scratch / "checkpoints")
+    # The MiniLM recipe's own phases (its TAPT is `warmup` + `full`, as SmolLM2's continued pretraining is
+    # `full`): a run of its own, or the second would restore the first's weights.
+    minilm_run = ResumableRun(scratch / name / str(seed) / "minilm", {"bench": f"llm-{name}-{seed}-minilm"},
+                              root=scratch / "checkpoints")
     scorer = SUITE.Scorer(target["test"], labels, primary)
     restored(scorer, record)
     validation_labels = np.asarray(target["validation"]["label"])
@@ -272,15 +276,15 @@ def run_pair(name: str, seed: int, scratch: Path, converted: Path, methods: set[
         phase; saved as the pipeline's models/target would be (the teacher of today's student)."""
         started = time.perf_counter()
         domain_dir = scratch / name / str(seed) / "minilm_domain"
-        adapt(minilm, minilm_base, [r["text"] for r in kept["target"]["unlabeled"]], [], domain_dir, run,
+        adapt(minilm, minilm_base, [r["text"] for r in kept["target"]["unlabeled"]], [], domain_dir, minilm_run,
               scratch / "tapt_curves.csv")
         set_seed(seed)
         model = load_classifier(str(domain_dir), minilm)
         train_phase(model, minilm_tokenizer, minilm_data["source"]["train"], None, task=task, params=minilm,
-                    epochs=minilm.finetune.source_epochs, learning_rate=minilm.finetune.source_learning_rate, run=run,
-                    phase="minilm_source")
+                    epochs=minilm.finetune.source_epochs, learning_rate=minilm.finetune.source_learning_rate,
+                    run=minilm_run, phase="minilm_source")
         strength, chosen = SUITE.tuned_target_phase_of(model, snapshot(model), "minilm_sequential", params=minilm,
-                                                       tokenizer=minilm_tokenizer, target=target, run=run)
+                                                       tokenizer=minilm_tokenizer, target=target, run=minilm_run)
         test = class_probabilities(model, target["test"], minilm_tokenizer, minilm.evaluate.batch_size)
         model.config.transfer_strategy = "sequential"
         model.save_pretrained(minilm_teacher_dir)

@@ -7,12 +7,13 @@ import statistics
 from typing import TYPE_CHECKING
 
 from transfer.analysis.significance import row_groups, seeds_and_examples_bootstrap, significance_claim
+from transfer.core.artifacts import HEADLINE_ARMS
 from transfer.core.params import Params
 
 if TYPE_CHECKING:  # the stage passes its task in
     from transfer.tasks.base import Task
 
-ARMS = ("target", "baseline")
+ARMS = HEADLINE_ARMS  # the transferred model and the baseline (transfer/core/artifacts.py says where each lives)
 
 
 def arm_summary(task: Task, results: dict[int, dict], tuning: dict[int, dict]) -> dict:

@@ -86,8 +86,8 @@ def markdown(report: dict) -> str:
                   f"Gain in F1: {evaluation['gain_f1_points']:+.2f} points [{low:+.2f}, {high:+.2f}] (95% interval "
                   f"over {unit} and training seeds); significant: {evaluation['significant']}; "
                   f"gain in exact match {evaluation['gain_exact_match_points']:+.2f}. Learning rate and epoch are "
-                  "chosen by target validation loss (QA scores need decoding; the pipeline selects on the loss), "
-                  "the rate at the first seed, for both arms alike."]
+                  "chosen by target validation F1 (after each model's abstention threshold), the rate at the "
+                  "first seed, for both arms alike."]
         lines += [f"- warning: {warning}" for warning in evaluation.get("warnings", [])]
     if (pretrain := results.get("pretrain_domain")) and "before" in pretrain:
         forgetting = pretrain.get("forgetting", {})

@@ -116,11 +116,6 @@ def main() -> None:
         target["train"] = budget_subset(target["train"], cli.labels, params.seed)
         # Validation labels are labels too: a 50-label point does not select on the full budget's split.
         target["validation"] = validation_for_budget(target["validation"], cli.labels, available, params.seed)
-        if "validation_examples" in target:  # QA: the questions the abstention threshold is chosen on, likewise
-            kept = set(target["validation"]["origin_id"])
-            for split in ("validation_examples", "validation_windows"):
-                column = "id" if split == "validation_examples" else "origin_id"
-                target[split] = target[split].filter(lambda row, c=column: row[c] in kept)
         # The arm's choice at the full budget: a grid per point would multiply the curve's cost.
         params = with_learning_rate(params, chosen_learning_rate(trained_folder(arm)))
     headline = cli.out is None

@@ -93,6 +93,9 @@ def test_qa_runs_through_the_dag_with_the_baseline_and_the_gain(qa_project):
     assert report["gain_f1_points"] == round(report["target"]["f1"] - report["baseline"]["f1"], 2)
     assert report["negative_transfer"] == (report["gain_f1_points"] < -1.0)
     assert report["resampled_groups"] == 10  # the titles of the test table came through ingest and tokenize
+    # QA keeps the epoch with the best validation F1, and draws it beside the loss
+    curves = pd.read_csv(root / "metrics/curves/target_eval.csv")
+    assert {"eval_loss", "eval_f1"} <= set(curves.columns) and curves["eval_f1"].between(0, 100).all()
     predictions = pd.read_csv(root / "metrics/plots/predictions_target.csv", keep_default_na=False)
     assert set(predictions["group"]) == {f"title:ward {i}" for i in range(10)}
     assert len(predictions) == 40 and set(predictions["actual"]) == {"answerable"}

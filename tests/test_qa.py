@@ -267,3 +267,74 @@ def test_a_tiny_qa_model_abstains_on_unanswerable_questions_at_the_validation_th
     scores = squad_v2_metrics(answers, list(test))
     never = squad_v2_metrics(answers_at(candidates["test"], None), list(test))
     assert never["NoAns_f1"] == 0 and scores["f1"] > never["f1"] + 25
+
+
+def test_validation_f1_finds_each_row_of_logits_its_window_in_any_order(tokenizer):
+    """Trainer hands the validation logits back in its own (length-sorted, padded) order: span_f1_metrics
+    matches each row to its window by the input ids and scores the decoded answers as evaluate would, with
+    the abstention threshold chosen on the same questions."""
+    import datasets
+    from transformers import EvalPrediction
+
+    from transfer.tasks.qa import encode_qa, shipped_f1, span_f1_metrics
+
+    long = FILLER * 5 + "Side effects included mild nausea and headaches. " + FILLER
+    examples = datasets.Dataset.from_list([
+        record("Which side effects?", long, "mild nausea and headaches", "a"),
+        record("Which drug?", "She took aspirin every morning.", "aspirin", "b"),
+        {**unanswerable("c"), "question": "Which dose?", "context": "The weather was mild all week."}])
+    windows = encode_qa(examples, tokenizer, 64, 16, for_training=True, decodable=True)
+    assert len(windows) > 3 and {"offset_mapping", "cls_index", "context", "answers"} <= set(windows.column_names)
+    width = 80  # wider than any window: Trainer pads logits with -100 and the inputs with pad / -100
+    start, end = np.full((len(windows), width), -100.0), np.full((len(windows), width), -100.0)
+    for i, (s, e, ids) in enumerate(zip(windows["start_positions"], windows["end_positions"], windows["input_ids"],
+                                        strict=True)):
+        start[i, :len(ids)] = end[i, :len(ids)] = 0.0
+        start[i, s], end[i, e] = 5.0, 5.0  # each window points where its label does ([CLS]: no answer here)
+    inputs = np.full((len(windows), width), -100)
+    for i, ids in enumerate(windows["input_ids"]):
+        inputs[i, :len(ids) + 3] = [*ids, 0, 0, 0]  # a batch's padding, then the gathering's
+    order = np.random.default_rng(0).permutation(len(windows))
+    compute = span_f1_metrics(windows, tokenizer.pad_token_id, n_best=20, max_answer_length=30)
+    assert compute(EvalPrediction(predictions=(start[order], end[order]), label_ids=None,
+                                  inputs=inputs[order])) == {"f1": 100.0}
+    # A wrong span in one answer window: the score is the one decoded in window order, below 100.
+    hit = next(i for i, s in enumerate(windows["start_positions"]) if s and windows[i]["example_id"] == "a")
+    start[hit], end[hit] = 0.0, 0.0
+    start[hit, 20], end[hit, 21] = 9.0, 9.0
+    rows = list(windows)
+    expected = shipped_f1(span_candidates(list(examples), rows, start, end), list(examples))
+    assert expected < 100.0
+    assert compute(EvalPrediction(predictions=(start[order], end[order]), label_ids=None,
+                                  inputs=inputs[order]))["f1"] == pytest.approx(expected)
+    with pytest.raises(ValueError, match="match no validation window"):
+        compute(EvalPrediction(predictions=(start, end), label_ids=None, inputs=np.ones_like(inputs)))
+
+
+def test_a_qa_training_keeps_the_epoch_with_the_best_validation_f1(tiny_model, tmp_path):
+    """train_phase on a QA task evaluates validation F1 each epoch (the loss too, for the curves) and keeps the
+    best-F1 epoch: the kept model, decoded again, scores what Trainer recorded as the best."""
+    import datasets
+    from transformers import AutoTokenizer
+
+    from tests.conftest import tiny_params
+    from transfer.core.params import parse_params
+    from transfer.tasks.qa import encode_qa, predict_candidates, shipped_f1, window_examples
+    from transfer.tasks.registry import get_task
+    from transfer.training.checkpoints import ResumableRun
+    from transfer.training.trainer import train_phase
+
+    task, params = get_task("qa"), parse_params(tiny_params(tiny_model, {}))
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    train = encode_qa(datasets.Dataset.from_list(no_answer_questions(64, 0)), tokenizer, 32, 8, for_training=True)
+    validation = encode_qa(datasets.Dataset.from_list(no_answer_questions(24, 1)), tokenizer, 32, 8,
+                           for_training=True, decodable=True)
+    model = task.load_model(str(tiny_model), tokenizer, params)
+    trainer = train_phase(model, tokenizer, train, validation, task=task, params=params, epochs=4,
+                          learning_rate=3e-3, run=ResumableRun("models/test", {}, root=tmp_path), phase="target")
+    evaluated = [entry for entry in trainer.state.log_history if "eval_f1" in entry]
+    assert len(evaluated) == 4 and all("eval_loss" in entry for entry in evaluated)
+    assert trainer.state.best_metric == max(entry["eval_f1"] for entry in evaluated)
+    examples = window_examples(validation)
+    candidates = predict_candidates(model.eval(), tokenizer, examples, validation)
+    assert shipped_f1(candidates, examples) == pytest.approx(trainer.state.best_metric)

@@ -138,8 +138,9 @@ class Task(ABC):
 
         return DataCollatorWithPadding(tokenizer)
 
-    def trainer_metrics(self):
-        """Trainer's compute_metrics for best-epoch selection, or None (validation loss decides)."""
+    def trainer_metrics(self, evaluation: datasets.Dataset | None, tokenizer, params: Params):
+        """Trainer's compute_metrics over `evaluation` for best-epoch selection, or None (validation loss
+        decides)."""
         return None
 
     @abstractmethod

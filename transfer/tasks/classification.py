@@ -128,7 +128,7 @@ class Classification(Task):
     def load_model(self, init: str, tokenizer, params: Params, **options):
         return load_classifier(init, params, **options)
 
-    def trainer_metrics(self):
+    def trainer_metrics(self, evaluation, tokenizer, params: Params):
         return compute_trainer_metrics
 
     def resampled_score(self, rows: list[dict], params: Params):

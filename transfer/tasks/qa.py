@@ -32,6 +32,8 @@ from transfer.tasks.base import Task
 QA_COLUMNS = ("question", "context", "answer_text", "answer_start")
 # The question is always the first sequence of a pair, the context the second.
 CONTEXT = 1
+# What a window gives the model at prediction time (its other columns are for decoding and scoring).
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def read_squad_json(path: str | Path) -> list[dict]:
@@ -104,9 +106,12 @@ def answer_problem(record: dict) -> str | None:
     return None
 
 
-def prepare_train_features(examples: dict[str, list], tokenizer, max_length: int, stride: int) -> dict[str, list]:
+def prepare_train_features(examples: dict[str, list], tokenizer, max_length: int, stride: int,
+                           decodable: bool = False) -> dict[str, list]:
     """Question + context windows with the first answer's token span (CLS index when the answer lies
     outside the window or there is none), as in run_qa.py, and the id of the example each came from.
+    `decodable` (validation) adds what turns a window's logits back into an answer and scores it: the
+    prediction fields of prepare_eval_features, and its example's context and gold answers.
     Batched `datasets.map` function."""
     encoded = tokenizer([q.lstrip() for q in examples["question"]], examples["context"],
                         truncation="only_second", max_length=max_length, stride=stride,
@@ -114,6 +119,10 @@ def prepare_train_features(examples: dict[str, list], tokenizer, max_length: int
     sample_map = encoded.pop("overflow_to_sample_mapping")
     offsets_all = encoded.pop("offset_mapping")
     encoded["example_id"] = [examples["id"][s] for s in sample_map]
+    if decodable:
+        add_prediction_fields(encoded, offsets_all, tokenizer)
+        encoded["context"] = [examples["context"][s] for s in sample_map]
+        encoded["answers"] = [examples["answers"][s] for s in sample_map]
     encoded["start_positions"], encoded["end_positions"] = [], []
     for i, offsets in enumerate(offsets_all):
         input_ids = encoded["input_ids"][i]
@@ -150,13 +159,18 @@ def prepare_eval_features(examples: dict[str, list], tokenizer, max_length: int,
                         return_overflowing_tokens=True, return_offsets_mapping=True)
     sample_map = encoded.pop("overflow_to_sample_mapping")
     encoded["example_id"] = [examples["id"][s] for s in sample_map]
-    # where the null ("no answer") score is read: the token unanswerable windows are trained to point at
+    add_prediction_fields(encoded, encoded.pop("offset_mapping"), tokenizer)
+    return encoded
+
+
+def add_prediction_fields(encoded, offsets_all: list, tokenizer) -> None:
+    """What span_candidates reads from a window: where its null ("no answer") score is read (the token
+    unanswerable windows are trained to point at), and character offsets for its context tokens only."""
     encoded["cls_index"] = [ids.index(tokenizer.cls_token_id) if tokenizer.cls_token_id in ids else 0
                             for ids in encoded["input_ids"]]
     encoded["offset_mapping"] = [
         [o if encoded.sequence_ids(i)[k] == CONTEXT else None for k, o in enumerate(offsets)]
-        for i, offsets in enumerate(encoded["offset_mapping"])]
-    return encoded
+        for i, offsets in enumerate(offsets_all)]
 
 
 @dataclass(frozen=True)
@@ -240,6 +254,61 @@ def choose_abstention_threshold(candidates: dict[str, SpanCandidate], examples: 
             "examples": len(examples)}
 
 
+def shipped_f1(candidates: dict[str, SpanCandidate], examples: list[dict]) -> float:
+    """F1 on `examples` as the model would ship with the abstention threshold chosen on them (the official
+    v2.0 evaluation's best_f1; plain F1 where none is unanswerable): what picks the epoch and the learning
+    rate, so that they are chosen by the score evaluate reports rather than by the loss."""
+    threshold = choose_abstention_threshold(candidates, examples)["null_score_threshold"]
+    return squad_metrics(answers_at(candidates, threshold), examples)["f1"]
+
+
+def window_examples(windows) -> list[dict]:
+    """The examples behind decodable windows (prepare_train_features(decodable=True)), each once, in order."""
+    examples: dict[str, dict] = {}
+    for window in windows.select_columns(["example_id", "context", "answers"]):
+        examples.setdefault(window["example_id"], {"id": window["example_id"], "context": window["context"],
+                                                   "answers": window["answers"]})
+    return list(examples.values())
+
+
+def unpadded(ids, pad_token_id: int | None) -> tuple[int, ...]:
+    """A window's token ids without the padding a batch (pad_token_id) or Trainer's gathering (-100) added."""
+    kept = [int(t) for t in ids if int(t) != -100]
+    while kept and pad_token_id is not None and kept[-1] == pad_token_id:
+        kept.pop()
+    return tuple(kept)
+
+
+def span_f1_metrics(windows, pad_token_id: int | None, n_best: int, max_answer_length: int):
+    """Trainer's compute_metrics for QA: {"f1": shipped_f1} of the evaluated windows' logits.
+
+    Trainer hands the logits back in the order its evaluation sampler chose (length-sorted here, sharded
+    under a distributed launch); with `include_for_metrics=["inputs"]` it hands back each row's input ids
+    too, and those find the row's window (identical windows give identical logits, so which copy does not
+    matter)."""
+    features = list(windows.select_columns(["input_ids", "example_id", "offset_mapping", "cls_index"]))
+    examples = window_examples(windows)
+    positions: dict[tuple[int, ...], list[int]] = collections.defaultdict(list)
+    for index, feature in enumerate(features):
+        positions[unpadded(feature["input_ids"], pad_token_id)].append(index)
+
+    def compute(eval_prediction) -> dict[str, float]:
+        start, end = (np.asarray(logits) for logits in eval_prediction.predictions[:2])
+        if eval_prediction.inputs is None:
+            raise ValueError("QA's validation F1 needs Trainer's include_for_metrics=['inputs']")
+        start_logits, end_logits = (np.full((len(features), start.shape[1]), -np.inf) for _ in range(2))
+        unclaimed = {key: list(rows) for key, rows in positions.items()}
+        for row, ids in enumerate(eval_prediction.inputs):
+            claimed = unclaimed.get(unpadded(ids, pad_token_id))
+            if not claimed:
+                raise ValueError(f"evaluation row {row}: its input ids match no validation window")
+            index = claimed.pop()
+            start_logits[index], end_logits[index] = start[row], end[row]
+        candidates = span_candidates(examples, features, start_logits, end_logits, n_best, max_answer_length)
+        return {"f1": shipped_f1(candidates, examples)}
+    return compute
+
+
 def postprocess_predictions(examples: list[dict], features: list[dict], start_logits: np.ndarray,
                             end_logits: np.ndarray, n_best: int = 20, max_answer_length: int = 30,
                             null_score_threshold: float | None = None) -> dict[str, str]:
@@ -317,16 +386,21 @@ def overlong_question_reason(tokens: int, max_length: int, stride: int) -> str:
             f"stride for its context: shorten it, or raise tokenize.max_length / lower qa.doc_stride")
 
 
-def encode_qa(examples, tokenizer, max_length: int, stride: int, for_training: bool):
+def encode_qa(examples, tokenizer, max_length: int, stride: int, for_training: bool, decodable: bool = False):
     """A `datasets.Dataset` of QA records -> its windows (train: with answer positions; eval: with
-    example ids and context offsets for post-processing). One example may give several windows."""
+    example ids and context offsets for post-processing; train and `decodable`: both, for validation).
+    One example may give several windows."""
     if overlong := overlong_questions(examples["question"], tokenizer, max_length, stride):
         position, tokens = next(iter(overlong.items()))
         raise DataError(f"{len(overlong)} question(s) too long, e.g. id {examples['id'][position]}: "
                         f"{overlong_question_reason(tokens, max_length, stride)}")
-    prepare = prepare_train_features if for_training else prepare_eval_features
-    features = examples.map(lambda batch: prepare(batch, tokenizer, max_length, stride), batched=True,
-                            remove_columns=examples.column_names, desc="QA windows")
+    if for_training:
+        def prepare(batch):
+            return prepare_train_features(batch, tokenizer, max_length, stride, decodable=decodable)
+    else:
+        def prepare(batch):
+            return prepare_eval_features(batch, tokenizer, max_length, stride)
+    features = examples.map(prepare, batched=True, remove_columns=examples.column_names, desc="QA windows")
     return features.map(lambda batch: {"length": [len(ids) for ids in batch["input_ids"]]}, batched=True)
 
 
@@ -342,8 +416,7 @@ def predict_candidates(model, tokenizer, examples, features, batch_size: int = 6
 
     lengths = np.asarray([len(ids) for ids in features["input_ids"]])
     order = np.argsort(-lengths, kind="stable")
-    model_inputs = features.remove_columns([c for c in ("example_id", "offset_mapping", "length", "cls_index",
-                                                        "origin_id") if c in features.column_names]).select(order)
+    model_inputs = features.select_columns([c for c in MODEL_INPUTS if c in features.column_names]).select(order)
     with tempfile.TemporaryDirectory(prefix="qa-predict-") as scratch:
         args = training_arguments(scratch, seed=0, epochs=1, learning_rate=1e-5, batch_size=1, eval_each_epoch=False,
                                   group_by_length=False, per_device_eval_batch_size=batch_size)
@@ -405,6 +478,9 @@ class QuestionAnswering(Task):
     normalized_fields = ("question",)
     formats = ("squad",)
     pipeline_tag = "question-answering"
+    # The epoch (and the learning rate) validation F1 picks: with the loss, a seed's best-loss epoch was often
+    # not its best-F1 one. Trainer hands back the input ids to match each row of logits to its window.
+    best_epoch = {"metric_for_best_model": "f1", "greater_is_better": True, "include_for_metrics": ["inputs"]}
     peft_task_type = "QUESTION_ANS"
     skipped_stages = {
         "augment": "data passed through unchanged (no EDA, no classes to rebalance)",
@@ -454,9 +530,10 @@ class QuestionAnswering(Task):
         return f"{row['question'] or ''}\n{row['context']}"
 
     def tokenize(self, rows: list[dict], tokenizer, params: Params, split: str) -> dict:
-        """Train and validation become windows labeled with the answer's token span (validation scores the
-        loss that picks the best epoch); test becomes prediction windows plus `test_examples`, the records
-        the predicted spans are mapped back to. `origin_id` is the example id (one example, several windows)."""
+        """Train and validation become windows labeled with the answer's token span; validation's can also be
+        decoded into answers (its loss draws the curves, its F1 picks the epoch, the learning rate and the
+        abstention threshold). Test becomes prediction windows plus `test_examples`, the records the predicted
+        spans are mapped back to. `origin_id` is the example id (one example, several windows)."""
         import datasets  # heavy: model side only (ingest and clean import this module too)
 
         features = datasets.Features({
@@ -467,13 +544,8 @@ class QuestionAnswering(Task):
             "title": datasets.Value("string")})
         examples = datasets.Dataset.from_list([{k: r.get(k) for k in features} for r in rows], features=features)
         windows = encode_qa(examples, tokenizer, params.tokenize.max_length, params.qa.doc_stride,
-                            for_training=split != "test")
+                            for_training=split != "test", decodable=split == "validation")
         windows = windows.add_column("origin_id", windows["example_id"])
-        if split == "validation":  # also as prediction windows: the abstention threshold is chosen on them
-            prediction = encode_qa(examples, tokenizer, params.tokenize.max_length, params.qa.doc_stride,
-                                   for_training=False)
-            return {split: windows, "validation_examples": examples,
-                    "validation_windows": prediction.add_column("origin_id", prediction["example_id"])}
         return {split: windows, "test_examples": examples} if split == "test" else {split: windows}
 
     def load_model(self, init: str, tokenizer, params: Params, **options):
@@ -487,14 +559,21 @@ class QuestionAnswering(Task):
         scores = squad_metrics({example["id"]: "" for example in examples}, examples)
         return {"name": "always abstain", **{metric: scores[metric] for metric in self.metrics}}
 
+    def trainer_metrics(self, evaluation, tokenizer, params: Params):
+        """Validation F1 as the model would ship (span_f1_metrics), for best-epoch selection."""
+        if evaluation is None or len(evaluation) == 0:
+            return None
+        return span_f1_metrics(evaluation, tokenizer.pad_token_id, params.qa.n_best, params.qa.max_answer_length)
+
     def choose_decision_rule(self, model, tokenizer, target, params: Params) -> dict:
         """The null-score threshold above which the model abstains, F1-best on target validation (SQuAD v2.0)."""
-        if "validation_examples" not in target or len(target["validation_examples"]) == 0:
+        if "validation" not in target or len(target["validation"]) == 0:
             return {"abstention": {"null_score_threshold": None, "note": "no target validation questions"}}
-        examples = target["validation_examples"]
-        candidates = predict_candidates(model.eval(), tokenizer, examples, target["validation_windows"],
-                                        params.evaluate.batch_size, params.qa.n_best, params.qa.max_answer_length)
-        return {"abstention": choose_abstention_threshold(candidates, list(examples))}
+        windows = target["validation"]
+        examples = window_examples(windows)
+        candidates = predict_candidates(model.eval(), tokenizer, examples, windows, params.evaluate.batch_size,
+                                        params.qa.n_best, params.qa.max_answer_length)
+        return {"abstention": choose_abstention_threshold(candidates, examples)}
 
     def score(self, model_dir, target, params: Params) -> tuple[dict, list[dict]]:
         examples, tokenizer = target["test_examples"], load_tokenizer(str(model_dir), params)

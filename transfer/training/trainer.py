@@ -85,6 +85,8 @@ class LengthSortedTrainer(Trainer):
 
 TRAIN_CURVE_FIELDS = ("phase", "step", "epoch", "loss", "learning_rate")
 EVAL_CURVE_FIELDS = ("phase", "step", "epoch", "eval_loss", "eval_macro_f1")
+# Validation scores a task logs besides those (QA's F1), in the table where a run has them.
+OPTIONAL_EVAL_CURVE_FIELDS = ("eval_f1",)
 
 
 def write_curves(path: str | Path, phases: dict[str, Any], eval_path: str | Path | None = None) -> None:
@@ -95,18 +97,20 @@ def write_curves(path: str | Path, phases: dict[str, Any], eval_path: str | Path
     Steps run on across phases so the curves line up; timings are left out (they differ run to run).
     """
     train, evaluations, offset = [], [], 0
+    eval_fields = EVAL_CURVE_FIELDS + OPTIONAL_EVAL_CURVE_FIELDS
     for phase, trainer in phases.items():
         for entry in trainer.state.log_history:
             step = entry["step"] + offset
             if "loss" in entry:
                 train.append({"phase": phase, **{f: entry.get(f, "") for f in TRAIN_CURVE_FIELDS[2:]}, "step": step})
             if "eval_loss" in entry:
-                evaluations.append({"phase": phase, **{f: entry.get(f, "") for f in EVAL_CURVE_FIELDS[2:]},
-                                    "step": step})
+                evaluations.append({"phase": phase, **{f: entry.get(f, "") for f in eval_fields[2:]}, "step": step})
         offset += trainer.state.global_step
     write_csv(path, train, fieldnames=TRAIN_CURVE_FIELDS)
     if eval_path is not None:
-        write_csv(eval_path, evaluations, fieldnames=EVAL_CURVE_FIELDS)
+        logged = {key for row in evaluations for key, value in row.items() if value != ""}
+        fields = EVAL_CURVE_FIELDS + tuple(f for f in OPTIONAL_EVAL_CURVE_FIELDS if f in logged)
+        write_csv(eval_path, [{f: row[f] for f in fields} for row in evaluations], fieldnames=fields)
 
 
 def class_weight_loss(train: datasets.Dataset, n_labels: int):
@@ -125,7 +129,7 @@ def train_phase(model, tokenizer, train: datasets.Dataset, evaluation: datasets.
                 params: Params, epochs: float, learning_rate: float, run: ResumableRun, phase: str,
                 trainer_class=None, data_collator=None, **trainer_kwargs):
     """One Trainer run, resumable; with an evaluation set, keeps the best epoch by the task's criterion
-    (macro-F1 for classification; the lowest validation loss where scoring needs decoding: QA, translation)."""
+    (macro-F1 for classification, F1 for QA, the lowest validation loss for translation)."""
     config = params.finetune
     select_best = evaluation is not None and config.select_best
     args = training_arguments(run.phase_dir(phase), seed=params.seed, epochs=epochs, learning_rate=learning_rate,
@@ -139,5 +143,5 @@ def train_phase(model, tokenizer, train: datasets.Dataset, evaluation: datasets.
     trainer = (trainer_class or LengthSortedTrainer)(
         model=model, args=args, train_dataset=train, eval_dataset=evaluation if select_best else None,
         data_collator=data_collator or task.collator(tokenizer, model), processing_class=tokenizer,
-        compute_metrics=task.trainer_metrics(), **trainer_kwargs)
+        compute_metrics=task.trainer_metrics(evaluation if select_best else None, tokenizer, params), **trainer_kwargs)
     return run.train(trainer, phase)

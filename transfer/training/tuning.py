@@ -2,10 +2,11 @@
 
 - The learning rate: finetune.learning_rate may be a grid. The run trained with `seed` fits the whole
   recipe once per value and keeps the one whose shipped model scores best on target validation
-  (classification: macro-F1 after logit adjustment, which is chosen on the same split; QA, translation:
-  the lowest validation loss of its last phase). The baseline and the transfer choose the same way, on the
-  same split: one learning rate for both favours the arm it was tuned for (the default scenario's
-  baseline sat on the majority class for 6 of 8 epochs at the rate that suited the transferred model).
+  (classification: macro-F1 after logit adjustment, which is chosen on the same split; QA: F1 after the
+  abstention threshold, likewise; translation: the lowest validation loss). The baseline and the transfer
+  choose the same way, on the same split: one learning rate for both favours the arm it was tuned for (the
+  default scenario's baseline sat on the majority class for 6 of 8 epochs at the rate that suited the
+  transferred model).
 - The epoch: by validation within each training (Trainer's load_best_model_at_end), as before.
 - The seeds: finetune.seed_offsets trains each headline arm again with seed + offset, at the learning rate
   the `seed` run chose, so that the headline's interval covers what another training seed moves
@@ -76,14 +77,17 @@ def fit_over_learning_rates(params: Params, strategy: str, fit: Callable[[Params
 
 
 def validation_score(task: Task, params: Params, fitted: Fitted, validation: datasets.Dataset) -> float:
-    """Higher is better: the task's validation score of the model as it ships, or minus the best
-    validation loss of its last evaluated phase where scoring needs decoding (QA, translation)."""
+    """Higher is better: the task's validation score of the model as it ships where it has a label head;
+    otherwise the best value of the metric that picked its epochs (QA: F1 after the abstention threshold;
+    translation: minus the loss)."""
     model, tokenizer, phases = fitted
     if task.label_head:
         return task.validation_score(model.eval(), validation, tokenizer, params)
-    losses = [entry["eval_loss"] for trainer in phases.values() for entry in trainer.state.log_history
-              if "eval_loss" in entry]
-    return -min(losses) if losses else float("-inf")
+    key = f"eval_{task.best_epoch['metric_for_best_model']}"
+    sign = 1.0 if task.best_epoch.get("greater_is_better") else -1.0
+    values = [sign * entry[key] for trainer in phases.values() for entry in trainer.state.log_history
+              if key in entry]
+    return max(values) if values else float("-inf")
 
 
 def best_epoch(phases: dict) -> float | None:

@@ -338,3 +338,20 @@ def test_a_qa_training_keeps_the_epoch_with_the_best_validation_f1(tiny_model, t
     examples = window_examples(validation)
     candidates = predict_candidates(model.eval(), tokenizer, examples, validation)
     assert shipped_f1(candidates, examples) == pytest.approx(trainer.state.best_metric)
+
+
+def test_carving_a_split_keeps_every_article_on_one_side():
+    """Questions on one article (its title; a passage where the data names none) go to one side of the cut:
+    two passages of one article are about the same subject."""
+    from transfer.tasks.qa import records_frame, take_whole_articles
+
+    rows = [record("q", f"Ward {a} passage {p} says aspirin.", "aspirin", f"{a}-{p}-{q}") | {"title": f"ward {a}"}
+            for a in range(6) for p in range(2) for q in range(2)]
+    rows += [record("q", f"Untitled passage {p} says insulin.", "insulin", f"u-{p}-{q}") for p in range(4)
+             for q in range(2)]
+    frame = records_frame(rows, "test", "train-")
+    for seed in range(5):
+        taken, rest = take_whole_articles(frame, 7, seed)
+        assert len(taken) >= 7 and len(taken) + len(rest) == len(frame)
+        assert not set(taken["title"].dropna()) & set(rest["title"].dropna())
+        assert not set(taken["context"]) & set(rest["context"])

@@ -119,7 +119,8 @@ def test_evaluation_batches_are_length_sorted_and_the_metrics_are_those_of_any_o
         args = training_arguments(tmp_path / trainer_class.__name__, seed=0, epochs=1, learning_rate=1e-4,
                                   batch_size=8, eval_each_epoch=True)
         return trainer_class(model=model, args=args, eval_dataset=validation, processing_class=tokenizer,
-                             data_collator=task.collator(tokenizer, model), compute_metrics=task.trainer_metrics(validation, tokenizer, params))
+                             data_collator=task.collator(tokenizer, model),
+                             compute_metrics=task.trainer_metrics(validation, tokenizer, params))
 
     sorted_trainer = evaluation(LengthSortedTrainer)
     batches = [batch["input_ids"] for batch in sorted_trainer.get_eval_dataloader()]

@@ -435,18 +435,21 @@ def predict_answers(model, tokenizer, examples, features, batch_size: int = 64, 
                                          max_answer_length), null_score_threshold)
 
 
-def take_whole_contexts(df: pd.DataFrame, n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(at least n QA rows made of whole contexts, the rest): every question on a passage stays on one side.
+def take_whole_articles(df: pd.DataFrame, n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(at least n QA rows made of whole articles, the rest): every question on an article (its `title`; a
+    passage where the data names none) stays on one side.
 
     Carving test questions out of a SQuAD-style train set question by question would put the same
-    passage in train and test, and a model that memorised the passage would look better than it is
-    (SQuAD's own splits are by article). Contexts are taken in a seeded random order until n rows.
+    passage in train and test, and a model that memorised the passage would look better than it is;
+    passages of one article share their subject, so SQuAD's own splits are by article, and evaluate's
+    interval draws the same units (resampling_group). Articles are taken in a seeded random order until n rows.
     """
-    contexts = df["context"]
-    sizes = contexts.value_counts()
+    groups = pd.Series([resampling_group(row) for row in df[["title", "context"]].to_dict("records")],
+                       index=df.index)
+    sizes = groups.value_counts()
     order = sizes.index.to_series().sample(frac=1, random_state=seed)
     taken = order[sizes[order].cumsum().shift(fill_value=0) < n]
-    inside = contexts.isin(taken)
+    inside = groups.isin(taken)
     return df[inside], df[~inside]
 
 
@@ -508,11 +511,13 @@ class QuestionAnswering(Task):
         return records_frame([{**row, "id": row.get("id", i)} for i, row in enumerate(dataset)], origin, id_prefix)
 
     def carve(self, frame: pd.DataFrame, n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-        # Whole contexts: may take every row when one passage holds them all (load_corpus then stops).
-        return take_whole_contexts(frame, n, seed)
+        # Whole articles: may take every row when one article holds them all (load_corpus then stops).
+        return take_whole_articles(frame, n, seed)
 
     def describe_rows(self, frame: pd.DataFrame) -> str:
-        return f"{len(frame)} questions on {frame['context'].nunique()} contexts"
+        titles = frame["title"].dropna().nunique() if "title" in frame else 0
+        return (f"{len(frame)} questions on {frame['context'].nunique()} contexts"
+                + (f" in {titles} titled articles" if titles else ""))
 
     def unlabeled(self, row: dict) -> dict:
         return {"id": row["id"], "question": None, "context": row["context"], "answers": None}

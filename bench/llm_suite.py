@@ -22,10 +22,12 @@ Per pair and seed, from the suite's data (bench/transfer.py: the same corpora, s
                   from minilm_sequential over the same labels and unlabeled texts as `student`
 
 The SmolLM2 arms use the documented CPU recipe (bench/llm_recipe.py's RECIPE: LoRA, 128 tokens, one learning
-rate, 3 target epochs, 96-token prompts) with 300 source examples instead of its 1,000 (SUITE_SETTINGS).
+rate, a few target epochs, shorter prompts) with 300 source examples instead of its 1,000 (SUITE_SETTINGS).
 Every arm is scored on the same --test-size examples of the pair's test split (drawn with the seed), so the
-interval is paired. The suite's own MiniLM sequential on the full test split (bench/transfer_tuned.json) is
-listed under the table for the same pairs and seeds.
+interval is paired; the head-to-head comparisons are also pooled over the seeds of each pair and over the
+pairs (a bootstrap that draws the seeds and, within each, the scored rows). The suite's own MiniLM
+sequential on the full test split (bench/transfer_tuned.json) is listed under the table for the same pairs
+and seeds.
 Each arm's `seconds` is its wall time on this machine (the shared start it needs included, the
 conversion not); a figure is a timing only where the run had the machine to itself (the .md says when).
 Results go to bench/llm_suite.json after every pair and seed, and the table to bench/llm_suite.md; each arm
@@ -375,6 +377,79 @@ def head_to_head(scorer, primary: str, seed: int) -> dict:
     return compared
 
 
+def scored_labels(name: str, seed: int, test_ids: list[str]) -> np.ndarray:
+    """The true class ids of a run's scored test rows, read again from the pair's data (the arms file keeps
+    each arm's predictions, not the labels)."""
+    source_spec, target_spec, labels = SUITE.PAIRS[name]
+    rows = {row["id"]: row for row in SUITE.pair_rows(
+        SUITE.scenario_params(source_spec, target_spec, labels, seed))["target"]["test"]}
+    return np.asarray([labels.index(rows[row_id]["label"]) for row_id in test_ids])
+
+
+def pooled_differences(runs: list[dict], arms: dict, resamples: int = 2000, seed: int = 0) -> list[dict]:
+    """Each head-to-head (HEAD_TO_HEAD) pooled over the seeds of a pair, and over the pairs: the mean
+    difference in points, and a 95% interval from a bootstrap that draws, per pair, its seeds with
+    replacement and, within each drawn seed, its scored rows (the pairs stay as they are: they are the suite,
+    not a sample). Seeds give each run its own scored rows, so the rows are drawn per run. Only runs with
+    both arms' predictions take part; each run's scores are recomputed from them and checked against the
+    saved ones."""
+    rng = np.random.default_rng(seed)
+    pooled = []
+    for method, other in HEAD_TO_HEAD:
+        per_pair: dict[str, list[tuple]] = {}
+        for run in runs:
+            record = arms.get(f"{run['pair']}/{run['seed']}", {}).get("arms", {})
+            if not all((record.get(m) or {}).get("predicted") is not None for m in (method, other)):
+                continue
+            actual = scored_labels(run["pair"], run["seed"], arms[f"{run['pair']}/{run['seed']}"]["test_ids"])
+            n_classes = len(SUITE.PAIRS[run["pair"]][2])
+            metric = {"accuracy": lambda a, p: float(np.mean(a == p)),
+                      "macro_f1": lambda a, p, k=n_classes: macro_f1(a, p, k)}[run["primary"]]
+            ours, theirs = (np.asarray(record[m]["predicted"]) for m in (method, other))
+            for name, predicted in ((method, ours), (other, theirs)):
+                saved = run["methods"][name][run["primary"]]
+                if abs(metric(actual, predicted) - saved) > 1e-9:
+                    raise RuntimeError(f"{run['pair']} {run['seed']} {name}: the saved predictions score "
+                                       f"{metric(actual, predicted):.4f}, the run recorded {saved:.4f}")
+            per_pair.setdefault(run["pair"], []).append((actual, ours, theirs, metric))
+        if not per_pair:
+            continue
+
+        def pair_mean(pair_runs: list[tuple], draw: bool) -> float:
+            chosen = [pair_runs[i] for i in rng.integers(0, len(pair_runs), len(pair_runs))] if draw else pair_runs
+            differences = []
+            for actual, ours, theirs, metric in chosen:
+                rows = rng.integers(0, len(actual), len(actual)) if draw else np.arange(len(actual))
+                differences.append(metric(actual[rows], ours[rows]) - metric(actual[rows], theirs[rows]))
+            return 100 * float(np.mean(differences))
+
+        estimates = {pair: pair_mean(pair_runs, False) for pair, pair_runs in per_pair.items()}
+        draws = {pair: np.array([pair_mean(pair_runs, True) for _ in range(resamples)])
+                 for pair, pair_runs in per_pair.items()}
+        scopes = [(pair, [pair]) for pair in per_pair] + ([("all pairs", list(per_pair))] if len(per_pair) > 1 else [])
+        for scope, pairs in scopes:
+            resampled = np.mean([draws[pair] for pair in pairs], axis=0)
+            low, high = np.percentile(resampled, [2.5, 97.5])
+            pooled.append({"comparison": f"{method} - {other}", "scope": scope,
+                           "seeds": {pair: len(per_pair[pair]) for pair in pairs},
+                           "difference_points": round(float(np.mean([estimates[p] for p in pairs])), 2),
+                           "ci95_points": [round(float(low), 2), round(float(high), 2)],
+                           "significant": bool(low > 0 or high < 0)})
+    return pooled
+
+
+def pooled_rows(pooled: list[dict]) -> str:
+    if not pooled:
+        return ""
+    lines = [f"| {p['comparison']} | {p['scope']} | {', '.join(str(n) for n in p['seeds'].values())} | "
+             f"{p['difference_points']:+.1f} [{p['ci95_points'][0]:+.1f}, {p['ci95_points'][1]:+.1f}]"
+             f"{'*' if p['significant'] else ''} |" for p in pooled]
+    return ("\n\nHead to head, pooled over seeds (and over pairs): mean difference in points [95% interval of a "
+            "bootstrap over seeds and, within each, the scored rows; * excludes 0]; runs without both arms' "
+            "predictions are left out:\n\n| comparison | scope | seeds | difference |\n|---|---|---|---:|\n"
+            + "\n".join(lines) + "\n")
+
+
 def suite_rows(runs: list[dict], reference: Path) -> str:
     """MiniLM sequential from the suite's own runs (the full test split) for the same pairs and seeds."""
     if not reference.exists():
@@ -447,15 +522,18 @@ def cost_rows(runs: list[dict]) -> str:
             + "|---:" * len(runs) + "|\n" + "\n".join(lines) + "\n")
 
 
-def write_results(cli, runs: list[dict], provenance: dict) -> None:
-    """--out (the runs and their summary) and its .md table, with the command that made them."""
+def write_results(cli, runs: list[dict], provenance: dict, arms: dict) -> None:
+    """--out (the runs, their summary, the pooled head-to-heads) and its .md table, with the command that made
+    them. `arms`: the .arms.json records (each arm's predictions)."""
     summary = SUITE.summarize(runs)
+    pooled = pooled_differences(runs, arms)
     cli.out.write_text(json.dumps({"model": LLM, "provenance": provenance, "recipe": RECIPE_BENCH.RECIPE,
                                    "settings": SUITE_SETTINGS + cli.settings, "test_size": cli.test_size,
                                    "student_unlabeled": STUDENT_UNLABELED, "summary": summary,
-                                   "runs": runs}, indent=2) + "\n")
+                                   "pooled_head_to_head": pooled, "runs": runs}, indent=2) + "\n")
     table = (SUITE.markdown(summary, None).rstrip() + interval_rows(runs) + head_to_head_rows(runs)
-             + suite_rows(runs, BENCH / "transfer_tuned.json") + pretraining_rows(runs) + cost_rows(runs))
+             + pooled_rows(pooled) + suite_rows(runs, BENCH / "transfer_tuned.json") + pretraining_rows(runs)
+             + cost_rows(runs))
     command = ("python bench/llm_suite.py --pairs " + " ".join(cli.pairs) + " --seeds "
                + " ".join(map(str, cli.seeds)) + f" --test-size {cli.test_size}"
                + (" --methods " + " ".join(cli.methods) if cli.methods != list(METHODS) else "")
@@ -463,7 +541,8 @@ def write_results(cli, runs: list[dict], provenance: dict) -> None:
                + "".join(f" -S {setting}" for setting in cli.settings))
     cli.out.with_suffix(".md").write_text(f"Made by `{command}`.\n\n{table}")
     if cli.out == BENCH / "llm_suite.json":  # docs/decoders.md shows the tables, never a copy by hand
-        headline = SUITE.markdown(summary, None).rstrip() + interval_rows(runs) + head_to_head_rows(runs)
+        headline = (SUITE.markdown(summary, None).rstrip() + interval_rows(runs) + head_to_head_rows(runs)
+                    + pooled_rows(pooled))
         write_between_markers(DOCS, f"Made by `{command}` (bench/llm_suite.md).\n\n{headline}")
 
 
@@ -497,7 +576,9 @@ def main() -> None:
     cli = parser.parse_args()
     if cli.table_only:
         saved_results = json.loads(cli.out.read_text())
-        write_results(cli, saved_results["runs"], saved_results["provenance"])
+        arms_file = cli.out.with_name(cli.out.stem + ".arms.json")
+        write_results(cli, saved_results["runs"], saved_results["provenance"],
+                      json.loads(arms_file.read_text()) if arms_file.exists() else {})
         print(cli.out.with_suffix(".md").read_text())
         return
     runs = json.loads(cli.out.read_text())["runs"] if cli.resume and cli.out.exists() else []
@@ -527,7 +608,7 @@ def main() -> None:
                 result = {"timing_note": cli.timing_note, **result}  # a note the saved record holds wins
                 result["methods"] = dict(sorted(result["methods"].items(), key=lambda item: TABLE_ORDER.index(item[0])))
                 runs = [result if r is finished else r for r in runs] if finished else [*runs, result]
-                write_results(cli, runs, provenance)
+                write_results(cli, runs, provenance, saved)
     print(cli.out.with_suffix(".md").read_text())
 
 

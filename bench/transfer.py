@@ -157,8 +157,8 @@ def scenario_params(source: dict, target: dict, labels: list[str], seed: int, sm
     return parse_params(raw, origin="bench scenario")
 
 
-def pair_data(params: Params, tokenizer):
-    """Tokenized source and target splits, through the pipeline's ingest -> clean -> budget path."""
+def pair_rows(params: Params) -> dict:
+    """Source and target rows per split, through the pipeline's ingest -> clean -> budget path."""
     task = get_task("classification")
     data = params.data
     raw = {domain: {split: [{**r, "domain": domain, "split": split} for r in rows]
@@ -167,6 +167,13 @@ def pair_data(params: Params, tokenizer):
            for domain, spec in (("source", data.source), ("target", data.target))}
     kept, _ = clean_domains(raw, data.labels, params.clean, task)
     apply_budgets(kept, data, params.seed, task)
+    return kept
+
+
+def pair_data(params: Params, tokenizer):
+    """pair_rows, and their tokenized splits."""
+    data = params.data
+    kept = pair_rows(params)
     max_length = params.tokenize.max_length
     tokenized = {domain: {split: tokenize_rows(rows, tokenizer, data.labels, max_length)
                           for split, rows in splits.items() if rows}

@@ -39,6 +39,7 @@ if an earlier process ran it, is rebuilt: prompted arms re-prompt, trained ones 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import sys
@@ -377,22 +378,26 @@ def head_to_head(scorer, primary: str, seed: int) -> dict:
     return compared
 
 
-def scored_labels(name: str, seed: int, test_ids: list[str]) -> np.ndarray:
+@functools.cache
+def scored_labels(name: str, seed: int, test_ids: tuple[str, ...]) -> np.ndarray:
     """The true class ids of a run's scored test rows, read again from the pair's data (the arms file keeps
-    each arm's predictions, not the labels)."""
+    each arm's predictions, not the labels); once per process."""
     source_spec, target_spec, labels = SUITE.PAIRS[name]
     rows = {row["id"]: row for row in SUITE.pair_rows(
         SUITE.scenario_params(source_spec, target_spec, labels, seed))["target"]["test"]}
     return np.asarray([labels.index(rows[row_id]["label"]) for row_id in test_ids])
 
 
-def pooled_differences(runs: list[dict], arms: dict, resamples: int = 2000, seed: int = 0) -> list[dict]:
+def pooled_differences(runs: list[dict], arms: dict, resamples: int = 2000, seed: int = 0,
+                       labels_of=scored_labels) -> list[dict]:
     """Each head-to-head (HEAD_TO_HEAD) pooled over the seeds of a pair, and over the pairs: the mean
     difference in points, and a 95% interval from a bootstrap that draws, per pair, its seeds with
     replacement and, within each drawn seed, its scored rows (the pairs stay as they are: they are the suite,
-    not a sample). Seeds give each run its own scored rows, so the rows are drawn per run. Only runs with
-    both arms' predictions take part; each run's scores are recomputed from them and checked against the
-    saved ones."""
+    not a sample). Seeds give each run its own scored rows, so the rows are drawn per run; as the spread
+    between seeds already holds some of the rows' noise, the interval errs wide. "all pairs" averages each
+    pair's primary metric (accuracy or macro-F1) as the suite's mean-gain row does. Only runs with both
+    arms' predictions take part; each run's scores are recomputed from them (`labels_of(pair, seed, test
+    ids)`: the true class ids) and checked against the saved ones."""
     rng = np.random.default_rng(seed)
     pooled = []
     for method, other in HEAD_TO_HEAD:
@@ -401,7 +406,7 @@ def pooled_differences(runs: list[dict], arms: dict, resamples: int = 2000, seed
             record = arms.get(f"{run['pair']}/{run['seed']}", {}).get("arms", {})
             if not all((record.get(m) or {}).get("predicted") is not None for m in (method, other)):
                 continue
-            actual = scored_labels(run["pair"], run["seed"], arms[f"{run['pair']}/{run['seed']}"]["test_ids"])
+            actual = labels_of(run["pair"], run["seed"], tuple(arms[f"{run['pair']}/{run['seed']}"]["test_ids"]))
             n_classes = len(SUITE.PAIRS[run["pair"]][2])
             metric = {"accuracy": lambda a, p: float(np.mean(a == p)),
                       "macro_f1": lambda a, p, k=n_classes: macro_f1(a, p, k)}[run["primary"]]
@@ -444,9 +449,10 @@ def pooled_rows(pooled: list[dict]) -> str:
     lines = [f"| {p['comparison']} | {p['scope']} | {', '.join(str(n) for n in p['seeds'].values())} | "
              f"{p['difference_points']:+.1f} [{p['ci95_points'][0]:+.1f}, {p['ci95_points'][1]:+.1f}]"
              f"{'*' if p['significant'] else ''} |" for p in pooled]
-    return ("\n\nHead to head, pooled over seeds (and over pairs): mean difference in points [95% interval of a "
-            "bootstrap over seeds and, within each, the scored rows; * excludes 0]; runs without both arms' "
-            "predictions are left out:\n\n| comparison | scope | seeds | difference |\n|---|---|---|---:|\n"
+    return ("\n\nHead to head, pooled over seeds (and over pairs): mean difference in points of each pair's "
+            "metric [95% interval of a bootstrap over seeds and, within each, the scored rows (it errs wide); "
+            "* excludes 0]; runs without both arms' predictions are left out:\n\n"
+            "| comparison | scope | seeds | difference |\n|---|---|---|---:|\n"
             + "\n".join(lines) + "\n")
 
 

@@ -112,6 +112,42 @@ def test_head_to_head_pairs_the_llm_paths_with_the_defaults_on_the_same_rows(sui
     assert list(suite.head_to_head(scorer, "accuracy", seed=42)) == ["lora_sequential - minilm_sequential"]
 
 
+def test_pooled_head_to_heads_draw_seeds_and_rows_and_check_the_saved_scores(suite):
+    """Pooled over a pair's seeds and over the pairs: a path right wherever the default is wrong is +100 with no
+    spread; identical predictions are 0 and not significant; a run without predictions is left out; a saved
+    score its predictions do not give stops the table (the labels were read wrong)."""
+    actual = {seed: np.asarray([(i + seed) % 2 for i in range(40)]) for seed in (42, 43)}
+    runs, arms = [], {}
+    for pair, seeds in (("tweets-to-airline", (42, 43)), ("imdb-to-drugs", (42,))):
+        for seed in seeds:
+            right, wrong = actual[seed], 1 - actual[seed]
+            predicted = {"lora_sequential": right, "minilm_sequential": wrong, "student": right,
+                         "minilm_student": right}
+            runs.append({"pair": pair, "seed": seed, "primary": "accuracy",
+                         "methods": {m: {"accuracy": float(np.mean(p == actual[seed]))} for m, p in predicted.items()}})
+            arms[f"{pair}/{seed}"] = {"test_ids": [f"{seed}-{i}" for i in range(40)],
+                                      "arms": {m: {"predicted": p.tolist()} for m, p in predicted.items()}}
+    runs.append({"pair": "tweets-to-drugs", "seed": 42, "primary": "macro_f1", "methods": {}})
+    arms["tweets-to-drugs/42"] = {"test_ids": [], "arms": {"lora_sequential": {"predicted": None}}}
+
+    def labels_of(pair, seed, test_ids):
+        assert test_ids == tuple(f"{seed}-{i}" for i in range(40))
+        return actual[seed]
+    pooled = {(p["comparison"], p["scope"]): p
+              for p in suite.pooled_differences(runs, arms, resamples=200, labels_of=labels_of)}
+    everywhere = pooled[("lora_sequential - minilm_sequential", "all pairs")]
+    assert everywhere["seeds"] == {"tweets-to-airline": 2, "imdb-to-drugs": 1}
+    assert (everywhere["difference_points"], everywhere["ci95_points"], everywhere["significant"]) == (
+        100.0, [100.0, 100.0], True)
+    tie = pooled[("student - minilm_student", "tweets-to-airline")]
+    assert (tie["difference_points"], tie["significant"]) == (0.0, False)
+    assert "| lora_sequential - minilm_sequential | all pairs | 2, 1 | +100.0 [+100.0, +100.0]* |" in \
+        suite.pooled_rows(list(pooled.values()))
+    runs[0]["methods"]["student"]["accuracy"] = 0.5
+    with pytest.raises(RuntimeError, match="tweets-to-airline 42 student: the saved predictions score 1.0000"):
+        suite.pooled_differences(runs, arms, resamples=10, labels_of=labels_of)
+
+
 def test_the_decoders_page_shows_the_suites_tables_as_the_bench_wrote_them(suite):
     """docs/decoders.md's suite table is written by bench/llm_suite.py, never by hand: it must be what
     bench/llm_suite.md (the bench's own output) holds."""

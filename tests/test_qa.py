@@ -284,7 +284,7 @@ def test_validation_f1_finds_each_row_of_logits_its_window_in_any_order(tokenize
         record("Which drug?", "She took aspirin every morning.", "aspirin", "b"),
         {**unanswerable("c"), "question": "Which dose?", "context": "The weather was mild all week."}])
     windows = encode_qa(examples, tokenizer, 64, 16, for_training=True, decodable=True)
-    assert len(windows) > 3 and {"offset_mapping", "cls_index", "context", "answers"} <= set(windows.column_names)
+    assert len(windows) > 3 and {"offset_mapping", "cls_index", "context", "answers_json"} <= set(windows.column_names)
     width = 80  # wider than any window: Trainer pads logits with -100 and the inputs with pad / -100
     start, end = np.full((len(windows), width), -100.0), np.full((len(windows), width), -100.0)
     for i, (s, e, ids) in enumerate(zip(windows["start_positions"], windows["end_positions"], windows["input_ids"],
@@ -309,6 +309,8 @@ def test_validation_f1_finds_each_row_of_logits_its_window_in_any_order(tokenize
                                   inputs=inputs[order]))["f1"] == pytest.approx(expected)
     with pytest.raises(ValueError, match="match no validation window"):
         compute(EvalPrediction(predictions=(start, end), label_ids=None, inputs=np.ones_like(inputs)))
+    with pytest.raises(ValueError, match="1 validation window.* got no row of logits"):
+        compute(EvalPrediction(predictions=(start[1:], end[1:]), label_ids=None, inputs=inputs[1:]))
 
 
 def test_a_qa_training_keeps_the_epoch_with_the_best_validation_f1(tiny_model, tmp_path):
@@ -355,3 +357,29 @@ def test_carving_a_split_keeps_every_article_on_one_side():
         assert len(taken) >= 7 and len(taken) + len(rest) == len(frame)
         assert not set(taken["title"].dropna()) & set(rest["title"].dropna())
         assert not set(taken["context"]) & set(rest["context"])
+
+
+def test_validation_windows_keep_the_answers_when_the_first_batch_has_none(tokenizer):
+    """datasets.map types a column from its first batch: 1,000 unanswerable questions first must not make the
+    gold answers of the later ones unreadable."""
+    import datasets
+
+    from transfer.tasks.qa import encode_qa, window_examples
+
+    rows = [{**unanswerable(f"u{i}"), "context": f"Rest at home for {i} days."} for i in range(1000)]
+    rows += [record("Which drug?", f"She took aspirin on day {i}.", "aspirin", f"a{i}") for i in range(3)]
+    windows = encode_qa(datasets.Dataset.from_list(rows), tokenizer, 64, 16, for_training=True, decodable=True)
+    examples = {example["id"]: example for example in window_examples(windows)}
+    assert len(examples) == 1003 and examples["u0"]["answers"] == {"text": [], "answer_start": []}
+    assert examples["a2"]["answers"] == {"text": ["aspirin"], "answer_start": [9]}
+
+
+def test_a_file_on_one_article_is_carved_by_passage_instead():
+    from transfer.tasks.qa import records_frame
+    from transfer.tasks.registry import get_task
+
+    rows = [record("q", f"Passage {p} says aspirin.", "aspirin", f"{p}-{q}") | {"title": "one article"}
+            for p in range(6) for q in range(2)]
+    taken, rest = get_task("qa").carve(records_frame(rows, "test", "train-"), 3, seed=0)
+    assert len(taken) == 4 and len(rest) == 8  # two whole passages: every question on a passage on one side
+    assert not set(taken["context"]) & set(rest["context"])

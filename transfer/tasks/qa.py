@@ -111,7 +111,7 @@ def prepare_train_features(examples: dict[str, list], tokenizer, max_length: int
     """Question + context windows with the first answer's token span (CLS index when the answer lies
     outside the window or there is none), as in run_qa.py, and the id of the example each came from.
     `decodable` (validation) adds what turns a window's logits back into an answer and scores it: the
-    prediction fields of prepare_eval_features, and its example's context and gold answers.
+    prediction fields of prepare_eval_features, and its example's context and gold answers (`answers_json`).
     Batched `datasets.map` function."""
     encoded = tokenizer([q.lstrip() for q in examples["question"]], examples["context"],
                         truncation="only_second", max_length=max_length, stride=stride,
@@ -122,7 +122,9 @@ def prepare_train_features(examples: dict[str, list], tokenizer, max_length: int
     if decodable:
         add_prediction_fields(encoded, offsets_all, tokenizer)
         encoded["context"] = [examples["context"][s] for s in sample_map]
-        encoded["answers"] = [examples["answers"][s] for s in sample_map]
+        # JSON text: `datasets.map` would type a nested column from its first batch, and a batch of only
+        # unanswerable questions (empty answer lists) would type it as null and refuse every later one.
+        encoded["answers_json"] = [json.dumps(examples["answers"][s]) for s in sample_map]
     encoded["start_positions"], encoded["end_positions"] = [], []
     for i, offsets in enumerate(offsets_all):
         input_ids = encoded["input_ids"][i]
@@ -201,8 +203,11 @@ def span_candidates(examples: list[dict], features: list[dict], start_logits: np
             offsets = features[index]["offset_mapping"]
             cls = features[index].get("cls_index", 0)
             null_score = min(null_score, float(start_logits[index][cls] + end_logits[index][cls]))
-            starts = np.argsort(start_logits[index])[-1:-n_best - 1:-1]
-            ends = np.argsort(end_logits[index])[-1:-n_best - 1:-1]
+            # The n best among the window's context tokens only: the logits of the question, the special
+            # tokens and a batch's padding (which differs between batches) must not crowd them out.
+            context = np.array([offset is not None for offset in offsets])
+            starts, ends = (np.argsort(np.where(context, logits[index][:len(offsets)], -np.inf))[-1:-n_best - 1:-1]
+                            for logits in (start_logits, end_logits))
             for s in starts:
                 for e in ends:
                     if (s >= len(offsets) or e >= len(offsets) or offsets[s] is None or offsets[e] is None
@@ -265,9 +270,10 @@ def shipped_f1(candidates: dict[str, SpanCandidate], examples: list[dict]) -> fl
 def window_examples(windows) -> list[dict]:
     """The examples behind decodable windows (prepare_train_features(decodable=True)), each once, in order."""
     examples: dict[str, dict] = {}
-    for window in windows.select_columns(["example_id", "context", "answers"]):
-        examples.setdefault(window["example_id"], {"id": window["example_id"], "context": window["context"],
-                                                   "answers": window["answers"]})
+    for window in windows.select_columns(["example_id", "context", "answers_json"]):
+        if window["example_id"] not in examples:
+            examples[window["example_id"]] = {"id": window["example_id"], "context": window["context"],
+                                              "answers": json.loads(window["answers_json"])}
     return list(examples.values())
 
 
@@ -304,6 +310,8 @@ def span_f1_metrics(windows, pad_token_id: int | None, n_best: int, max_answer_l
                 raise ValueError(f"evaluation row {row}: its input ids match no validation window")
             index = claimed.pop()
             start_logits[index], end_logits[index] = start[row], end[row]
+        if missing := sum(len(rows) for rows in unclaimed.values()):
+            raise ValueError(f"{missing} validation window(s) got no row of logits from Trainer's evaluation")
         candidates = span_candidates(examples, features, start_logits, end_logits, n_best, max_answer_length)
         return {"f1": shipped_f1(candidates, examples)}
     return compute
@@ -453,6 +461,11 @@ def take_whole_articles(df: pd.DataFrame, n: int, seed: int) -> tuple[pd.DataFra
     return df[inside], df[~inside]
 
 
+def take_whole_contexts(df: pd.DataFrame, n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """take_whole_articles by passage: for data whose every question is on one article."""
+    return take_whole_articles(df.assign(title=None), n, seed)
+
+
 def resampling_group(example: dict) -> str:
     """The unit evaluate's bootstrap draws for a question: its article's title, else its context (a short
     hash: questions on one passage stand or fall together)."""
@@ -511,8 +524,13 @@ class QuestionAnswering(Task):
         return records_frame([{**row, "id": row.get("id", i)} for i, row in enumerate(dataset)], origin, id_prefix)
 
     def carve(self, frame: pd.DataFrame, n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-        # Whole articles: may take every row when one article holds them all (load_corpus then stops).
-        return take_whole_articles(frame, n, seed)
+        taken, rest = take_whole_articles(frame, n, seed)
+        if rest.empty and frame["context"].nunique() > 1:
+            print(f"carving {n} QA rows by article took every row ({self.describe_rows(frame)}): carved by whole "
+                  f"context instead, so passages of one article are on both sides of the cut")
+            return take_whole_contexts(frame, n, seed)
+        # may take every row when one passage holds them all (load_corpus then stops)
+        return taken, rest
 
     def describe_rows(self, frame: pd.DataFrame) -> str:
         titles = frame["title"].dropna().nunique() if "title" in frame else 0

@@ -131,7 +131,7 @@ def train_phase(model, tokenizer, train: datasets.Dataset, evaluation: datasets.
     """One Trainer run, resumable; with an evaluation set, keeps the best epoch by the task's criterion
     (macro-F1 for classification, F1 for QA, the lowest validation loss for translation)."""
     config = params.finetune
-    select_best = evaluation is not None and config.select_best
+    select_best = evaluation is not None and len(evaluation) > 0 and config.select_best
     args = training_arguments(run.phase_dir(phase), seed=params.seed, epochs=epochs, learning_rate=learning_rate,
                               batch_size=config.batch_size, eval_each_epoch=select_best,
                               weight_decay=config.weight_decay, warmup_ratio=config.warmup_ratio,

@@ -194,7 +194,7 @@ def run_pair(name: str, seed: int, scratch: Path, converted: Path, methods: set[
             saved_arm = record["arms"].get(method)
             if saved_arm and saved_arm["predicted"] is not None:
                 continue  # rebuilt as a teacher: the earlier process's figures and wall time stand
-            scorer.add(method, probabilities, seconds, **extra)
+            scorer.add(method, probabilities, seconds, timing=timing_note, **extra)
             record["arms"][method] = {"result": scorer.results[method], "predicted": scorer.predicted[method].tolist()}
         save(record)
 
@@ -304,9 +304,6 @@ def run_pair(name: str, seed: int, scratch: Path, converted: Path, methods: set[
     arms = {"zero_shot": lambda: prompted("zero_shot"), "few_shot": lambda: prompted("few_shot"),
             "lora_target_only": lora_target_only, "lora_sequential": lora_sequential}
     wanted_arms = {method for method in METHODS if wanted(method)}
-    note = record["extra"].setdefault("timing_note", timing_note)  # how the machine was shared (edit it where it was)
-    if note != timing_note and wanted_arms:  # arms added to a run an earlier process began
-        record["extra"]["timing_note"] = f"{note}; {', '.join(sorted(wanted_arms))}: {timing_note}"
     saved_baseline = record["arms"].get("target_only", {})
     if saved_baseline.get("predicted") is None:
         target_only()
@@ -515,17 +512,27 @@ def head_to_head_rows(runs: list[dict]) -> str:
             "predictions were saved has none):\n\n" + "\n".join(lines) + "\n")
 
 
+ALONE = "the machine to itself"
+
+
 def cost_rows(runs: list[dict]) -> str:
+    """Each arm's wall time; a time taken while the machine did other work too is marked, and the marks say
+    what (each arm's `timing`, from --timing-note; a run saved before arms had one: the run's note)."""
     methods = list(dict.fromkeys(m for r in runs for m in r["methods"] if not m.endswith("_raw")))
-    lines = [f"| {m} | " + " | ".join(f"{r['methods'][m]['seconds']:.0f}" if m in r["methods"] else ""
-                                       for r in runs) + " |" for m in methods]
+    marks: dict[str, str] = {}
+
+    def cell(run: dict, method: str) -> str:
+        if method not in run["methods"]:
+            return ""
+        result = run["methods"][method]
+        note = result.get("timing") or run.get("timing_note") or ALONE
+        mark = "" if note == ALONE else marks.setdefault(note, chr(ord("a") + len(marks)))
+        return f"{result['seconds']:.0f}" + (f" ({mark})" if mark else "")
+    lines = [f"| {m} | " + " | ".join(cell(r, m) for r in runs) + " |" for m in methods]
     header = " | ".join(f"{r['pair']} {r['seed']}" for r in runs)
-    notes: dict[str, list[str]] = {}
-    for r in runs:
-        notes.setdefault(r.get("timing_note", ""), []).append(f"{r['pair']} {r['seed']}")
-    conditions = "; ".join(f"{', '.join(names)}: {note}" for note, names in notes.items())
-    return (f"\n\nWall time of each arm, seconds on 2 cores ({conditions}):\n\n| arm | {header} |\n|---"
-            + "|---:" * len(runs) + "|\n" + "\n".join(lines) + "\n")
+    legend = "".join(f"\n- ({mark}) {note}: an upper bound" for note, mark in marks.items())
+    return (f"\n\nWall time of each arm, seconds on 2 cores with {ALONE} unless marked:\n\n| arm | {header} |\n|---"
+            + "|---:" * len(runs) + "|\n" + "\n".join(lines) + "\n" + legend + ("\n" if legend else ""))
 
 
 def write_results(cli, runs: list[dict], provenance: dict, arms: dict) -> None:
@@ -573,7 +580,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=BENCH / "llm_suite.json")
     parser.add_argument("--resume", action="store_true", help="keep the runs in --out; run the missing ones")
     parser.add_argument("--smoke", action="store_true", help="tiny budgets: checks the harness, not the methods")
-    parser.add_argument("--timing-note", default="the machine to itself",
+    parser.add_argument("--timing-note", default=ALONE,
                         help="how the run shared the machine (goes into the table's cost line)")
     parser.add_argument("-S", "--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                         help="a params setting for the SmolLM2 arms on top of the recipe's (as dvc exp run -S)")

@@ -148,6 +148,16 @@ def test_pooled_head_to_heads_draw_seeds_and_rows_and_check_the_saved_scores(sui
         suite.pooled_differences(runs, arms, resamples=10, labels_of=labels_of)
 
 
+def test_a_wall_time_taken_beside_other_work_is_marked_with_what_it_ran_beside(suite):
+    runs = [{"pair": "p", "seed": 42, "methods": {"target_only": {"seconds": 10.0, "timing": suite.ALONE},
+                                                  "zero_shot": {"seconds": 20.0, "timing": "beside a test run"}}},
+            {"pair": "p", "seed": 43, "timing_note": "beside a QA bench",  # saved before arms had their own note
+             "methods": {"target_only": {"seconds": 30.0}, "zero_shot": {"seconds": 40.0, "timing": suite.ALONE}}}]
+    table = suite.cost_rows(runs)
+    assert "| target_only | 10 | 30 (a) |" in table and "| zero_shot | 20 (b) | 40 |" in table
+    assert "- (a) beside a QA bench: an upper bound" in table and "- (b) beside a test run: an upper bound" in table
+
+
 def test_the_decoders_page_shows_the_suites_tables_as_the_bench_wrote_them(suite):
     """docs/decoders.md's suite table is written by bench/llm_suite.py, never by hand: it must be what
     bench/llm_suite.md (the bench's own output) holds."""

@@ -43,6 +43,20 @@ def test_the_best_validation_score_wins_the_grid_and_only_grid_strategies_use_it
     assert fitted_with == [(1e-4, "")] and chosen == {"learning_rate": 1e-4, "learning_rate_grid": [1e-4]}
 
 
+def test_a_grid_that_nothing_can_score_is_refused_after_its_first_rate():
+    """QA and translation score a rate by the metric logged while epochs are selected; without selection
+    every rate scored -inf and the first was kept silently."""
+    fitted_with = []
+
+    def fit(own: Params, prefix: str):
+        fitted_with.append(own.finetune.learning_rate)
+        return ("model", None, {})
+
+    with pytest.raises(ValueError, match="select_best: true"):
+        fit_over_learning_rates(grid_params([1e-4, 3e-4]), "target_only", fit, lambda *_: float("-inf"))
+    assert fitted_with == [1e-4]
+
+
 def test_a_strategy_refuses_the_grid_itself():
     """fit_strategy trains at one learning rate: handed the grid, it says where the choice is made."""
     with pytest.raises(ValueError, match="fit_over_learning_rates"):

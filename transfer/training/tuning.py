@@ -66,6 +66,13 @@ def fit_over_learning_rates(params: Params, strategy: str, fit: Callable[[Params
         if len(rates) == 1:
             return fitted, own, {"learning_rate": rate, "learning_rate_grid": rates}
         value = score(own, fitted)
+        if value == float("-inf"):
+            raise ValueError(
+                f"finetune.learning_rate lists {len(rates)} rates, but the model trained at {rate:g} has no "
+                "validation score to choose by: tasks without a label head (QA, translation) score a rate by "
+                "the metric logged while epochs are selected, and none was (finetune.select_best is false, or "
+                "the target validation split is empty). Set finetune.select_best: true with a validation "
+                "split, or give one learning rate.")
         scores[f"{rate:g}"] = round(value, 4)
         print(f"finetune: learning rate {rate:g}: validation score {value:.4f}")
         if best is None or value > best[0]:

@@ -49,13 +49,21 @@ def run_timed(project: Path, argv: list[str]):
     return module.run_timed(project, argv)
 
 
+def mean_over_seeds(seeds: dict, key: str) -> str:
+    """The official v2.0 script's HasAns_/NoAns_ score averaged over seeds ("—" where the test split has one
+    kind of question only, so evaluate writes none)."""
+    values = [scores[key] for scores in seeds.values() if key in scores]
+    return f"{sum(values) / len(values):.1f}" if values else "—"
+
+
 def arm_line(name: str, arm: dict) -> str:
     seeds = arm.get("seeds", {})
     per_seed = ", ".join(f"{seed}: {scores['f1']:.1f}" for seed, scores in seeds.items())
     thresholds = arm.get("abstention_threshold", {})
     epochs = ", ".join(f"{epoch:g}" for epoch in arm.get("best_epoch", {}).values())
     return (f"| {name} | {arm['exact_match']:.1f} ± {arm.get('exact_match_std', 0):.1f} | "
-            f"{arm['f1']:.1f} ± {arm.get('f1_std', 0):.1f} | {per_seed} | {arm.get('learning_rate', '')} | "
+            f"{arm['f1']:.1f} ± {arm.get('f1_std', 0):.1f} | {mean_over_seeds(seeds, 'HasAns_f1')} | "
+            f"{mean_over_seeds(seeds, 'NoAns_f1')} | {per_seed} | {arm.get('learning_rate', '')} | "
             f"{epochs} | {', '.join('never' if t is None else f'{t:.2f}' for t in thresholds.values()) or '—'} |")
 
 
@@ -77,17 +85,19 @@ def markdown(report: dict) -> str:
         target = target_name(report["settings"])
         lines += ["", f"Target test: {evaluation['test_examples']} questions (target `{target}`); "
                   f"training seeds {evaluation['training_seeds']['target']}.", "",
-                  "| arm | exact match | F1 | F1 per seed | learning rate | best epoch per seed | abstention "
-                  "threshold per seed |", "|---|---:|---:|---|---:|---|---|"]
+                  "| arm | exact match | F1 | HasAns F1 | NoAns F1 (abstained right) | F1 per seed | learning rate "
+                  "| best epoch per seed | abstention threshold per seed |",
+                  "|---|---:|---:|---:|---:|---|---:|---|---|"]
         if trivial:
-            lines.append(f"| {trivial['name']} | {trivial['exact_match']:.1f} | {trivial['f1']:.1f} | | | | |")
+            lines.append(f"| {trivial['name']} | {trivial['exact_match']:.1f} | {trivial['f1']:.1f} | | | | | | |")
         lines += [arm_line("target_only (baseline)", evaluation["baseline"]),
                   arm_line(f"{evaluation['strategy']} (transfer)", evaluation["target"]), "",
                   f"Gain in F1: {evaluation['gain_f1_points']:+.2f} points [{low:+.2f}, {high:+.2f}] (95% interval "
                   f"over {unit} and training seeds); significant: {evaluation['significant']}; "
                   f"gain in exact match {evaluation['gain_exact_match_points']:+.2f}. Learning rate and epoch are "
                   "chosen by target validation F1 (after each model's abstention threshold), the rate at the "
-                  "first seed, for both arms alike."]
+                  "first seed, for both arms alike. HasAns / NoAns: the official v2.0 script's split, mean over "
+                  "seeds."]
         lines += [f"- warning: {warning}" for warning in evaluation.get("warnings", [])]
     if (pretrain := results.get("pretrain_domain")) and "before" in pretrain:
         forgetting = pretrain.get("forgetting", {})
@@ -102,12 +112,19 @@ def markdown(report: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--project", type=Path, required=True, help="a clone of this repository")
+    parser.add_argument("--project", type=Path, help="a clone of this repository")
     parser.add_argument("-S", "--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                         help="a params setting on top of PAIR (as dvc exp run -S)")
     parser.add_argument("--out", type=Path, default=BENCH / "qa_transfer.json")
     parser.add_argument("--note", help="what else ran on the machine, or anything a reader of the timings needs")
+    parser.add_argument("--render", action="store_true",
+                        help="run nothing: rewrite --out's .md from its .json (after a change to the tables)")
     args = parser.parse_args()
+    if args.render:
+        args.out.with_suffix(".md").write_text(markdown(json.loads(args.out.read_text())))
+        return
+    if args.project is None:
+        parser.error("--project is required")
     settings = PAIR + args.settings
     stage_seconds, wall, code = run_timed(args.project, command(settings))
     results = {stage: json.loads((args.project / path).read_text()) for stage, path in RESULTS.items()

@@ -105,8 +105,22 @@ def markdown(report: dict) -> str:
                   f"{evaluation['target']['macro_f1']:.4f} vs {evaluation['baseline']['macro_f1']:.4f}, "
                   f"gain {evaluation['gain_macro_f1_points']:+.2f} [{low:+.2f}, {high:+.2f}], "
                   f"significant: {evaluation['significant']}."]
-    if distill := results.get("distill"):
-        lines += ["", f"Student of the LLM teacher: {json.dumps(distill.get('student', {}))}"]
+    if compare := results.get("compare"):
+        lines += ["", "| arm (compare) | macro-F1 | std over seeds | seeds | gain (points) | 95% interval |",
+                  "|---" * 6 + "|"]
+        for arm, entry in compare.items():
+            interval = entry.get("gain_ci95_points")
+            lines.append(f"| {arm} | {entry['macro_f1']:.4f} | {entry['macro_f1_std']:.4f} | {entry['seeds']} | "
+                         f"{entry['gain_macro_f1_points']:+.2f} | "
+                         f"{f'[{interval[0]:+.2f}, {interval[1]:+.2f}]' if interval else ''} |")
+    if (distill := results.get("distill")) and "student" in distill:
+        teacher, student = distill["teacher"], distill["student"]
+        low, high = distill["student_gain_ci95_points"]
+        lines += ["", f"Student ({student['from']}, {student['layers']} layers, {student['parameters']:,} parameters) "
+                  f"of the {teacher['strategy']} teacher ({teacher['parameters']:,} parameters, macro-F1 "
+                  f"{teacher['macro_f1']:.4f}): macro-F1 {student['macro_f1']:.4f}, gain over the target_only "
+                  f"baseline {distill['student_gain_over_baseline_points']:+.2f} [{low:+.2f}, {high:+.2f}] "
+                  "(one student seed)."]
     return "\n".join(lines) + "\n"
 
 

@@ -23,6 +23,12 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from transfer.analysis.significance import rows_gain_interval  # noqa: E402
+from transfer.core.artifacts import read_csv  # noqa: E402
+from transfer.core.params import load_params  # noqa: E402
+from transfer.tasks.registry import get_task  # noqa: E402
+
 # The CPU recipe for a 135M decoder on 2 cores: LoRA on every linear layer (the full model does not need to
 # train), texts cut to 128 tokens (drug reviews: ~1/3 longer are cut), one epoch of continued pretraining,
 # a 1,000-tweet source phase, one learning rate, 5 target epochs, a shorter prompt; the student (off in the
@@ -48,6 +54,44 @@ RECIPE = [
 RESULTS = {"base_model": "models/base/provenance.json", "pretrain_domain": "metrics/pretrain.json",
            "prompting": "metrics/prompting.json", "evaluate": "metrics/eval.json", "distill": "metrics/distill.json",
            "compare": "metrics/compare.json"}
+
+
+# The recipe's arms against the default's (MiniLM) on the same test rows: (name, the recipe project's
+# prediction files, the default project's, whether the recipe's side trained). Prompting trains nothing.
+VERSUS = [
+    ("SmolLM2 LoRA sequential - MiniLM sequential", "data/predictions/target-*.csv",
+     "data/predictions/target-*.csv", True),
+    ("SmolLM2 LoRA target_only - MiniLM target_only", "data/predictions/baseline-*.csv",
+     "data/predictions/baseline-*.csv", True),
+    ("SmolLM2 zero-shot - MiniLM target_only", "data/prompting/predictions_zero_shot.csv",
+     "data/predictions/baseline-*.csv", False),
+    ("SmolLM2 few-shot - MiniLM target_only", "data/prompting/predictions_few_shot.csv",
+     "data/predictions/baseline-*.csv", False),
+]
+
+
+def versus_default(recipe: Path, default: Path) -> list[dict]:
+    """Each VERSUS difference in the primary metric's points, with the pipeline's own interval (the test rows
+    and, on each side with several training seeds, the seeds drawn): does the LLM recipe beat the default run
+    (`dvc repro` of params.yaml as committed, in `default`) on the default scenario, not only on the suite?"""
+    params = load_params(recipe / "params.yaml")
+    task = get_task(params.task)
+
+    def seed_rows(project: Path, pattern: str) -> list[list[dict]]:
+        files = sorted(project.glob(pattern))
+        if not files:
+            raise FileNotFoundError(f"{project / pattern}: no predictions; has the pipeline run there?")
+        return [sorted(read_csv(path), key=lambda row: row["id"]) for path in files]
+
+    compared = []
+    for name, ours, theirs, trained in VERSUS:
+        recipe_rows, default_rows = seed_rows(recipe, ours), seed_rows(default, theirs)
+        means = [sum(task.resampled_score(rows, params)(list(range(len(rows)))) for rows in side) / len(side)
+                 for side in (recipe_rows, default_rows)]
+        compared.append({"comparison": name, "seeds": [len(recipe_rows), len(default_rows)],
+                         "difference_points": round((means[0] - means[1]) * task.points, 2),
+                         **rows_gain_interval(task, params, recipe_rows, default_rows, name, trained)})
+    return compared
 
 
 def command(stages: list[str]) -> list[str]:
@@ -113,6 +157,13 @@ def markdown(report: dict) -> str:
             lines.append(f"| {arm} | {entry['macro_f1']:.4f} | {entry['macro_f1_std']:.4f} | {entry['seeds']} | "
                          f"{entry['gain_macro_f1_points']:+.2f} | "
                          f"{f'[{interval[0]:+.2f}, {interval[1]:+.2f}]' if interval else ''} |")
+    if versus := report.get("versus_default"):
+        lines += ["", f"Against the default run (MiniLM, `dvc repro` of params.yaml; {report['default_note']}), on the "
+                  "same test rows: difference in points [95% interval over the test rows and both sides' training "
+                  "seeds]:", ""]
+        lines += [f"- {entry['comparison']} ({entry['seeds'][0]} vs {entry['seeds'][1]} seeds): "
+                  f"{entry['difference_points']:+.2f} [{entry['gain_ci95_points'][0]:+.2f}, "
+                  f"{entry['gain_ci95_points'][1]:+.2f}], significant: {entry['significant']}" for entry in versus]
     if (distill := results.get("distill")) and "student" in distill:
         teacher, student = distill["teacher"], distill["student"]
         low, high = distill["student_gain_ci95_points"]
@@ -132,13 +183,21 @@ def main() -> None:
     parser.add_argument("--print-command", action="store_true", help="print the recipe's dvc exp run line")
     parser.add_argument("--note", help="what else ran on the machine, or anything a reader of the timings needs")
     parser.add_argument("--annotate", action="store_true",
-                        help="run nothing: add --note to the existing --out and rewrite its .md")
+                        help="run nothing: add --note (and --versus) to the existing --out and rewrite its .md")
+    parser.add_argument("--versus", type=Path,
+                        help="a project where the default (params.yaml as committed) ran: compare the recipe's "
+                             "arms with its arms on the same test rows")
+    parser.add_argument("--versus-note", default="", help="how and where the default run ran")
     args = parser.parse_args()
     if args.print_command:
         print(shlex.join(command([])))
         return
     if args.annotate:
-        report = json.loads(args.out.read_text()) | {"note": args.note}
+        report = json.loads(args.out.read_text()) | ({"note": args.note} if args.note else {})
+        if args.versus:
+            if args.project is None:
+                parser.error("--versus needs --project: where the recipe ran")
+            report |= {"versus_default": versus_default(args.project, args.versus), "default_note": args.versus_note}
         args.out.write_text(json.dumps(report, indent=2) + "\n")
         args.out.with_suffix(".md").write_text(markdown(report))
         return
@@ -150,6 +209,8 @@ def main() -> None:
     report = {"recipe": RECIPE, "targets": args.stages, "exit_code": code, "wall_seconds": wall,
               "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
               "note": args.note, "stage_seconds": stage_seconds, "results": results}
+    if args.versus and code == 0:
+        report |= {"versus_default": versus_default(args.project, args.versus), "default_note": args.versus_note}
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(markdown(report))
     print(f"wrote {args.out} and {args.out.with_suffix('.md')}")

@@ -121,3 +121,47 @@ def test_the_documented_cpu_recipe_is_the_one_the_bench_runs():
         for key in setting.split("=")[0].split("."):
             assert key in section, f"{setting}: no such key in params.yaml"
             section = section[key]
+
+
+def test_the_recipe_bench_compares_its_arms_with_the_default_runs_on_the_same_rows(tmp_path):
+    """bench/llm_recipe.py --versus: each arm against the default's, seeds of both sides in the interval."""
+    import csv
+    import importlib.util
+    import shutil
+
+    spec = importlib.util.spec_from_file_location("llm_recipe", ROOT / "bench/llm_recipe.py")
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    labels = ["negative", "neutral", "positive"]
+    actual = [labels[i % 3] for i in range(60)]
+
+    def write(project, relative, predicted):
+        path = project / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, ["id", "actual", "predicted"])
+            writer.writeheader()
+            writer.writerows({"id": f"r{i:02d}", "actual": a, "predicted": p}
+                             for i, (a, p) in enumerate(zip(actual, predicted, strict=True)))
+
+    right, wrong = actual, ["positive"] * len(actual)
+    recipe_project, default_project = tmp_path / "recipe", tmp_path / "default"
+    for project in (recipe_project, default_project):
+        project.mkdir()
+        shutil.copy(ROOT / "params.yaml", project / "params.yaml")
+    for seed in (42, 43):  # the recipe is right everywhere; the default says 'positive' for everything
+        for arm in ("target", "baseline"):
+            write(recipe_project, f"data/predictions/{arm}-{seed}.csv", right)
+            write(default_project, f"data/predictions/{arm}-{seed}.csv", wrong)
+    for method in ("zero_shot", "few_shot"):  # prompting: the default's own mistakes, no gain
+        write(recipe_project, f"data/prompting/predictions_{method}.csv", wrong)
+
+    compared = {entry["comparison"]: entry for entry in recipe.versus_default(recipe_project, default_project)}
+    sequential = compared["SmolLM2 LoRA sequential - MiniLM sequential"]
+    assert sequential["seeds"] == [2, 2]
+    assert sequential["difference_points"] == pytest.approx(100 * (1 - 1 / 6), abs=0.01)  # macro-F1 1 vs 0.5/3
+    assert sequential["significant"] is True
+    zero_shot = compared["SmolLM2 zero-shot - MiniLM target_only"]
+    assert zero_shot["difference_points"] == 0 and zero_shot["significant"] is False
+    with pytest.raises(FileNotFoundError, match="no predictions"):
+        recipe.versus_default(recipe_project, tmp_path / "nowhere")

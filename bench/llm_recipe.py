@@ -56,24 +56,26 @@ RESULTS = {"base_model": "models/base/provenance.json", "pretrain_domain": "metr
            "compare": "metrics/compare.json"}
 
 
-# The recipe's arms against the default's (MiniLM) on the same test rows: (name, the recipe project's
-# prediction files, the default project's, whether the recipe's side trained). Prompting trains nothing.
+# The recipe's arms against the default's (MiniLM) on the same test rows: (name, the stage that writes the
+# recipe side, the recipe project's prediction files, the default project's, whether the recipe's side
+# trained). Prompting trains nothing.
 VERSUS = [
-    ("SmolLM2 LoRA sequential - MiniLM sequential", "data/predictions/target-*.csv",
+    ("SmolLM2 LoRA sequential - MiniLM sequential", "finetune_target", "data/predictions/target-*.csv",
      "data/predictions/target-*.csv", True),
-    ("SmolLM2 LoRA target_only - MiniLM target_only", "data/predictions/baseline-*.csv",
+    ("SmolLM2 LoRA target_only - MiniLM target_only", "finetune_baseline", "data/predictions/baseline-*.csv",
      "data/predictions/baseline-*.csv", True),
-    ("SmolLM2 zero-shot - MiniLM target_only", "data/prompting/predictions_zero_shot.csv",
+    ("SmolLM2 zero-shot - MiniLM target_only", "prompting", "data/prompting/predictions_zero_shot.csv",
      "data/predictions/baseline-*.csv", False),
-    ("SmolLM2 few-shot - MiniLM target_only", "data/prompting/predictions_few_shot.csv",
+    ("SmolLM2 few-shot - MiniLM target_only", "prompting", "data/prompting/predictions_few_shot.csv",
      "data/predictions/baseline-*.csv", False),
 ]
 
 
-def versus_default(recipe: Path, default: Path) -> list[dict]:
+def versus_default(recipe: Path, default: Path, ran: set[str] | None = None) -> list[dict]:
     """Each VERSUS difference in the primary metric's points, with the pipeline's own interval (the test rows
     and, on each side with several training seeds, the seeds drawn): does the LLM recipe beat the default run
-    (`dvc repro` of params.yaml as committed, in `default`) on the default scenario, not only on the suite?"""
+    (`dvc repro` of params.yaml as committed, in `default`) on the default scenario, not only on the suite?
+    `ran`: the stages this run ran (the others' files there may be an earlier run's); None: all."""
     params = load_params(recipe / "params.yaml")
     task = get_task(params.task)
 
@@ -84,7 +86,9 @@ def versus_default(recipe: Path, default: Path) -> list[dict]:
         return [sorted(read_csv(path), key=lambda row: row["id"]) for path in files]
 
     compared = []
-    for name, ours, theirs, trained in VERSUS:
+    for name, stage, ours, theirs, trained in VERSUS:
+        if ran is not None and stage not in ran and not (stage == "finetune_baseline" and "evaluate" in ran):
+            continue
         recipe_rows, default_rows = seed_rows(recipe, ours), seed_rows(default, theirs)
         means = [sum(task.resampled_score(rows, params)(list(range(len(rows)))) for rows in side) / len(side)
                  for side in (recipe_rows, default_rows)]
@@ -94,8 +98,8 @@ def versus_default(recipe: Path, default: Path) -> list[dict]:
     return compared
 
 
-def command(stages: list[str]) -> list[str]:
-    flags = [part for setting in RECIPE for part in ("-S", setting)]
+def command(stages: list[str], extra: tuple[str, ...] = ()) -> list[str]:
+    flags = [part for setting in (*RECIPE, *extra) for part in ("-S", setting)]
     return ["dvc", "exp", "run", *flags, *stages]
 
 
@@ -123,7 +127,7 @@ def run_timed(project: Path, argv: list[str]) -> tuple[dict[str, float], float, 
 
 
 def markdown(report: dict) -> str:
-    lines = [f"`{shlex.join(command(report['targets']))}`", "",
+    lines = [f"`{shlex.join(command(report['targets'], tuple(report.get('extra', ()))))}`", "",
              f"{report['machine']}; total {report['wall_seconds'] / 60:.1f} min, exit code {report['exit_code']}.",
              *([f"Conditions: {report['note']}"] if report.get("note") else []),
              "", "| stage | wall time (s) |", "|---|---|"]
@@ -188,6 +192,8 @@ def main() -> None:
                         help="a project where the default (params.yaml as committed) ran: compare the recipe's "
                              "arms with its arms on the same test rows")
     parser.add_argument("--versus-note", default="", help="how and where the default run ran")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="settings added to the recipe's for this run (e.g. data.target_train_labeled=100)")
     args = parser.parse_args()
     if args.print_command:
         print(shlex.join(command([])))
@@ -197,20 +203,22 @@ def main() -> None:
         if args.versus:
             if args.project is None:
                 parser.error("--versus needs --project: where the recipe ran")
-            report |= {"versus_default": versus_default(args.project, args.versus), "default_note": args.versus_note}
+            report |= {"versus_default": versus_default(args.project, args.versus, set(report["stage_seconds"])),
+                       "default_note": args.versus_note}
         args.out.write_text(json.dumps(report, indent=2) + "\n")
         args.out.with_suffix(".md").write_text(markdown(report))
         return
     if args.project is None:
         parser.error("--project is required")
-    stage_seconds, wall, code = run_timed(args.project, command(args.stages))
+    stage_seconds, wall, code = run_timed(args.project, command(args.stages, tuple(args.set)))
     results = {stage: json.loads((args.project / path).read_text()) for stage, path in RESULTS.items()
                if stage in stage_seconds and (args.project / path).exists()}
-    report = {"recipe": RECIPE, "targets": args.stages, "exit_code": code, "wall_seconds": wall,
+    report = {"recipe": RECIPE, "extra": args.set, "targets": args.stages, "exit_code": code, "wall_seconds": wall,
               "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
               "note": args.note, "stage_seconds": stage_seconds, "results": results}
     if args.versus and code == 0:
-        report |= {"versus_default": versus_default(args.project, args.versus), "default_note": args.versus_note}
+        report |= {"versus_default": versus_default(args.project, args.versus, set(stage_seconds)),
+                   "default_note": args.versus_note}
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(markdown(report))
     print(f"wrote {args.out} and {args.out.with_suffix('.md')}")

@@ -98,6 +98,13 @@ def versus_default(recipe: Path, default: Path, ran: set[str] | None = None) -> 
     return compared
 
 
+def default_warnings(default: Path) -> list[str]:
+    """What the default run's evaluate warned (a seed that predicts one class did not learn): a gain over such
+    an arm is no gain, and the reader of the comparison must see it beside the figures."""
+    path = default / "metrics/eval.json"
+    return json.loads(path.read_text()).get("warnings", []) if path.exists() else []
+
+
 def command(stages: list[str], extra: tuple[str, ...] = ()) -> list[str]:
     flags = [part for setting in (*RECIPE, *extra) for part in ("-S", setting)]
     return ["dvc", "exp", "run", *flags, *stages]
@@ -153,6 +160,7 @@ def markdown(report: dict) -> str:
                   f"{evaluation['target']['macro_f1']:.4f} vs {evaluation['baseline']['macro_f1']:.4f}, "
                   f"gain {evaluation['gain_macro_f1_points']:+.2f} [{low:+.2f}, {high:+.2f}], "
                   f"significant: {evaluation['significant']}."]
+        lines += [f"- the recipe's run warned: {warning}" for warning in evaluation.get("warnings", [])]
     if compare := results.get("compare"):
         lines += ["", "| arm (compare) | macro-F1 | std over seeds | seeds | gain (points) | 95% interval |",
                   "|---" * 6 + "|"]
@@ -168,6 +176,7 @@ def markdown(report: dict) -> str:
         lines += [f"- {entry['comparison']} ({entry['seeds'][0]} vs {entry['seeds'][1]} seeds): "
                   f"{entry['difference_points']:+.2f} [{entry['gain_ci95_points'][0]:+.2f}, "
                   f"{entry['gain_ci95_points'][1]:+.2f}], significant: {entry['significant']}" for entry in versus]
+        lines += [f"- the default run warned: {warning}" for warning in report.get("default_warnings", [])]
     if (distill := results.get("distill")) and "student" in distill:
         teacher, student = distill["teacher"], distill["student"]
         low, high = distill["student_gain_ci95_points"]
@@ -204,7 +213,7 @@ def main() -> None:
             if args.project is None:
                 parser.error("--versus needs --project: where the recipe ran")
             report |= {"versus_default": versus_default(args.project, args.versus, set(report["stage_seconds"])),
-                       "default_note": args.versus_note}
+                       "default_note": args.versus_note, "default_warnings": default_warnings(args.versus)}
         args.out.write_text(json.dumps(report, indent=2) + "\n")
         args.out.with_suffix(".md").write_text(markdown(report))
         return
@@ -218,7 +227,7 @@ def main() -> None:
               "note": args.note, "stage_seconds": stage_seconds, "results": results}
     if args.versus and code == 0:
         report |= {"versus_default": versus_default(args.project, args.versus, set(stage_seconds)),
-                   "default_note": args.versus_note}
+                   "default_note": args.versus_note, "default_warnings": default_warnings(args.versus)}
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(markdown(report))
     print(f"wrote {args.out} and {args.out.with_suffix('.md')}")

@@ -165,3 +165,11 @@ def test_the_recipe_bench_compares_its_arms_with_the_default_runs_on_the_same_ro
     assert zero_shot["difference_points"] == 0 and zero_shot["significant"] is False
     with pytest.raises(FileNotFoundError, match="no predictions"):
         recipe.versus_default(recipe_project, tmp_path / "nowhere")
+    # only the arms this run wrote: a run of prompting alone compares no trained arm
+    assert [e["comparison"] for e in recipe.versus_default(recipe_project, default_project, {"prompting"})] == [
+        "SmolLM2 zero-shot - MiniLM target_only", "SmolLM2 few-shot - MiniLM target_only"]
+    # the default run's warnings (an arm that never learned) travel with the comparison
+    assert recipe.default_warnings(default_project) == []
+    (default_project / "metrics").mkdir()
+    (default_project / "metrics/eval.json").write_text(json.dumps({"warnings": ["the baseline (seed 43) ..."]}))
+    assert recipe.default_warnings(default_project) == ["the baseline (seed 43) ..."]

@@ -57,12 +57,12 @@ RESULTS = {"base_model": "models/base/provenance.json", "pretrain_domain": "metr
 
 
 # The recipe's arms against the default's (MiniLM) on the same test rows: (name, the stage that writes the
-# recipe side, the recipe project's prediction files, the default project's, whether the recipe's side
-# trained). Prompting trains nothing.
+# recipe side's predictions, the recipe project's prediction files, the default project's, whether the
+# recipe's side trained). Evaluate writes both trained arms' predictions; prompting trains nothing.
 VERSUS = [
-    ("SmolLM2 LoRA sequential - MiniLM sequential", "finetune_target", "data/predictions/target-*.csv",
+    ("SmolLM2 LoRA sequential - MiniLM sequential", "evaluate", "data/predictions/target-*.csv",
      "data/predictions/target-*.csv", True),
-    ("SmolLM2 LoRA target_only - MiniLM target_only", "finetune_baseline", "data/predictions/baseline-*.csv",
+    ("SmolLM2 LoRA target_only - MiniLM target_only", "evaluate", "data/predictions/baseline-*.csv",
      "data/predictions/baseline-*.csv", True),
     ("SmolLM2 zero-shot - MiniLM target_only", "prompting", "data/prompting/predictions_zero_shot.csv",
      "data/predictions/baseline-*.csv", False),
@@ -87,7 +87,7 @@ def versus_default(recipe: Path, default: Path, ran: set[str] | None = None) -> 
 
     compared = []
     for name, stage, ours, theirs, trained in VERSUS:
-        if ran is not None and stage not in ran and not (stage == "finetune_baseline" and "evaluate" in ran):
+        if ran is not None and stage not in ran:
             continue
         recipe_rows, default_rows = seed_rows(recipe, ours), seed_rows(default, theirs)
         means = [sum(task.resampled_score(rows, params)(list(range(len(rows)))) for rows in side) / len(side)
